@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Chooses the environments to synthesize: ``-c env=NAME`` for one, none for all of them."""
+
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+
+from config import ENVIRONMENT_NAMES, ConfigError, load_environment
+from stacks.compliance import apply_compliance_checks
+from stacks.stage import CachingStage
+
+
+def main() -> None:
+    app = cdk.App()
+    requested = app.node.try_get_context("env")
+    try:
+        configs = [load_environment(name) for name in ([requested] if requested else ENVIRONMENT_NAMES)]
+    except ConfigError as error:
+        sys.exit(f"Configuration error: {error}")
+    for config in configs:
+        CachingStage(app, config.name, config=config)
+    apply_compliance_checks(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The deployment environments: the one place their settings are defined.
+
+Only what differs from the defaults in ``config.schema`` is written here. ``account`` and ``region`` stay
+null so synth is environment-agnostic on a machine with no credentials; set both to pin an environment to an
+account (commit the resulting cdk.context.json lookups with it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_COMMON_TAGS = {"project": "caching-architecture", "owner": "platform-team", "cost-center": "cc-1234"}
+
+ENVIRONMENTS: dict[str, dict[str, Any]] = {
+    "dev": {
+        "removal_policy": "destroy",
+        "tags": _COMMON_TAGS,
+        "network": {"cidr": "10.10.0.0/16", "max_azs": 2, "nat_gateways": 1, "flow_log_retention_days": 14},
+        "cache": {"engine": "redis", "engine_version": "7.1", "replicas_per_shard": 0},
+        "database": {"read_replica_count": 1, "backup_retention_days": 1},
+        "dax": {"node_count": 1},
+        "functions": {"seed_product_count": 1000, "log_retention_days": 14},
+        "api": {"cache_cluster_size": "0.5", "throttle_rate_limit": 50, "throttle_burst_limit": 100},
+    },
+    "staging": {
+        "removal_policy": "snapshot",
+        "deletion_protection": False,
+        "tags": _COMMON_TAGS,
+        "network": {"cidr": "10.20.0.0/16", "max_azs": 2, "nat_gateways": 1},
+        "cache": {
+            "engine": "valkey",
+            "engine_version": "8.0",
+            "node_type": "cache.t4g.small",
+            "replicas_per_shard": 1,
+            "snapshot_retention_days": 3,
+        },
+        "database": {
+            "instance_class": "t4g.small",
+            "multi_az": True,
+            "read_replica_count": 1,
+            "backup_retention_days": 7,
+        },
+        "dax": {"node_count": 2},
+        "functions": {"seed_product_count": 10000, "reserved_concurrency": 20},
+        "api": {"cache_cluster_size": "0.5"},
+    },
+    "prod": {
+        "removal_policy": "snapshot",
+        "deletion_protection": True,
+        "termination_protection": True,
+        "tags": {**_COMMON_TAGS, "cost-center": "cc-5678"},
+        "network": {"cidr": "10.30.0.0/16", "max_azs": 3, "nat_gateways": 3, "flow_log_retention_days": 365},
+        "cache": {
+            "engine": "redis",
+            "engine_version": "7.1",
+            "node_type": "cache.r7g.large",
+            "replicas_per_shard": 2,
+            "snapshot_retention_days": 14,
+            "log_retention_days": 90,
+        },
+        "database": {
+            "instance_class": "r7g.large",
+            "multi_az": True,
+            "read_replica_count": 2,
+            "backup_retention_days": 14,
+            "performance_insights": True,
+            "allocated_storage_gib": 100,
+            "max_allocated_storage_gib": 1000,
+        },
+        "dax": {"node_type": "dax.r5.large", "node_count": 3},
+        "functions": {"seed_product_count": 0, "reserved_concurrency": 200, "log_retention_days": 90},
+        "api": {"cache_cluster_size": "1.6", "throttle_rate_limit": 1000, "throttle_burst_limit": 2000},
+        "edge": {"price_class": "PriceClass_All"},
+        "monitoring": {"period_minutes": 1},
+    },
+}

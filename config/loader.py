@@ -1,0 +1,135 @@
+"""Builds the typed, frozen ``EnvironmentConfig`` from plain data and validates it.
+
+Errors are one line: ``<key path>: <bad value> is not allowed; expected <what is allowed>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from config.schema import CacheConfig, ConfigError, DatabaseConfig, EnvironmentConfig
+
+_ENGINE_VERSIONS = {"redis": ("6.", "7."), "valkey": ("7.", "8."), "memcached": ("1.6",)}
+
+
+def _fail(path: str, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"{path}: {value!r} is not allowed; expected {expected}")
+
+
+def _coerce(path: str, value: Any, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(path, value, inner)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, Mapping):
+            raise _fail(path, value, f"a mapping of {annotation.__name__} settings")
+        return build(annotation, value, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise _fail(path, value, "a list of strings")
+        return tuple(value)
+    if origin in (Mapping, dict):
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise _fail(path, value, "a mapping of strings to strings")
+        return types.MappingProxyType(dict(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise _fail(path, value, "true or false")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(path, value, "an integer")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(path, value, "a number")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise _fail(path, value, "a string")
+        return value
+    raise TypeError(f"{path}: unsupported config annotation {annotation!r}")
+
+
+def build(cls: type, raw: Mapping[str, Any], path: str) -> Any:
+    """Build dataclass ``cls`` from ``raw``; unknown keys and bad values raise ``ConfigError``."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise _fail(f"{path}.{unknown[0]}", raw[unknown[0]], "one of the keys " + ", ".join(sorted(fields)))
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        key_path = f"{path}.{name}"
+        coerced = _coerce(key_path, value, hints[name])
+        check = fields[name].metadata.get("check")
+        if check is not None and coerced is not None:
+            expected = check(coerced)
+            if expected:
+                raise _fail(key_path, value, expected)
+        values[name] = coerced
+    return cls(**values)
+
+
+def _check_cache(path: str, cache: CacheConfig) -> None:
+    if not cache.engine_version.startswith(_ENGINE_VERSIONS[cache.engine]):
+        allowed = " or ".join(f"{v}x" for v in _ENGINE_VERSIONS[cache.engine])
+        raise _fail(f"{path}.engine_version", cache.engine_version, f"{allowed} for engine {cache.engine!r}")
+    if cache.engine == "memcached":
+        if cache.cluster_mode:
+            raise _fail(f"{path}.cluster_mode", True, "false for memcached (it shards on the client)")
+        if cache.replicas_per_shard:
+            raise _fail(
+                f"{path}.replicas_per_shard",
+                cache.replicas_per_shard,
+                "0 for memcached (no replication, so no Multi-AZ failover)",
+            )
+    elif cache.cluster_mode and cache.replicas_per_shard < 1:
+        raise _fail(
+            f"{path}.replicas_per_shard",
+            cache.replicas_per_shard,
+            "at least 1 with cluster_mode (cluster mode requires automatic failover)",
+        )
+    if not cache.cluster_mode and cache.engine != "memcached" and cache.num_shards != 1:
+        raise _fail(f"{path}.num_shards", cache.num_shards, "1 unless cluster_mode is true")
+
+
+def _check_database(path: str, env_name: str, database: DatabaseConfig) -> None:
+    if env_name != "dev" and database.backup_retention_days < 7:
+        raise _fail(f"{path}.backup_retention_days", database.backup_retention_days, "at least 7 outside dev")
+    if database.max_allocated_storage_gib < database.allocated_storage_gib:
+        raise _fail(
+            f"{path}.max_allocated_storage_gib",
+            database.max_allocated_storage_gib,
+            f"at least allocated_storage_gib ({database.allocated_storage_gib})",
+        )
+
+
+def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
+    """Validate ``raw`` (the settings of one environment) and return its frozen config."""
+    path = f"environments.{name}"
+    if not isinstance(raw, Mapping):
+        raise _fail(path, raw, "a mapping of settings")
+    if "name" in raw:
+        raise _fail(f"{path}.name", raw["name"], "no 'name' key (the environment's key is its name)")
+    config = build(EnvironmentConfig, {**raw, "name": name}, path)
+    _check_cache(f"{path}.cache", config.cache)
+    _check_database(f"{path}.database", name, config.database)
+    if (config.account is None) != (config.region is None):
+        raise _fail(f"{path}.account", config.account, "account and region both set, or both null")
+    pipeline = config.pipeline
+    if (pipeline.connection_arn is None) != (pipeline.repository is None):
+        raise _fail(
+            f"{path}.pipeline.connection_arn", pipeline.connection_arn, "connection_arn and repository together"
+        )
+    return config

@@ -1,0 +1,238 @@
+"""Typed, frozen configuration for one deployment environment.
+
+Every field documents its default. Values are validated when loaded, and a bad value stops synth with one
+line that names the key, the bad value and what is allowed (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range. The message is one line."""
+
+
+Check = Callable[[Any], str | None]
+
+
+def one_of(*allowed: Any) -> Check:
+    return lambda v: None if v in allowed else "one of " + ", ".join(repr(a) for a in allowed)
+
+
+def int_range(low: int, high: int) -> Check:
+    return lambda v: None if low <= v <= high else f"an integer from {low} to {high}"
+
+
+def float_range(low: float, high: float) -> Check:
+    return lambda v: None if low <= v <= high else f"a number from {low} to {high}"
+
+
+def matches(pattern: str, description: str) -> Check:
+    return lambda v: None if re.fullmatch(pattern, v) else description
+
+
+def _cidr(value: str) -> str | None:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return "an IPv4 CIDR block such as '10.0.0.0/16'"
+    if network.version != 4 or not 16 <= network.prefixlen <= 22:
+        return "an IPv4 CIDR block with a prefix from /16 to /22"
+    return None
+
+
+def setting(default: Any = dataclasses.MISSING, check: Check | None = None, **kwargs: Any) -> Any:
+    """A config field with an optional value check, run by the loader after the type check."""
+    if isinstance(default, dict):
+        frozen = dict(default)
+        kwargs["default_factory"] = lambda: frozen
+    elif default is not dataclasses.MISSING:
+        kwargs["default"] = default
+    return field(metadata={"check": check}, **kwargs)
+
+
+# Windows are in UTC and must not overlap; ElastiCache wants ddd:hh24:mi-ddd:hh24:mi for maintenance.
+_MAINTENANCE = r"(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}"
+_DAILY_WINDOW = r"\d{2}:\d{2}-\d{2}:\d{2}"
+_ACCOUNT = r"\d{12}"
+_REGION = r"[a-z]{2}(-gov)?-[a-z]+-\d"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    cidr: str = setting("10.0.0.0/16", _cidr)
+    """VPC CIDR. Default 10.0.0.0/16."""
+    max_azs: int = setting(2, int_range(2, 3))
+    """Availability zones to spread subnets over. Default 2 (Multi-AZ needs at least 2)."""
+    nat_gateways: int = setting(1, int_range(1, 3))
+    """NAT gateways for the private-with-egress subnets. Default 1; prod uses one per AZ."""
+    flow_log_retention_days: int = setting(30, one_of(7, 14, 30, 60, 90, 180, 365))
+    """Retention of the VPC flow log group. Default 30."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheConfig:
+    engine: str = setting("redis", one_of("redis", "valkey", "memcached"))
+    """Cache engine. Default Redis OSS; Valkey is a drop-in; Memcached has no AUTH, replication or pub/sub."""
+    engine_version: str = setting("7.1", matches(r"\d+\.\d+(\.\d+)?", "a version such as '7.1'"))
+    """Engine version. Default 7.1 (Redis OSS). The parameter group family is derived from it."""
+    node_type: str = setting("cache.t4g.micro", matches(r"cache\.[a-z0-9]+\.[a-z0-9]+", "a cache node type"))
+    """Node instance type. Default cache.t4g.micro."""
+    cluster_mode: bool = setting(False)
+    """Cluster mode enabled (sharded). Default False: one shard, primary plus replicas."""
+    num_shards: int = setting(1, int_range(1, 90))
+    """Shards (node groups) when cluster_mode is on. Default 1."""
+    replicas_per_shard: int = setting(0, int_range(0, 5))
+    """Read replicas per shard (or per replication group when cluster mode is off). Default 0."""
+    maxmemory_policy: str = setting(
+        "allkeys-lru",
+        one_of("allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "volatile-ttl", "noeviction"),
+    )
+    """Eviction policy for the parameter group and for the local/test redis-server. Default allkeys-lru."""
+    port: int = setting(6380, int_range(1150, 65535))
+    """Non-default port (cdk-nag AEC5). Default 6380."""
+    snapshot_retention_days: int = setting(1, int_range(0, 35))
+    """Daily snapshots kept. Default 1."""
+    snapshot_window: str = setting("03:00-04:00", matches(_DAILY_WINDOW, "a UTC window such as '03:00-04:00'"))
+    maintenance_window: str = setting(
+        "sun:05:00-sun:06:00", matches(_MAINTENANCE, "a UTC window such as 'sun:05:00-sun:06:00'")
+    )
+    log_retention_days: int = setting(30, one_of(7, 14, 30, 60, 90, 180, 365))
+    """Retention of the slow-log and engine-log groups. Default 30."""
+
+    @property
+    def nodes_per_shard(self) -> int:
+        return 1 + self.replicas_per_shard
+
+    @property
+    def automatic_failover(self) -> bool:
+        return self.engine != "memcached" and (self.cluster_mode or self.replicas_per_shard >= 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseConfig:
+    engine_version: str = setting("8.0.43", matches(r"8\.0\.\d+", "a full MySQL 8.0 version such as '8.0.43'"))
+    """Full MySQL version; CloudFormation's synth-time rules reject a bare '8.0'. Default 8.0.43."""
+    instance_class: str = setting("t4g.micro", matches(r"[a-z0-9]+\.[a-z0-9]+", "an instance class like 't4g.micro'"))
+    """Instance class without the 'db.' prefix. Default t4g.micro."""
+    allocated_storage_gib: int = setting(20, int_range(20, 16384))
+    max_allocated_storage_gib: int = setting(100, int_range(20, 65536))
+    """Upper bound for storage autoscaling. Default 100."""
+    read_replica_count: int = setting(1, int_range(0, 5))
+    """Read replicas. Default 1. The product API reads from them on a cache miss."""
+    multi_az: bool = setting(False)
+    """Standby in a second AZ for the writer. Default False; True in staging and prod."""
+    backup_retention_days: int = setting(1, int_range(1, 35))
+    """Automated backup retention. Default 1 (dev); at least 7 outside dev."""
+    port: int = setting(3307, int_range(1150, 65535))
+    """Non-default port (cdk-nag RDS11). Default 3307."""
+    database_name: str = setting("catalog", matches(r"[a-z][a-z0-9_]{0,63}", "a lower-case identifier"))
+    secret_rotation_days: int = setting(30, int_range(1, 365))
+    performance_insights: bool = setting(False)
+    """Performance Insights; not available on the smallest classes. Default False."""
+    monitoring_interval_seconds: int = setting(60, one_of(0, 1, 5, 10, 15, 30, 60))
+    """Enhanced monitoring interval; 0 turns it off. Default 60."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaxConfig:
+    node_type: str = setting("dax.t3.small", matches(r"dax\.[a-z0-9]+\.[a-z0-9]+", "a DAX node type"))
+    node_count: int = setting(1, int_range(1, 11))
+    """DAX nodes. Default 1; 3 in prod for Multi-AZ."""
+    item_ttl_seconds: int = setting(300, int_range(0, 86400))
+    query_ttl_seconds: int = setting(300, int_range(0, 86400))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionsConfig:
+    architecture: str = setting("arm64", one_of("arm64", "x86_64"))
+    """Lambda architecture. Default arm64 (Graviton)."""
+    memory_mb: int = setting(512, int_range(128, 10240))
+    timeout_seconds: int = setting(10, int_range(3, 900))
+    """Product API timeout; API Gateway's own limit is 29 s. Default 10."""
+    reserved_concurrency: int | None = setting(None)
+    """Reserved concurrency of the product API. Default None (unreserved; dev accounts often have 10)."""
+    log_retention_days: int = setting(30, one_of(7, 14, 30, 60, 90, 180, 365))
+    cache_ttl_seconds: int = setting(300, int_range(1, 86400))
+    """Redis TTL for product rows and list pages. Default 300."""
+    negative_ttl_seconds: int = setting(30, int_range(1, 3600))
+    """Redis TTL for 'no such product'. Default 30."""
+    l1_enabled: bool = setting(True)
+    l1_ttl_seconds: int = setting(5, int_range(1, 300))
+    warm_top_n: int = setting(1000, int_range(1, 1_000_000))
+    """Hottest products the warmer loads. Default 1000."""
+    warm_schedule: str = setting(
+        "cron(0 4 * * ? *)", matches(r"(cron|rate)\(.+\)", "an EventBridge expression such as 'cron(0 4 * * ? *)'")
+    )
+    """When the warmer runs (UTC, off-peak). Default 04:00 daily."""
+    seed_product_count: int = setting(1000, int_range(0, 1_000_000))
+    """Sample products the schema step inserts on create. Default 1000; 0 in prod."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiConfig:
+    cache_cluster_size: str = setting("0.5", one_of("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"))
+    """API Gateway stage cache size in GB. Default 0.5."""
+    item_cache_ttl_seconds: int = setting(60, int_range(0, 3600))
+    list_cache_ttl_seconds: int = setting(30, int_range(0, 3600))
+    throttle_rate_limit: int = setting(100, int_range(1, 10000))
+    throttle_burst_limit: int = setting(200, int_range(1, 5000))
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeConfig:
+    price_class: str = setting("PriceClass_100", one_of("PriceClass_100", "PriceClass_200", "PriceClass_All"))
+    waf_web_acl_arn: str | None = setting(None)
+    """ARN of a WAFv2 web ACL in us-east-1 (scope CLOUDFRONT). Default None."""
+    api_default_ttl_seconds: int = setting(30, int_range(0, 86400))
+    access_log_retention_days: int = setting(90, int_range(1, 3650))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringConfig:
+    alarm_emails: tuple[str, ...] = setting(())
+    cache_hit_rate_warning: float = setting(0.8, float_range(0.0, 1.0))
+    """ElastiCache CacheHitRate below this raises a warning (the source document's 0.8)."""
+    cache_cpu_percent: float = setting(75.0, float_range(1.0, 100.0))
+    cache_memory_percent: float = setting(85.0, float_range(1.0, 100.0))
+    database_cpu_percent: float = setting(80.0, float_range(1.0, 100.0))
+    replica_lag_seconds: float = setting(30.0, float_range(1.0, 3600.0))
+    api_p99_latency_ms: float = setting(1000.0, float_range(10.0, 29000.0))
+    api_5xx_errors: float = setting(5.0, float_range(0.0, 1e6))
+    period_minutes: int = setting(5, one_of(1, 5, 15, 60))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    connection_arn: str | None = setting(None)
+    """CodeConnections ARN. The pipeline stack is synthesized only when this and repository are set."""
+    repository: str | None = setting(None)
+    """'owner/name' of the source repository."""
+    branch: str = setting("main")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    name: str
+    account: str | None = setting(None, matches(_ACCOUNT, "a 12-digit AWS account id or null"))
+    """Target account. Default None: the stacks are environment-agnostic."""
+    region: str | None = setting(None, matches(_REGION, "an AWS region such as 'eu-west-1' or null"))
+    removal_policy: str = setting("destroy", one_of("destroy", "snapshot", "retain"))
+    """What happens to stateful resources when their stack is deleted. Default destroy (dev)."""
+    deletion_protection: bool = setting(False)
+    termination_protection: bool = setting(False)
+    tags: Mapping[str, str] = setting({})
+    network: NetworkConfig = setting(default_factory=NetworkConfig)
+    cache: CacheConfig = setting(default_factory=CacheConfig)
+    database: DatabaseConfig = setting(default_factory=DatabaseConfig)
+    dax: DaxConfig = setting(default_factory=DaxConfig)
+    functions: FunctionsConfig = setting(default_factory=FunctionsConfig)
+    api: ApiConfig = setting(default_factory=ApiConfig)
+    edge: EdgeConfig = setting(default_factory=EdgeConfig)
+    monitoring: MonitoringConfig = setting(default_factory=MonitoringConfig)
+    pipeline: PipelineConfig = setting(default_factory=PipelineConfig)

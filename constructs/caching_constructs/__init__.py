@@ -1,0 +1,1 @@
+"""Reusable CDK constructs for the caching architecture."""

@@ -1,0 +1,86 @@
+"""A small thread-safe circuit breaker around Redis calls.
+
+CLOSED: calls go through; ``failure_threshold`` consecutive failures open it.
+OPEN: calls are refused for ``reset_seconds`` (the caller goes straight to the database), so an outage
+costs one fast refusal instead of a connect timeout per request.
+HALF_OPEN: after the pause one trial call is let through; success closes, failure re-opens.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from enum import Enum
+
+
+class BreakerState(str, Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        *,
+        failure_threshold: int = 5,
+        reset_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[BreakerState, BreakerState], None] | None = None,
+    ) -> None:
+        self.failure_threshold = failure_threshold
+        self.reset_seconds = reset_seconds
+        self._clock = clock
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._state = BreakerState.CLOSED
+        self._failures = 0
+        self._opened_at = 0.0
+        self._trial_in_flight = False
+
+    @property
+    def state(self) -> BreakerState:
+        with self._lock:
+            if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_seconds:
+                return BreakerState.HALF_OPEN
+            return self._state
+
+    def allow(self) -> bool:
+        """True when a call may be attempted now. In HALF_OPEN only one caller gets True."""
+        if self._state is BreakerState.CLOSED:  # lock-free fast path for the hit path
+            return True
+        with self._lock:
+            if self._state is BreakerState.OPEN:
+                if self._clock() - self._opened_at < self.reset_seconds:
+                    return False
+                self._set(BreakerState.HALF_OPEN)
+            if self._state is BreakerState.HALF_OPEN:
+                if self._trial_in_flight:
+                    return False
+                self._trial_in_flight = True
+                return True
+            return True
+
+    def record_success(self) -> None:
+        if self._state is BreakerState.CLOSED and self._failures == 0:
+            return
+        with self._lock:
+            self._failures = 0
+            self._trial_in_flight = False
+            if self._state is not BreakerState.CLOSED:
+                self._set(BreakerState.CLOSED)
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            self._trial_in_flight = False
+            if self._state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
+                self._opened_at = self._clock()
+                if self._state is not BreakerState.OPEN:
+                    self._set(BreakerState.OPEN)
+
+    def _set(self, new: BreakerState) -> None:
+        old, self._state = self._state, new
+        if self._on_change is not None and old is not new:
+            self._on_change(old, new)

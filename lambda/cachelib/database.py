@@ -1,0 +1,159 @@
+"""MySQL access: writes to the writer endpoint, cache misses to the reader (replica) endpoint.
+
+One connection per endpoint and thread, opened lazily and kept across invocations (Lambda runs one
+request at a time per container, so that is one or two connections per container). A lost connection is
+reopened on the next use. Any connection-level failure surfaces as :class:`DatabaseUnavailable`.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import pymysql
+import pymysql.cursors
+from pymysql.constants import CLIENT
+
+from cachelib.errors import ConfigurationError, DatabaseUnavailable
+from cachelib.secret_store import get_secret, parse_credentials
+
+if TYPE_CHECKING:
+    from cachelib.settings import Settings
+
+_ACCESS_DENIED = 1045
+
+
+class ReadEndpoint(str, Enum):
+    """Where a loader must read. ``WRITER`` right after a write (read-your-writes despite replica lag)."""
+
+    READER = "reader"
+    WRITER = "writer"
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    # OperationalError covers 2003 can't connect, 2006 gone away, 2013 lost connection, timeouts;
+    # InterfaceError is raised on a closed connection. SQL errors (ProgrammingError...) are bugs: re-raised.
+    return isinstance(exc, (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError))
+
+
+class Database:
+    """Lazily connected writer/reader pair. Create one at module scope: ``DB = Database(SETTINGS)``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+
+    def _credentials(self, force_fetch: bool = False) -> tuple[str, str]:
+        s = self.settings
+        if s.db_secret_arn:
+            username, password = parse_credentials(get_secret(s.db_secret_arn, force_fetch=force_fetch))
+            if not username:
+                raise ConfigurationError("DB_SECRET_ARN: the secret has no 'username'")
+            return username, password
+        if s.db_user is None:
+            raise ConfigurationError("DB_SECRET_ARN: not set (or DB_USER/DB_PASSWORD for local runs)")
+        return s.db_user, s.db_password or ""
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if not self.settings.db_tls:
+            return None
+        context = ssl.create_default_context(cafile=self.settings.db_tls_ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def _open(self, endpoint: ReadEndpoint) -> pymysql.connections.Connection:
+        s = self.settings
+        host = s.db_writer_host if endpoint is ReadEndpoint.WRITER else s.db_reader_host
+        for attempt in (0, 1):
+            user, password = self._credentials(force_fetch=attempt == 1)
+            try:
+                return pymysql.connect(
+                    host=host,
+                    port=s.db_port,
+                    user=user,
+                    password=password,
+                    database=s.db_name or None,
+                    charset="utf8mb4",
+                    connect_timeout=s.db_connect_timeout_seconds,
+                    read_timeout=s.db_read_timeout_seconds,
+                    write_timeout=s.db_read_timeout_seconds,
+                    autocommit=True,
+                    ssl=self._ssl(),
+                    client_flag=CLIENT.FOUND_ROWS,
+                    cursorclass=pymysql.cursors.Cursor,
+                )
+            except pymysql.err.OperationalError as exc:
+                # A rotated password: refetch the secret once, bypassing the cache.
+                if exc.args and exc.args[0] == _ACCESS_DENIED and attempt == 0 and s.db_secret_arn:
+                    continue
+                raise DatabaseUnavailable(f"cannot connect to the {endpoint.value} endpoint: {exc}") from exc
+            except OSError as exc:
+                raise DatabaseUnavailable(f"cannot connect to the {endpoint.value} endpoint: {exc}") from exc
+        raise DatabaseUnavailable(f"cannot connect to the {endpoint.value} endpoint")  # pragma: no cover
+
+    def connection(self, endpoint: ReadEndpoint = ReadEndpoint.READER) -> pymysql.connections.Connection:
+        """The thread's open connection to ``endpoint`` (opened on first use)."""
+        conns: dict[ReadEndpoint, Any] = self._local.__dict__.setdefault("conns", {})
+        conn = conns.get(endpoint)
+        if conn is None or not conn.open:
+            conn = conns[endpoint] = self._open(endpoint)
+        return conn
+
+    def _discard(self, endpoint: ReadEndpoint) -> None:
+        conn = self._local.__dict__.get("conns", {}).pop(endpoint, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already broken; closing is best effort
+                pass
+
+    @contextmanager
+    def cursor(self, endpoint: ReadEndpoint = ReadEndpoint.READER) -> Iterator[pymysql.cursors.Cursor]:
+        """A cursor for reads on ``endpoint``; connection failures become :class:`DatabaseUnavailable`."""
+        try:
+            conn = self.connection(endpoint)
+            with conn.cursor() as cur:
+                yield cur
+        except DatabaseUnavailable:
+            self._discard(endpoint)
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                self._discard(endpoint)
+                raise DatabaseUnavailable(f"{endpoint.value} endpoint failed: {exc}") from exc
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[pymysql.cursors.Cursor]:
+        """A cursor in a transaction on the writer: committed on normal exit, rolled back on error."""
+        try:
+            conn = self.connection(ReadEndpoint.WRITER)
+            conn.begin()
+        except DatabaseUnavailable:
+            self._discard(ReadEndpoint.WRITER)
+            raise
+        except Exception as exc:
+            self._discard(ReadEndpoint.WRITER)
+            raise DatabaseUnavailable(f"writer endpoint failed: {exc}") from exc
+        try:
+            with conn.cursor() as cur:
+                yield cur
+            conn.commit()
+        except Exception as exc:
+            try:
+                conn.rollback()
+            except Exception:  # noqa: BLE001 - the connection is gone; the server rolls back
+                self._discard(ReadEndpoint.WRITER)
+            if _is_connection_error(exc):
+                self._discard(ReadEndpoint.WRITER)
+                raise DatabaseUnavailable(f"writer endpoint failed: {exc}") from exc
+            raise
+
+    def close(self) -> None:
+        """Close this thread's connections (tests; Lambda keeps them for the container's life)."""
+        for endpoint in list(self._local.__dict__.get("conns", {})):
+            self._discard(endpoint)

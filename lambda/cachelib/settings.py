@@ -1,0 +1,183 @@
+"""Runtime settings, read once per container from environment variables.
+
+The CDK app sets exactly these (endpoints and secret ARNs, never secret values):
+
+=============================  =========================================================================
+``REDIS_HOST``                 primary endpoint, or the configuration endpoint in cluster mode (required)
+``REDIS_PORT``                 default ``6379``
+``REDIS_TLS``                  ``"true"``/``"false"``, default ``"false"``; ElastiCache requires ``"true"``
+``REDIS_CLUSTER_MODE``         ``"true"`` -> ``redis.cluster.RedisCluster``; default ``"false"``
+``REDIS_AUTH_SECRET_ARN``      optional; the secret is a plain AUTH token or JSON ``{"username","password"}``
+``REDIS_USERNAME``             optional RBAC user name (used with a plain-token secret)
+``DB_WRITER_HOST``             MySQL writer (primary) endpoint: all writes, and reads right after a write
+``DB_READER_HOST``             MySQL reader (replica) endpoint for cache misses; defaults to the writer
+``DB_PORT``                    default ``3306``
+``DB_NAME``                    database (schema) name (required for DB access)
+``DB_SECRET_ARN``              RDS-generated JSON secret with ``"username"`` and ``"password"``
+``DB_TLS``                     ``"true"``/``"false"``, default ``"true"``
+``CACHE_TTL_SECONDS``          fresh lifetime of a cached value, default ``300`` (jittered +-10%)
+``CACHE_NEGATIVE_TTL_SECONDS`` lifetime of a cached "row does not exist", default ``30``
+``CACHE_L1_ENABLED``           ``"true"`` turns on the in-process near-cache, default ``"false"``
+``CACHE_L1_TTL_SECONDS``       near-cache lifetime, default ``2``
+``CACHE_KEY_PREFIX``           first key segment (application name), default ``"app"``
+``CACHE_KEY_VERSION``          key-format version; bump it to orphan every key on a format change, default ``"1"``
+``POWERTOOLS_SERVICE_NAME``    the metrics ``service`` dimension, default ``"caching-service"``
+``POWERTOOLS_METRICS_NAMESPACE`` default ``"CachingArchitecture"``
+=============================  =========================================================================
+
+Local runs and tests may pass values directly instead of secret ARNs (never set these in AWS):
+``REDIS_PASSWORD`` (with optional ``REDIS_USERNAME``), ``REDIS_TLS_CA_FILE`` (a private CA such as a test's
+self-signed certificate), ``DB_USER`` and ``DB_PASSWORD``. An ARN wins over a direct value when both are set.
+
+Optional tuning variables (sane defaults; the CDK app does not set them): ``DB_TLS_CA_FILE`` (CA bundle
+for the database certificate, e.g. the RDS global bundle shipped in the asset), ``REDIS_CONNECT_TIMEOUT_MS``
+(default 500), ``REDIS_SOCKET_TIMEOUT_MS`` (default 250), ``REDIS_RETRIES`` (default 1),
+``DB_CONNECT_TIMEOUT_SECONDS`` (default 3), ``DB_READ_TIMEOUT_SECONDS`` (default 5),
+``CACHE_STALE_SECONDS`` (how long past its fresh lifetime a value may be served stale while one caller
+refreshes it, default 60), ``CACHE_WRITE_FENCE_SECONDS`` (how long after a write misses on the written
+keys read the writer instead of the replica; must exceed the worst replica lag, default 10),
+``CACHE_LEASE_MS`` (how long one loader holds the right to fill a key, default 3000),
+``CACHE_WAIT_MS`` (how long other callers wait for that loader, default 1000),
+``CACHE_BREAKER_FAILURES`` (default 5) and ``CACHE_BREAKER_RESET_SECONDS`` (default 5).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cachelib.errors import ConfigurationError
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no", ""})
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}: {raw!r} is not a boolean; expected 'true' or 'false'")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}: {raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name}: {value} is below the minimum {minimum}")
+    return value
+
+
+def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the library needs, immutable. Build with :meth:`from_env` at module scope."""
+
+    redis_host: str = "localhost"
+    redis_port: int = 6379
+    redis_tls: bool = False
+    redis_cluster_mode: bool = False
+    redis_auth_secret_arn: str | None = None
+    redis_username: str | None = None
+    redis_password: str | None = None
+    redis_tls_ca_file: str | None = None
+    redis_connect_timeout_ms: int = 500
+    redis_socket_timeout_ms: int = 250
+    redis_retries: int = 1
+
+    db_writer_host: str = "localhost"
+    db_reader_host: str = "localhost"
+    db_port: int = 3306
+    db_name: str = ""
+    db_secret_arn: str | None = None
+    db_user: str | None = None
+    db_password: str | None = None
+    db_tls: bool = True
+    db_tls_ca_file: str | None = None
+    db_connect_timeout_seconds: int = 3
+    db_read_timeout_seconds: int = 5
+
+    cache_ttl_seconds: int = 300
+    cache_negative_ttl_seconds: int = 30
+    cache_stale_seconds: int = 60
+    cache_l1_enabled: bool = False
+    cache_l1_ttl_seconds: int = 2
+    cache_key_prefix: str = "app"
+    cache_key_version: str = "1"
+    cache_write_fence_seconds: int = 10
+    cache_lease_ms: int = 3000
+    cache_wait_ms: int = 1000
+    breaker_failures: int = 5
+    breaker_reset_seconds: int = 5
+
+    service_name: str = "caching-service"
+    metrics_namespace: str = "CachingArchitecture"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the variables documented in this module; raises ``ConfigurationError`` naming a bad one."""
+        env = os.environ if env is None else env
+        redis_host = _str(env, "REDIS_HOST")
+        if redis_host is None:
+            raise ConfigurationError("REDIS_HOST: not set; expected the Redis primary or configuration endpoint")
+        writer = _str(env, "DB_WRITER_HOST", "localhost")
+        prefix = _str(env, "CACHE_KEY_PREFIX", "app")
+        if any(c in prefix for c in ":{} ") or len(prefix) > 64:
+            raise ConfigurationError(f"CACHE_KEY_PREFIX: {prefix!r} must be 1-64 chars without ':', '{{', '}}', ' '")
+        version = _str(env, "CACHE_KEY_VERSION", "1")
+        if any(c in version for c in ":{} ") or len(version) > 16:
+            raise ConfigurationError(f"CACHE_KEY_VERSION: {version!r} must be 1-16 chars without ':', '{{', '}}', ' '")
+        return cls(
+            redis_host=redis_host,
+            redis_port=_int(env, "REDIS_PORT", 6379, 1),
+            redis_tls=_bool(env, "REDIS_TLS", False),
+            redis_cluster_mode=_bool(env, "REDIS_CLUSTER_MODE", False),
+            redis_auth_secret_arn=_str(env, "REDIS_AUTH_SECRET_ARN"),
+            redis_username=_str(env, "REDIS_USERNAME"),
+            redis_password=_str(env, "REDIS_PASSWORD"),
+            redis_tls_ca_file=_str(env, "REDIS_TLS_CA_FILE"),
+            redis_connect_timeout_ms=_int(env, "REDIS_CONNECT_TIMEOUT_MS", 500, 1),
+            redis_socket_timeout_ms=_int(env, "REDIS_SOCKET_TIMEOUT_MS", 250, 1),
+            redis_retries=_int(env, "REDIS_RETRIES", 1, 0),
+            db_writer_host=writer,
+            db_reader_host=_str(env, "DB_READER_HOST", writer),
+            db_port=_int(env, "DB_PORT", 3306, 1),
+            db_name=_str(env, "DB_NAME", ""),
+            db_secret_arn=_str(env, "DB_SECRET_ARN"),
+            db_user=_str(env, "DB_USER"),
+            db_password=_str(env, "DB_PASSWORD"),
+            db_tls=_bool(env, "DB_TLS", True),
+            db_tls_ca_file=_str(env, "DB_TLS_CA_FILE"),
+            db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1),
+            db_read_timeout_seconds=_int(env, "DB_READ_TIMEOUT_SECONDS", 5, 1),
+            cache_ttl_seconds=_int(env, "CACHE_TTL_SECONDS", 300, 1),
+            cache_negative_ttl_seconds=_int(env, "CACHE_NEGATIVE_TTL_SECONDS", 30, 1),
+            cache_stale_seconds=_int(env, "CACHE_STALE_SECONDS", 60, 0),
+            cache_l1_enabled=_bool(env, "CACHE_L1_ENABLED", False),
+            cache_l1_ttl_seconds=_int(env, "CACHE_L1_TTL_SECONDS", 2, 1),
+            cache_key_prefix=prefix,
+            cache_key_version=version,
+            cache_write_fence_seconds=_int(env, "CACHE_WRITE_FENCE_SECONDS", 10, 1),
+            cache_lease_ms=_int(env, "CACHE_LEASE_MS", 3000, 10),
+            cache_wait_ms=_int(env, "CACHE_WAIT_MS", 1000, 0),
+            breaker_failures=_int(env, "CACHE_BREAKER_FAILURES", 5, 1),
+            breaker_reset_seconds=_int(env, "CACHE_BREAKER_RESET_SECONDS", 5, 1),
+            service_name=_str(env, "POWERTOOLS_SERVICE_NAME", "caching-service"),
+            metrics_namespace=_str(env, "POWERTOOLS_METRICS_NAMESPACE", "CachingArchitecture"),
+        )

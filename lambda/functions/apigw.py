@@ -1,0 +1,145 @@
+"""API Gateway proxy plumbing shared by the HTTP handlers: responses, errors, bodies, request logs.
+
+Standard library only, so importing it costs nothing at cold start.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+MAX_BODY_BYTES = 16 * 1024
+CORRELATION_HEADER = "x-correlation-id"
+_CORRELATION_MAX = 128
+
+# Errors and writes must never be stored by API Gateway's stage cache or CloudFront.
+NO_STORE = "no-store"
+
+_request_logger = logging.getLogger("request")
+if not _request_logger.handlers:
+    # One JSON object per line on stdout: CloudWatch Logs Insights parses it as fields.
+    _handler = logging.StreamHandler(sys.stdout)
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    _request_logger.addHandler(_handler)
+    _request_logger.setLevel(logging.INFO)
+    _request_logger.propagate = False
+
+
+class HttpError(Exception):
+    """A client-facing error: becomes a JSON body ``{"error": code, "message": ...}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # Prices are exact decimals: keep them as strings, never floats. Integral values are plain ints.
+        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def to_json(body: Any) -> str:
+    return json.dumps(body, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    merged = {"Content-Type": "application/json"}
+    if headers:
+        merged.update(headers)
+    return {"statusCode": status, "headers": merged, "body": to_json(body), "isBase64Encoded": False}
+
+
+def error_response(error: HttpError, correlation_id: str) -> dict[str, Any]:
+    headers = {"Cache-Control": NO_STORE, "X-Correlation-Id": correlation_id, **error.headers}
+    body = {"error": error.code, "message": error.message, "correlationId": correlation_id}
+    return response(error.status, body, headers)
+
+
+def header(event: dict[str, Any], name: str) -> str | None:
+    headers = event.get("headers") or {}
+    if not isinstance(headers, dict):
+        return None
+    lowered = name.lower()
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == lowered and isinstance(value, str):
+            return value
+    return None
+
+
+def correlation_id(event: dict[str, Any], context: Any) -> str:
+    """The caller's ``X-Correlation-Id`` if sane, else API Gateway's request id, else a new UUID."""
+    supplied = header(event, CORRELATION_HEADER)
+    if supplied and len(supplied) <= _CORRELATION_MAX and supplied.isprintable() and supplied.isascii():
+        return supplied
+    request_context = event.get("requestContext")
+    if isinstance(request_context, dict) and isinstance(request_context.get("requestId"), str):
+        return request_context["requestId"]
+    aws_request_id = getattr(context, "aws_request_id", None)
+    return aws_request_id if isinstance(aws_request_id, str) else str(uuid.uuid4())
+
+
+def json_body(event: dict[str, Any], max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """The decoded JSON body; 413 when larger than ``max_bytes``, 400 when absent or invalid."""
+    raw = event.get("body")
+    if raw is None or raw == "":
+        raise HttpError(400, "invalid_body", "a JSON request body is required")
+    if not isinstance(raw, str):
+        raise HttpError(400, "invalid_body", "the request body must be text")
+    if event.get("isBase64Encoded"):
+        if len(raw) > (max_bytes * 4) // 3 + 4:
+            raise HttpError(413, "body_too_large", f"the request body exceeds {max_bytes} bytes")
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise HttpError(400, "invalid_body", "the request body is not valid base64") from None
+    else:
+        data = raw.encode("utf-8", errors="surrogatepass")
+    if len(data) > max_bytes:
+        raise HttpError(413, "body_too_large", f"the request body exceeds {max_bytes} bytes")
+    try:
+        return json.loads(data.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise HttpError(400, "invalid_json", "the request body is not valid JSON") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+@dataclass
+class RequestLog:
+    """Collects the fields of the one structured log line written per request."""
+
+    correlation_id: str
+    method: str
+    path: str
+    started: float = field(default_factory=time.perf_counter)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self, status: int) -> None:
+        record = {
+            "level": "ERROR" if status >= 500 else "INFO",
+            "message": "request",
+            "correlation_id": self.correlation_id,
+            "method": self.method,
+            "path": self.path[:256],
+            "status": status,
+            "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
+            **self.fields,
+        }
+        _request_logger.info(to_json(record))

@@ -1,0 +1,1 @@
+"""The deployment units (stacks) of one environment, and the Stage that groups them."""

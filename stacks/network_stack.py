@@ -1,0 +1,120 @@
+"""The network every other tier runs in: VPC, endpoints, flow logs and the security groups of each tier."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from config.schema import NetworkConfig
+from stacks.cdk_values import log_retention
+
+# Subnet sizes leave room to grow inside a /16..../22 VPC: /24 public (NAT, nothing else), /22 for Lambda
+# ENIs (they scale with concurrency), /24 isolated for the data stores (a handful of ENIs).
+PUBLIC_SUBNET_MASK = 24
+APPLICATION_SUBNET_MASK = 22
+DATA_SUBNET_MASK = 24
+
+
+class NetworkStack(Stack):
+    """VPC with public, private-with-egress (application) and isolated (data) subnets.
+
+    The security groups are created here, empty, so that later stacks wire access between tiers with
+    ``connections`` (``cache.connections.allow_default_port_from(function)``) and never with CIDR ranges.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        network: NetworkConfig,
+        removal_policy: RemovalPolicy,
+        **kwargs,
+    ) -> None:
+        self._az_count = network.max_azs
+        super().__init__(scope, construct_id, **kwargs)
+        mask_for_prefix = max(0, 20 - int(network.cidr.split("/")[1]))
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(network.cidr),
+            max_azs=network.max_azs,
+            nat_gateways=network.nat_gateways,
+            # The default SG allows all traffic between its members; nothing should ever use it.
+            restrict_default_security_group=True,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=PUBLIC_SUBNET_MASK + mask_for_prefix
+                ),
+                ec2.SubnetConfiguration(
+                    name="Application",
+                    subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,
+                    cidr_mask=APPLICATION_SUBNET_MASK + mask_for_prefix,
+                ),
+                ec2.SubnetConfiguration(
+                    name="Data",
+                    subnet_type=ec2.SubnetType.PRIVATE_ISOLATED,
+                    cidr_mask=DATA_SUBNET_MASK + mask_for_prefix,
+                ),
+            ],
+        )
+
+        flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogs",
+            retention=log_retention(network.flow_log_retention_days),
+            removal_policy=removal_policy,
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
+            traffic_type=ec2.FlowLogTrafficType.REJECT,
+        )
+
+        # Gateway endpoints are free and keep S3/DynamoDB traffic (including DAX misses) off the NAT.
+        self.vpc.add_gateway_endpoint("S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3)
+        self.vpc.add_gateway_endpoint("DynamoDbEndpoint", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
+
+        self.application_security_group = self._security_group(
+            "ApplicationSecurityGroup",
+            "Lambda functions of the caching API; the only callers the data tier admits",
+            # Functions call AWS APIs (Secrets Manager, X-Ray, CloudWatch) through the NAT or endpoints.
+            allow_all_outbound=True,
+        )
+        self.cache_security_group = self._security_group(
+            "CacheSecurityGroup", "ElastiCache nodes; ingress only from the application security group"
+        )
+        self.database_security_group = self._security_group(
+            "DatabaseSecurityGroup", "RDS MySQL writer and replicas; ingress only from the application SG"
+        )
+        self.dax_security_group = self._security_group(
+            "DaxSecurityGroup", "DAX cluster; ingress only from the application security group"
+        )
+
+        # Secret reads (functions, the hosted rotation function) stay inside the VPC instead of leaning on NAT.
+        self.secrets_manager_endpoint = self.vpc.add_interface_endpoint(
+            "SecretsManagerEndpoint",
+            service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+            private_dns_enabled=True,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            open=False,
+        )
+        self.secrets_manager_endpoint.connections.allow_default_port_from(
+            self.application_security_group, "Functions read the cache AUTH token and database credentials"
+        )
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """Without an account and region the CDK only ever offers two AZs; select the configured count."""
+        if cdk.Token.is_unresolved(self.region):
+            return [cdk.Fn.select(index, cdk.Fn.get_azs()) for index in range(self._az_count)]
+        return super().availability_zones
+
+    def _security_group(self, construct_id: str, description: str, *, allow_all_outbound: bool = False):
+        return ec2.SecurityGroup(
+            self, construct_id, vpc=self.vpc, description=description, allow_all_outbound=allow_all_outbound
+        )
+

@@ -1,0 +1,68 @@
+"""One synthesis of every environment, shared by all template tests (bundling skipped: not under test here)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
+from stacks.stage import CachingStage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cdk_json_context() -> dict:
+    """The feature flags from cdk.json, so tests synthesize exactly as `cdk synth` does."""
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def new_app(outdir: Path, *, bundle: bool = False) -> cdk.App:
+    context = dict(cdk_json_context())
+    if not bundle:
+        context["aws:cdk:bundling-stacks"] = []
+    return cdk.App(context=context, outdir=str(outdir))
+
+
+@dataclass(frozen=True)
+class SynthesizedEnvironment:
+    config: EnvironmentConfig
+    stage: CachingStage
+    assembly: cdk.cx_api.CloudAssembly
+
+    def template(self, stack: cdk.Stack) -> Template:
+        return Template.from_stack(stack)
+
+    def stacks(self) -> list[cdk.Stack]:
+        return [child for child in self.stage.node.children if isinstance(child, cdk.Stack)]
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory) -> dict[str, SynthesizedEnvironment]:
+    """Every environment, synthesized once for the whole session."""
+    app = new_app(tmp_path_factory.mktemp("cdk.out"))
+    stages = {name: CachingStage(app, name, config=load_environment(name)) for name in ENVIRONMENT_NAMES}
+    app.synth()
+    return {
+        name: SynthesizedEnvironment(config=stage.config, stage=stage, assembly=stage.synth())
+        for name, stage in stages.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def dev(synthesized) -> SynthesizedEnvironment:
+    return synthesized["dev"]
+
+
+@pytest.fixture(scope="session")
+def staging(synthesized) -> SynthesizedEnvironment:
+    return synthesized["staging"]
+
+
+@pytest.fixture(scope="session")
+def prod(synthesized) -> SynthesizedEnvironment:
+    return synthesized["prod"]
