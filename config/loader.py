@@ -130,6 +130,8 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
     pipeline = config.pipeline
     if (pipeline.connection_arn is None) != (pipeline.repository is None):
         raise _fail(
-            f"{path}.pipeline.connection_arn", pipeline.connection_arn, "connection_arn and repository together"
+            f"{path}.pipeline.connection_arn",
+            pipeline.connection_arn,
+            "connection_arn and repository together",
         )
     return config

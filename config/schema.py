@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -98,7 +99,9 @@ class CacheConfig:
     """Non-default port (cdk-nag AEC5). Default 6380."""
     snapshot_retention_days: int = setting(1, int_range(0, 35))
     """Daily snapshots kept. Default 1."""
-    snapshot_window: str = setting("03:00-04:00", matches(_DAILY_WINDOW, "a UTC window such as '03:00-04:00'"))
+    snapshot_window: str = setting(
+        "03:00-04:00", matches(_DAILY_WINDOW, "a UTC window such as '03:00-04:00'")
+    )
     maintenance_window: str = setting(
         "sun:05:00-sun:06:00", matches(_MAINTENANCE, "a UTC window such as 'sun:05:00-sun:06:00'")
     )
@@ -116,9 +119,13 @@ class CacheConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseConfig:
-    engine_version: str = setting("8.0.43", matches(r"8\.0\.\d+", "a full MySQL 8.0 version such as '8.0.43'"))
+    engine_version: str = setting(
+        "8.0.43", matches(r"8\.0\.\d+", "a full MySQL 8.0 version such as '8.0.43'")
+    )
     """Full MySQL version; CloudFormation's synth-time rules reject a bare '8.0'. Default 8.0.43."""
-    instance_class: str = setting("t4g.micro", matches(r"[a-z0-9]+\.[a-z0-9]+", "an instance class like 't4g.micro'"))
+    instance_class: str = setting(
+        "t4g.micro", matches(r"[a-z0-9]+\.[a-z0-9]+", "an instance class like 't4g.micro'")
+    )
     """Instance class without the 'db.' prefix. Default t4g.micro."""
     allocated_storage_gib: int = setting(20, int_range(20, 16384))
     max_allocated_storage_gib: int = setting(100, int_range(20, 65536))
@@ -167,7 +174,8 @@ class FunctionsConfig:
     warm_top_n: int = setting(1000, int_range(1, 1_000_000))
     """Hottest products the warmer loads. Default 1000."""
     warm_schedule: str = setting(
-        "cron(0 4 * * ? *)", matches(r"(cron|rate)\(.+\)", "an EventBridge expression such as 'cron(0 4 * * ? *)'")
+        "cron(0 4 * * ? *)",
+        matches(r"(cron|rate)\(.+\)", "an EventBridge expression such as 'cron(0 4 * * ? *)'"),
     )
     """When the warmer runs (UTC, off-peak). Default 04:00 daily."""
     seed_product_count: int = setting(1000, int_range(0, 1_000_000))
@@ -176,7 +184,9 @@ class FunctionsConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class ApiConfig:
-    cache_cluster_size: str = setting("0.5", one_of("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"))
+    cache_cluster_size: str = setting(
+        "0.5", one_of("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
+    )
     """API Gateway stage cache size in GB. Default 0.5."""
     item_cache_ttl_seconds: int = setting(60, int_range(0, 3600))
     list_cache_ttl_seconds: int = setting(30, int_range(0, 3600))

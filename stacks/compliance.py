@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
+
 from constructs import IConstruct
 
 

@@ -6,9 +6,9 @@ import aws_cdk as cdk
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
-from constructs import Construct
 
 from config.schema import NetworkConfig
+from constructs import Construct
 from stacks.cdk_values import log_retention
 
 # Subnet sizes leave room to grow inside a /16..../22 VPC: /24 public (NAT, nothing else), /22 for Lambda
@@ -47,7 +47,9 @@ class NetworkStack(Stack):
             restrict_default_security_group=True,
             subnet_configuration=[
                 ec2.SubnetConfiguration(
-                    name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=PUBLIC_SUBNET_MASK + mask_for_prefix
+                    name="Public",
+                    subnet_type=ec2.SubnetType.PUBLIC,
+                    cidr_mask=PUBLIC_SUBNET_MASK + mask_for_prefix,
                 ),
                 ec2.SubnetConfiguration(
                     name="Application",
@@ -94,7 +96,7 @@ class NetworkStack(Stack):
             "DaxSecurityGroup", "DAX cluster; ingress only from the application security group"
         )
 
-        # Secret reads (functions, the hosted rotation function) stay inside the VPC instead of leaning on NAT.
+        # Secret reads (functions, the hosted rotation function) stay in the VPC instead of leaning on NAT.
         self.secrets_manager_endpoint = self.vpc.add_interface_endpoint(
             "SecretsManagerEndpoint",
             service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
@@ -117,4 +119,3 @@ class NetworkStack(Stack):
         return ec2.SecurityGroup(
             self, construct_id, vpc=self.vpc, description=description, allow_all_outbound=allow_all_outbound
         )
-

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from constructs import Construct
 
 from config.schema import EnvironmentConfig
+from constructs import Construct
 from stacks.cdk_values import removal_policy
 from stacks.compliance import apply_compliance_checks
 from stacks.network_stack import NetworkStack
@@ -23,7 +23,9 @@ class CachingStage(cdk.Stage):
             kwargs.setdefault("env", cdk.Environment(account=config.account, region=config.region))
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
-        stack_props = {"termination_protection": config.termination_protection}
+        tags = {**config.tags, "environment": config.name}
+        # Stack-level tags also reach resources that CloudFormation creates on the stacks' behalf.
+        stack_props = {"termination_protection": config.termination_protection, "tags": tags}
 
         self.network = NetworkStack(
             self,
@@ -34,7 +36,7 @@ class CachingStage(cdk.Stage):
             **stack_props,
         )
 
-        for key, value in {**config.tags, "environment": config.name}.items():
+        for key, value in tags.items():
             cdk.Tags.of(self).add(key, value)
         # Aspects do not cross a Stage boundary: one added to the App never visits the stacks in here.
         apply_compliance_checks(self)

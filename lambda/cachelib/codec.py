@@ -2,7 +2,7 @@
 
 Values round-trip ``Decimal``, ``datetime``, ``date`` and ``bytes`` exactly: they are written as one-key
 tagged objects (``{"$dec": "9.99"}``, ``{"$dt": "2026-01-01T00:00:00.000001+00:00"}``); a user dict that
-happens to look like a tag is itself escaped, so decoding is unambiguous.
+happens to look like a tag is escaped as ``{"$obj": [[key, value]]}``, so decoding is unambiguous.
 
 An entry is ``<kind>|<soft deadline, epoch ms>|<payload>`` in one Redis string, so a hit is one ``GET``
 and one ``json.loads``. ``kind`` is ``V`` (a value) or ``N`` (the row does not exist: negative entry).
@@ -43,7 +43,8 @@ def _escape(value: Any) -> Any:
     if isinstance(value, dict):
         escaped = {k: _escape(v) for k, v in value.items()}
         if len(escaped) == 1 and next(iter(escaped)) in _TAGS:
-            return {"$obj": escaped}
+            # As a list of pairs: the decoder's object hook runs bottom-up and must not see the tag.
+            return {"$obj": [list(item) for item in escaped.items()]}
         return escaped
     if isinstance(value, (list, tuple)):
         return [_escape(v) for v in value]
@@ -63,7 +64,7 @@ def _hook(obj: dict[str, Any]) -> Any:
     if tag == "$b64":
         return base64.b64decode(raw)
     if tag == "$obj":
-        return raw
+        return dict(raw)
     return obj
 
 

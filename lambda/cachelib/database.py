@@ -7,11 +7,12 @@ reopened on the next use. Any connection-level failure surfaces as :class:`Datab
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import pymysql
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 _ACCESS_DENIED = 1045
 
 
-class ReadEndpoint(str, Enum):
+class ReadEndpoint(StrEnum):
     """Where a loader must read. ``WRITER`` right after a write (read-your-writes despite replica lag)."""
 
     READER = "reader"
@@ -106,10 +107,8 @@ class Database:
     def _discard(self, endpoint: ReadEndpoint) -> None:
         conn = self._local.__dict__.get("conns", {}).pop(endpoint, None)
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken; closing is best effort
                 conn.close()
-            except Exception:  # noqa: BLE001 - already broken; closing is best effort
-                pass
 
     @contextmanager
     def cursor(self, endpoint: ReadEndpoint = ReadEndpoint.READER) -> Iterator[pymysql.cursors.Cursor]:
@@ -146,7 +145,7 @@ class Database:
         except Exception as exc:
             try:
                 conn.rollback()
-            except Exception:  # noqa: BLE001 - the connection is gone; the server rolls back
+            except Exception:  # the connection is gone; the server rolls back
                 self._discard(ReadEndpoint.WRITER)
             if _is_connection_error(exc):
                 self._discard(ReadEndpoint.WRITER)

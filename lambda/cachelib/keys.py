@@ -36,7 +36,7 @@ def _part(value: str | int) -> str:
 class KeyBuilder:
     """Builds every key of one application; create one at module scope from :class:`Settings`."""
 
-    __slots__ = ("prefix", "version", "_head")
+    __slots__ = ("_head", "prefix", "version")
 
     def __init__(self, prefix: str, version: str) -> None:
         for label, value in (("prefix", prefix), ("version", version)):

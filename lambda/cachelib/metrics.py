@@ -99,3 +99,30 @@ class CacheMetrics:
 
             self._powertools = Metrics(namespace=self.namespace, service=self.service)
         return self._powertools
+
+
+def flush_cache_metrics(*caches_or_metrics: Any) -> Any:
+    """Decorator for a Lambda handler: flush the given caches' metrics into Powertools after each call.
+
+    Put it *inside* ``@metrics.log_metrics`` so the flush lands in the same EMF document::
+
+        @METRICS.log_metrics
+        @flush_cache_metrics(CACHE)
+        def lambda_handler(event, context): ...
+    """
+    import functools
+
+    recorders = [getattr(c, "metrics", c) for c in caches_or_metrics]
+
+    def decorate(handler: Any) -> Any:
+        @functools.wraps(handler)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                for recorder in recorders:
+                    recorder.flush()
+
+        return wrapper
+
+    return decorate

@@ -76,7 +76,8 @@ return {v, redis.call('EXISTS', KEYS[2])}
 VERSION_BUMP = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local t = redis.call('TIME')
-  redis.call('SET', KEYS[1], string.format('%.0f', tonumber(t[1]) * 1000000 + math.floor(tonumber(t[2]) / 1000) * 1000))
+  local start = tonumber(t[1]) * 1000000 + math.floor(tonumber(t[2]) / 1000) * 1000
+  redis.call('SET', KEYS[1], string.format('%.0f', start))
 end
 local v = redis.call('INCR', KEYS[1])
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])

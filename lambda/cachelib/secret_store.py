@@ -28,5 +28,7 @@ def parse_credentials(secret: str, default_username: str | None = None) -> tuple
             data = None
         if isinstance(data, dict) and isinstance(data.get("password"), str):
             username = data.get("username")
-            return (username if isinstance(username, str) and username else default_username), data["password"]
+            if not isinstance(username, str) or not username:
+                username = default_username
+            return username, data["password"]
     return default_username, text

@@ -20,7 +20,7 @@ The CDK app sets exactly these (endpoints and secret ARNs, never secret values):
 ``CACHE_L1_ENABLED``           ``"true"`` turns on the in-process near-cache, default ``"false"``
 ``CACHE_L1_TTL_SECONDS``       near-cache lifetime, default ``2``
 ``CACHE_KEY_PREFIX``           first key segment (application name), default ``"app"``
-``CACHE_KEY_VERSION``          key-format version; bump it to orphan every key on a format change, default ``"1"``
+``CACHE_KEY_VERSION``          bump to orphan every key at once (value format change), default ``"1"``
 ``POWERTOOLS_SERVICE_NAME``    the metrics ``service`` dimension, default ``"caching-service"``
 ``POWERTOOLS_METRICS_NAMESPACE`` default ``"CachingArchitecture"``
 =============================  =========================================================================
@@ -135,14 +135,20 @@ class Settings:
         env = os.environ if env is None else env
         redis_host = _str(env, "REDIS_HOST")
         if redis_host is None:
-            raise ConfigurationError("REDIS_HOST: not set; expected the Redis primary or configuration endpoint")
+            raise ConfigurationError(
+                "REDIS_HOST: not set; expected the Redis primary or configuration endpoint"
+            )
         writer = _str(env, "DB_WRITER_HOST", "localhost")
         prefix = _str(env, "CACHE_KEY_PREFIX", "app")
         if any(c in prefix for c in ":{} ") or len(prefix) > 64:
-            raise ConfigurationError(f"CACHE_KEY_PREFIX: {prefix!r} must be 1-64 chars without ':', '{{', '}}', ' '")
+            raise ConfigurationError(
+                f"CACHE_KEY_PREFIX: {prefix!r} must be 1-64 chars without ':', '{{', '}}', ' '"
+            )
         version = _str(env, "CACHE_KEY_VERSION", "1")
         if any(c in version for c in ":{} ") or len(version) > 16:
-            raise ConfigurationError(f"CACHE_KEY_VERSION: {version!r} must be 1-16 chars without ':', '{{', '}}', ' '")
+            raise ConfigurationError(
+                f"CACHE_KEY_VERSION: {version!r} must be 1-16 chars without ':', '{{', '}}', ' '"
+            )
         return cls(
             redis_host=redis_host,
             redis_port=_int(env, "REDIS_PORT", 6379, 1),

@@ -135,3 +135,15 @@ def row_to_product(row: tuple) -> dict:
     if isinstance(updated_at, datetime) and updated_at.tzinfo is None:
         product["updated_at"] = updated_at.replace(tzinfo=timezone.utc)
     return product
+
+
+# The product document built by the database itself, for the warmer's bulk path: decoding it with
+# ``cachelib.codec`` gives exactly what ``row_to_product`` gives for the same row (a test proves it), while
+# the Python side handles two byte strings per row instead of converting seven typed columns. Decimal and
+# datetime use the codec's tags; DATETIME(6) values are UTC. '%%' because it runs with bound parameters.
+PRODUCT_JSON_SQL = (
+    "JSON_OBJECT("
+    "'id', id, 'name', name, 'category', category, "
+    "'price', JSON_OBJECT('$dec', CAST(price AS CHAR)), 'stock', stock, 'description', description, "
+    "'updated_at', JSON_OBJECT('$dt', DATE_FORMAT(updated_at, '%%Y-%%m-%%dT%%H:%%i:%%s.%%f+00:00')))"
+)

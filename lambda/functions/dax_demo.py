@@ -35,9 +35,9 @@ _source = None  # "dax" or "dynamodb"
 
 
 def _open_table() -> tuple[Any, str]:
-    table_name = os.environ.get("DAX_TABLE_NAME")
+    table_name = os.environ.get("DAX_TABLE_NAME", "").strip()
     if not table_name:
-        raise RuntimeError("DAX_TABLE_NAME is not set")
+        raise LookupError("DAX_TABLE_NAME is not set")
     endpoint = os.environ.get("DAX_ENDPOINT", "").strip()
     if endpoint:
         from amazondax import AmazonDaxClient
@@ -106,8 +106,8 @@ def _dependency_error(exc: Exception) -> HttpError:
 
 
 def _get(item_id: str) -> tuple[int, dict[str, Any], str]:
-    tbl, source = table()
     try:
+        tbl, source = table()
         found = tbl.get_item(Key={"id": item_id}).get("Item")
     except Exception as exc:  # noqa: BLE001 - botocore/DAX errors have no common base; all mean "unavailable"
         raise _dependency_error(exc) from exc
@@ -119,8 +119,8 @@ def _get(item_id: str) -> tuple[int, dict[str, Any], str]:
 def _put(item_id: str, event: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
     item = {**_attributes(json_body(event)), "id": item_id}
     item["updated_at"] = datetime.now(timezone.utc).isoformat()
-    tbl, source = table()
     try:
+        tbl, source = table()
         tbl.put_item(Item=item)
     except Exception as exc:  # noqa: BLE001 - as above
         raise _dependency_error(exc) from exc

@@ -1,4 +1,4 @@
-"""One synthesis of every environment, shared by all template tests (bundling skipped: not under test here)."""
+"""One synthesis of every environment, shared by all template tests (bundling is skipped: not under test)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,379 @@
+"""Cache-aside with leases, serve-stale refresh and write fences. See README.md for the argument.
+
+One :class:`Cache` per container, at module scope::
+
+    SETTINGS = Settings.from_env()
+    CACHE = Cache.from_settings(SETTINGS)
+    result = CACHE.get_or_load(CACHE.keys.key("product", 42), lambda endpoint: load(endpoint, 42))
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from redis.exceptions import RedisError
+
+from cachelib import codec, scripts
+from cachelib.breaker import CircuitBreaker
+from cachelib.database import Database, ReadEndpoint
+from cachelib.errors import CorruptEntry, DatabaseUnavailable, InvalidationFailed
+from cachelib.keys import KeyBuilder, fence_key, lease_key
+from cachelib.metrics import (
+    CACHE_ERROR,
+    CACHE_HIT,
+    CACHE_LOADER_WAIT,
+    CACHE_MISS,
+    CACHE_NEGATIVE_HIT,
+    CACHE_STALE_SERVED,
+    CacheMetrics,
+)
+from cachelib.near_cache import NearCache, encode_keys
+from cachelib.result import CacheResult, CacheStatus
+from cachelib.settings import Settings
+
+T = TypeVar("T")
+Loader = Callable[[ReadEndpoint], T | None]
+"""Loads one value from the database at ``endpoint``; returns ``None`` when the row does not exist."""
+
+logger = logging.getLogger(__name__)
+
+try:  # RedisCluster raises its own exception types for topology failures
+    from redis.exceptions import RedisClusterException
+
+    _REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)
+except ImportError:  # pragma: no cover
+    _REDIS_ERRORS = (RedisError, OSError)
+
+_STATUS_METRIC = {
+    CacheStatus.HIT: CACHE_HIT,
+    CacheStatus.L1_HIT: CACHE_HIT,
+    CacheStatus.NEGATIVE_HIT: CACHE_NEGATIVE_HIT,
+    CacheStatus.STALE: CACHE_STALE_SERVED,
+    CacheStatus.WAITED: CACHE_LOADER_WAIT,
+    CacheStatus.MISS: CACHE_MISS,
+    CacheStatus.BYPASS: CACHE_ERROR,
+}
+
+
+class Cache:
+    """Cache-aside over Redis. Thread-safe; connections are opened lazily on first use."""
+
+    def __init__(
+        self,
+        redis_client: Any | Callable[[], Any],
+        settings: Settings | None = None,
+        *,
+        metrics: CacheMetrics | None = None,
+        breaker: CircuitBreaker | None = None,
+        near_cache: NearCache | None = None,
+    ) -> None:
+        """``redis_client`` is a ``redis.Redis``/``RedisCluster`` or a zero-argument factory of one
+        (called on first use, so a cluster that is down at cold start is a cache error, not a crash)."""
+        from cachelib.versions import VersionCounters
+
+        self.settings = settings or Settings()
+        s = self.settings
+        self._factory: Callable[[], Any] | None = None if hasattr(redis_client, "get") else redis_client
+        self._client: Any = redis_client if self._factory is None else None
+        self._client_lock = threading.Lock()
+        self._scripts: dict[str, Any] = {}
+        self.keys = KeyBuilder.from_settings(s)
+        self.metrics = metrics or CacheMetrics(s.metrics_namespace, s.service_name)
+        self.breaker = breaker or CircuitBreaker(
+            failure_threshold=s.breaker_failures, reset_seconds=s.breaker_reset_seconds
+        )
+        if near_cache is None and s.cache_l1_enabled:
+            near_cache = NearCache(s.cache_l1_ttl_seconds)
+        self.near_cache = near_cache
+        if self.near_cache is not None:
+            self.near_cache.subscribe(self.client, self.keys.channel())
+        self.versions = VersionCounters(self)
+        self.bypass_endpoint = ReadEndpoint.WRITER  # see README: read-your-writes while fences are unreadable
+        self.poll_seconds = 0.005
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> Cache:
+        """A cache whose Redis client is built from ``settings`` on first use."""
+        from cachelib.connections import create_redis_client
+
+        return cls(lambda: create_redis_client(settings), settings, **kwargs)
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def client(self) -> Any:
+        """The Redis client, created on first call."""
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._factory()  # type: ignore[misc]
+                client = self._client
+        return client
+
+    def script(self, source: str) -> Any:
+        """A registered ``Script`` for ``source`` (EVALSHA with transparent reload)."""
+        found = self._scripts.get(source)
+        if found is None:
+            found = self._scripts[source] = self.client().register_script(source)
+        return found
+
+    def redis_failed(self, exc: BaseException) -> None:
+        """Record a Redis failure: counts ``CacheError`` and feeds the breaker."""
+        self.breaker.record_failure()
+        self.metrics.incr(CACHE_ERROR)
+        logger.warning("redis call failed: %s: %s", type(exc).__name__, exc)
+
+    def _ttl_ms(self, ttl: float) -> int:
+        return max(1, int(ttl * 1000 * random.uniform(0.9, 1.0)))  # jitter spreads expiries of a batch
+
+    def _entry(self, value: Any, ttl: float | None, negative_ttl: float | None) -> tuple[bytes, int]:
+        s = self.settings
+        now_ms = int(time.time() * 1000)
+        if value is None:
+            soft = self._ttl_ms(negative_ttl if negative_ttl is not None else s.cache_negative_ttl_seconds)
+            return codec.encode_entry(codec.KIND_NEGATIVE, now_ms + soft, None), soft
+        soft = self._ttl_ms(ttl if ttl is not None else s.cache_ttl_seconds)
+        return codec.encode_entry(codec.KIND_VALUE, now_ms + soft, value), soft + s.cache_stale_seconds * 1000
+
+    def _served(self, value: Any, status: CacheStatus) -> CacheResult[Any]:
+        self.metrics.incr(_STATUS_METRIC[status])
+        return CacheResult(value, status)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def get_or_load(
+        self,
+        key: str,
+        loader: Loader[T],
+        ttl: float | None = None,
+        *,
+        negative_ttl: float | None = None,
+        read_primary: bool = False,
+    ) -> CacheResult[T]:
+        """The value of ``key``, from the cache or, on a miss, from ``loader`` (then cached).
+
+        * ``ttl`` (seconds, default ``CACHE_TTL_SECONDS``) is the fresh lifetime, jittered down by up to 10%;
+          the entry is kept ``CACHE_STALE_SECONDS`` longer to be served stale while one caller refreshes.
+        * ``loader(endpoint)`` returning ``None`` is cached as "not found" for ``negative_ttl``.
+        * ``read_primary`` makes a miss load from the writer (e.g. a list page whose version is fenced).
+
+        Never raises because of Redis; raises :class:`DatabaseUnavailable` (or whatever the loader raises)
+        only when the value is not in the cache and the database cannot provide it.
+        """
+        started = time.perf_counter()
+        try:
+            return self._get_or_load(key, loader, ttl, negative_ttl, read_primary)
+        finally:
+            self.metrics.latency((time.perf_counter() - started) * 1000)
+
+    def _get_or_load(
+        self, key: str, loader: Loader[T], ttl: float | None, negative_ttl: float | None, read_primary: bool
+    ) -> CacheResult[T]:
+        near = self.near_cache
+        if near is not None:
+            near.drain()
+            cached = near.get(key)
+            if cached is not None:
+                kind, value = cached
+                return self._served(value, CacheStatus.NEGATIVE_HIT if value is None else CacheStatus.L1_HIT)
+        if not self.breaker.allow():
+            return self._bypass(loader)
+        try:
+            raw = self.client().get(key)
+        except _REDIS_ERRORS as exc:
+            self.redis_failed(exc)
+            return self._bypass(loader)
+        self.breaker.record_success()
+        if raw is not None:
+            try:
+                kind, soft_ms, value = codec.decode_entry(raw)
+            except CorruptEntry as exc:
+                self._drop_corrupt(key, raw, exc)
+            else:
+                remaining_ms = soft_ms - time.time() * 1000
+                if remaining_ms > 0:
+                    if near is not None:
+                        near.put(key, kind, value, remaining_ms / 1000)
+                    return self._served(value, CacheStatus.NEGATIVE_HIT if value is None else CacheStatus.HIT)
+                return self._refresh_or_stale(key, loader, ttl, negative_ttl, read_primary, value)
+        return self._miss(key, loader, ttl, negative_ttl, read_primary)
+
+    def _bypass(self, loader: Loader[T]) -> CacheResult[T]:
+        self.metrics.incr(CACHE_ERROR)
+        return CacheResult(loader(self.bypass_endpoint), CacheStatus.BYPASS)
+
+    def _acquire(self, key: str, token: str, on_miss: bool) -> tuple[bool, bool, bytes | None]:
+        reply = self.script(scripts.ACQUIRE)(
+            keys=[key, lease_key(key), fence_key(key)],
+            args=[token, self.settings.cache_lease_ms, "1" if on_miss else "0"],
+        )
+        entry = reply[2] if len(reply) > 2 else None
+        return bool(reply[0]), bool(reply[1]), entry
+
+    def _miss(
+        self, key: str, loader: Loader[T], ttl: float | None, negative_ttl: float | None, read_primary: bool
+    ) -> CacheResult[T]:
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + self.settings.cache_wait_ms / 1000
+        pause = self.poll_seconds
+        waited = False
+        while True:
+            try:
+                granted, fenced, entry = self._acquire(key, token, on_miss=True)
+            except _REDIS_ERRORS as exc:
+                self.redis_failed(exc)
+                return self._bypass(loader)
+            endpoint = ReadEndpoint.WRITER if (fenced or read_primary) else ReadEndpoint.READER
+            if granted:
+                value = self._load_and_fill(key, token, loader, endpoint, ttl, negative_ttl)
+                return self._served(value, CacheStatus.MISS)
+            if entry is not None:
+                try:
+                    _kind, _soft, value = codec.decode_entry(entry)
+                except CorruptEntry as exc:
+                    self._drop_corrupt(key, entry, exc)
+                    continue
+                if waited:
+                    return self._served(value, CacheStatus.WAITED)
+                return self._served(value, CacheStatus.NEGATIVE_HIT if value is None else CacheStatus.HIT)
+            if time.monotonic() + pause > deadline:
+                # The loader holding the lease is slow: answer from the DB ourselves, without storing
+                # (the lease holder will), so a slow DB never makes callers wait longer than CACHE_WAIT_MS.
+                return self._served(loader(endpoint), CacheStatus.MISS)
+            waited = True
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.05)
+
+    def _refresh_or_stale(
+        self,
+        key: str,
+        loader: Loader[T],
+        ttl: float | None,
+        negative_ttl: float | None,
+        read_primary: bool,
+        stale: Any,
+    ) -> CacheResult[T]:
+        token = secrets.token_hex(8)
+        try:
+            granted, fenced, _entry = self._acquire(key, token, on_miss=False)
+        except _REDIS_ERRORS as exc:
+            self.redis_failed(exc)
+            return self._served(stale, CacheStatus.STALE)
+        if not granted:
+            return self._served(stale, CacheStatus.STALE)  # dogpile: one refreshes, the rest serve stale
+        endpoint = ReadEndpoint.WRITER if (fenced or read_primary) else ReadEndpoint.READER
+        try:
+            value = self._load_and_fill(key, token, loader, endpoint, ttl, negative_ttl)
+        except DatabaseUnavailable:
+            return self._served(stale, CacheStatus.STALE)  # a stale answer beats a 503
+        return self._served(value, CacheStatus.MISS)
+
+    def _load_and_fill(
+        self,
+        key: str,
+        token: str,
+        loader: Loader[T],
+        endpoint: ReadEndpoint,
+        ttl: float | None,
+        negative_ttl: float | None,
+    ) -> T | None:
+        try:
+            value = loader(endpoint)
+            entry, hard_ms = self._entry(value, ttl, negative_ttl)
+        except BaseException:
+            self._release(key, token)
+            raise
+        try:
+            self.script(scripts.FILL)(
+                keys=[key, lease_key(key), fence_key(key)], args=[token, entry, hard_ms]
+            )
+        except _REDIS_ERRORS as exc:
+            self.redis_failed(exc)
+        return value
+
+    def _release(self, key: str, token: str) -> None:
+        try:
+            self.script(scripts.RELEASE)(keys=[key, lease_key(key), fence_key(key)], args=[token])
+        except _REDIS_ERRORS as exc:
+            self.redis_failed(exc)
+
+    def _drop_corrupt(self, key: str, raw: bytes, exc: Exception) -> None:
+        logger.warning("deleting corrupt cache entry %s: %s", key, exc)
+        try:
+            self.script(scripts.DELETE_IF_EQUAL)(keys=[key], args=[raw])
+        except _REDIS_ERRORS as redis_exc:
+            self.redis_failed(redis_exc)
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def invalidate(self, *keys: str, attempts: int = 3) -> None:
+        """After a commit: make ``keys`` unreadable and fence them (see README, "Writes").
+
+        Tries even when the breaker is open, ``attempts`` times; raises :class:`InvalidationFailed` if
+        Redis stays unreachable, so the caller can tell its client that the write is not yet visible.
+        """
+        if not keys:
+            return
+        if self.near_cache is not None:
+            self.near_cache.invalidate(keys)
+        fence_ms = self.settings.cache_write_fence_seconds * 1000
+        self._with_retries(
+            attempts,
+            keys,
+            lambda: [
+                self.script(scripts.INVALIDATE)(keys=[k, lease_key(k), fence_key(k)], args=[fence_ms])
+                for k in keys
+            ],
+        )
+        if self.near_cache is not None:
+            self._publish(keys)
+
+    def _publish(self, keys: Sequence[str]) -> None:
+        try:
+            self.client().publish(self.keys.channel(), encode_keys(keys))
+        except _REDIS_ERRORS as exc:  # L1 entries then expire by their short TTL
+            self.redis_failed(exc)
+
+    def _with_retries(self, attempts: int, keys: Iterable[str], action: Callable[[], Any]) -> Any:
+        last: BaseException | None = None
+        for attempt in range(max(1, attempts)):
+            try:
+                result = action()
+            except _REDIS_ERRORS as exc:
+                last = exc
+                self.redis_failed(exc)
+                time.sleep(0.02 * (2**attempt))
+                continue
+            self.breaker.record_success()
+            return result
+        raise InvalidationFailed(f"could not invalidate {', '.join(keys)}: {last}") from last
+
+    def write(
+        self,
+        db: Database,
+        statement: Callable[[Any], T],
+        *,
+        keys: Sequence[str] = (),
+        version_keys: Sequence[str] = (),
+    ) -> T:
+        """Run ``statement(cursor)`` in a writer transaction, commit, then invalidate ``keys`` and bump
+        ``version_keys``. Returns what ``statement`` returned. The cache is touched only after the commit,
+        and this returns only after it is right (or raises :class:`InvalidationFailed`)."""
+        with db.transaction() as cursor:
+            result = statement(cursor)
+        self.invalidate(*keys)
+        if version_keys:
+            self.versions.bump(*version_keys)
+        return result
+
+    def close(self) -> None:
+        if self.near_cache is not None:
+            self.near_cache.close()
+        if self._client is not None:
+            self._client.close()

@@ -1,0 +1,168 @@
+"""Product reads and writes through the caching library: SQL (always parameterized), cache keys, versions.
+
+Keys (built by ``cachelib.KeyBuilder``):
+
+* one product: ``<prefix>:<v>:{product:<id>}``;
+* one list page: ``<prefix>:<v>:{products:category=<c>:limit=<l>:page=<p>:v=<n>}``, where ``n`` is the
+  version counter of that category (``ALL`` for the unfiltered list). A write bumps the counters of every
+  list it can change (old category, new category, ALL), so every page built before it becomes unreachable
+  at once: no KEYS/SCAN, and the orphans age out by TTL or LRU.
+* hot-product counts: the sorted set ``<prefix>:<v>:{hot:products}`` the warmer reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from cachelib import Cache, CacheResult, Database, ReadEndpoint
+from functions.catalog_schema import SELECT_COLUMNS, row_to_product
+from functions.product_validation import ListQuery, ProductInput
+
+ALL_CATEGORIES = "ALL"  # version-counter scope of the unfiltered list (never a real category: upper case)
+HOT_FLUSH_EVERY = 32
+HOT_FLUSH_SECONDS = 10.0
+
+_SELECT_ONE = f"SELECT {SELECT_COLUMNS} FROM products WHERE id = %s"
+_SELECT_PAGE = f"SELECT {SELECT_COLUMNS} FROM products ORDER BY id LIMIT %s OFFSET %s"
+_SELECT_CATEGORY_PAGE = f"SELECT {SELECT_COLUMNS} FROM products WHERE category = %s ORDER BY id LIMIT %s OFFSET %s"
+
+
+class ProductNotFound(LookupError):
+    pass
+
+
+def product_key(cache: Cache, product_id: int) -> str:
+    return cache.keys.key("product", product_id)
+
+
+def hot_products_key(cache: Cache) -> str:
+    return cache.keys.key("hot", "products")
+
+
+def list_version_key(cache: Cache, category: str | None) -> str:
+    return cache.keys.version_key("products", category or ALL_CATEGORIES)
+
+
+class ProductStore:
+    """Reads go through ``Cache.get_or_load``; writes commit on the writer, then invalidate and bump."""
+
+    def __init__(self, cache: Cache, db: Database, *, list_ttl_seconds: float | None = None) -> None:
+        self.cache = cache
+        self.db = db
+        self.list_ttl_seconds = list_ttl_seconds
+        self.db_queries = 0  # loader calls; the demo reports database queries avoided from it
+        self._hot: Counter[int] = Counter()
+        self._hot_flushed_at = time.monotonic()
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def _load_one(self, endpoint: ReadEndpoint, product_id: int) -> dict[str, Any] | None:
+        self.db_queries += 1
+        with self.db.cursor(endpoint) as cursor:
+            cursor.execute(_SELECT_ONE, (product_id,))
+            row = cursor.fetchone()
+        return None if row is None else row_to_product(row)
+
+    def get(self, product_id: int) -> CacheResult[dict[str, Any]]:
+        result = self.cache.get_or_load(
+            product_key(self.cache, product_id), lambda endpoint: self._load_one(endpoint, product_id)
+        )
+        if result.value is not None:
+            self._hot[product_id] += 1
+        return result
+
+    def _load_page(self, endpoint: ReadEndpoint, query: ListQuery) -> dict[str, Any]:
+        self.db_queries += 1
+        fetch = query.limit + 1  # one extra row tells whether another page exists
+        with self.db.cursor(endpoint) as cursor:
+            if query.category is None:
+                cursor.execute(_SELECT_PAGE, (fetch, query.offset))
+            else:
+                cursor.execute(_SELECT_CATEGORY_PAGE, (query.category, fetch, query.offset))
+            rows = cursor.fetchall()
+        items = [row_to_product(row) for row in rows[: query.limit]]
+        return {"items": items, "hasMore": len(rows) > query.limit}
+
+    def list(self, query: ListQuery) -> CacheResult[dict[str, Any]]:
+        version = self.cache.versions.current(list_version_key(self.cache, query.category))
+        key = self.cache.keys.key(
+            "products",
+            category=query.category or ALL_CATEGORIES,
+            page=query.page,
+            limit=query.limit,
+            v=version.number,
+        )
+        return self.cache.get_or_load(
+            key,
+            lambda endpoint: self._load_page(endpoint, query),
+            self.list_ttl_seconds,
+            read_primary=version.fenced,
+        )
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def _read_written(self, cursor: Any, product_id: int) -> dict[str, Any]:
+        cursor.execute(_SELECT_ONE, (product_id,))
+        return row_to_product(cursor.fetchone())
+
+    def create(self, product: ProductInput) -> dict[str, Any]:
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO products (name, category, price, stock, description) VALUES (%s, %s, %s, %s, %s)",
+                product.as_params(),
+            )
+            created = self._read_written(cursor, cursor.lastrowid)
+        # The id may have been cached as "not found" before it existed: invalidate it too.
+        self._after_commit(created["id"], {product.category})
+        return created
+
+    def replace(self, product_id: int, product: ProductInput) -> dict[str, Any]:
+        with self.db.transaction() as cursor:
+            cursor.execute("SELECT category FROM products WHERE id = %s FOR UPDATE", (product_id,))
+            row = cursor.fetchone()
+            if row is None:
+                raise ProductNotFound(product_id)
+            cursor.execute(
+                "UPDATE products SET name = %s, category = %s, price = %s, stock = %s, description = %s "
+                "WHERE id = %s",
+                (*product.as_params(), product_id),
+            )
+            updated = self._read_written(cursor, product_id)
+        self._after_commit(product_id, {row[0], product.category})
+        return updated
+
+    def _after_commit(self, product_id: int, categories: set[str]) -> None:
+        # Same order as Cache.write: the commit is done; now make the old row unreachable everywhere.
+        self.cache.invalidate(product_key(self.cache, product_id))
+        scopes = sorted(categories) + [None]
+        self.cache.versions.bump(*(list_version_key(self.cache, c) for c in scopes))
+
+    # --- access counts for the warmer -------------------------------------------------------------
+
+    def flush_hot_counts(self, *, force: bool = False) -> int:
+        """Add the buffered access counts to the hot sorted set in one pipelined round trip.
+
+        Buffered per container and flushed every ``HOT_FLUSH_EVERY`` reads or ``HOT_FLUSH_SECONDS``, so
+        counting costs one Redis round trip per many requests, never one per read. Losing a buffer (a
+        container dies, Redis is down) only makes the warmer's ranking slightly less precise.
+        """
+        pending = sum(self._hot.values())
+        if not pending:
+            return 0
+        due = pending >= HOT_FLUSH_EVERY or time.monotonic() - self._hot_flushed_at >= HOT_FLUSH_SECONDS
+        if not (force or due) or not self.cache.breaker.allow():
+            return 0
+        counts, self._hot = self._hot, Counter()
+        self._hot_flushed_at = time.monotonic()
+        key = hot_products_key(self.cache)
+        try:
+            pipe = self.cache.client().pipeline(transaction=False)
+            for product_id, count in counts.items():
+                pipe.zincrby(key, count, product_id)
+            pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - redis and cluster errors alike; counting is best effort
+            self.cache.redis_failed(exc)
+            return 0
+        return len(counts)
