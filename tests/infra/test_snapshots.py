@@ -1,4 +1,4 @@
-"""A snapshot per stack and environment, asset hashes masked. Refresh: `make snapshots`, then read the diff."""
+"""A snapshot per stack and environment, asset hashes masked. Refresh with `make snapshots`."""
 
 from __future__ import annotations
 
