@@ -16,6 +16,8 @@ export PATH := $(CURDIR)/$(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 export PYTHONDONTWRITEBYTECODE := 1
+# Hides the machine-wide npmrc warning on every npx call; real npm errors still print.
+export npm_config_loglevel := error
 
 .PHONY: help setup setup-servers synth test lint format snapshots local demo bench clean
 

@@ -9,6 +9,7 @@ import aws_cdk as cdk
 
 from config import ENVIRONMENT_NAMES, ConfigError, load_environment
 from stacks.compliance import apply_compliance_checks
+from stacks.pipeline_stack import add_pipeline_if_configured
 from stacks.stage import CachingStage
 
 
@@ -21,6 +22,9 @@ def main() -> None:
         sys.exit(f"Configuration error: {error}")
     for config in configs:
         CachingStage(app, config.name, config=config)
+    if not requested:
+        # The pipeline deploys every environment, so it belongs only to the all-environments synth.
+        add_pipeline_if_configured(app, configs)
     apply_compliance_checks(app)
     app.synth()
 

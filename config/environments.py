@@ -43,6 +43,8 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "dax": {"node_count": 2},
         "functions": {"seed_product_count": 10000, "reserved_concurrency": 20},
         "api": {"cache_cluster_size": "0.5"},
+        # t4g.small (2 GiB) allows ~170 MySQL connections.
+        "monitoring": {"database_connections": 120},
     },
     "prod": {
         "removal_policy": "snapshot",
@@ -71,6 +73,11 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "functions": {"seed_product_count": 0, "reserved_concurrency": 200, "log_retention_days": 90},
         "api": {"cache_cluster_size": "1.6", "throttle_rate_limit": 1000, "throttle_burst_limit": 2000},
         "edge": {"price_class": "PriceClass_All"},
-        "monitoring": {"period_minutes": 1},
+        # r7g.large (16 GiB) allows ~1300 MySQL connections; alarm well before it.
+        "monitoring": {
+            "period_minutes": 1,
+            "database_connections": 1000,
+            "database_freeable_memory_mib": 1024,
+        },
     },
 }

@@ -6,6 +6,7 @@ Errors are one line: ``<key path>: <bad value> is not allowed; expected <what is
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -86,6 +87,10 @@ def _check_cache(path: str, cache: CacheConfig) -> None:
         allowed = " or ".join(f"{v}x" for v in _ENGINE_VERSIONS[cache.engine])
         raise _fail(f"{path}.engine_version", cache.engine_version, f"{allowed} for engine {cache.engine!r}")
     if cache.engine == "memcached":
+        if not re.fullmatch(r"1\.6\.(1[2-9]|[2-9]\d)", cache.engine_version):
+            raise _fail(
+                f"{path}.engine_version", cache.engine_version, "a full memcached version from 1.6.12 (TLS)"
+            )
         if cache.cluster_mode:
             raise _fail(f"{path}.cluster_mode", True, "false for memcached (it shards on the client)")
         if cache.replicas_per_shard:
@@ -104,7 +109,24 @@ def _check_cache(path: str, cache: CacheConfig) -> None:
         raise _fail(f"{path}.num_shards", cache.num_shards, "1 unless cluster_mode is true")
 
 
+# RDS for MySQL offers no Performance Insights on these sizes; enhanced monitoring covers them instead.
+_NO_PERFORMANCE_INSIGHTS_SIZES = ("micro", "small")
+
+
 def _check_database(path: str, env_name: str, database: DatabaseConfig) -> None:
+    size = database.instance_class.split(".")[-1]
+    if database.performance_insights and size in _NO_PERFORMANCE_INSIGHTS_SIZES:
+        raise _fail(
+            f"{path}.performance_insights",
+            True,
+            f"false for {database.instance_class!r} (no Performance Insights on micro/small classes)",
+        )
+    if not database.performance_insights and database.monitoring_interval_seconds == 0:
+        raise _fail(
+            f"{path}.monitoring_interval_seconds",
+            0,
+            "1 to 60 when performance_insights is false (one of the two must watch the database)",
+        )
     if env_name != "dev" and database.backup_retention_days < 7:
         raise _fail(f"{path}.backup_retention_days", database.backup_retention_days, "at least 7 outside dev")
     if database.max_allocated_storage_gib < database.allocated_storage_gib:
@@ -127,6 +149,12 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
     _check_database(f"{path}.database", name, config.database)
     if (config.account is None) != (config.region is None):
         raise _fail(f"{path}.account", config.account, "account and region both set, or both null")
+    if (config.edge.domain_name is None) != (config.edge.certificate_arn is None):
+        raise _fail(
+            f"{path}.edge.certificate_arn",
+            config.edge.certificate_arn,
+            "domain_name and certificate_arn together",
+        )
     pipeline = config.pipeline
     if (pipeline.connection_arn is None) != (pipeline.repository is None):
         raise _fail(
@@ -134,4 +162,7 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
             pipeline.connection_arn,
             "connection_arn and repository together",
         )
+    if name != "prod" and pipeline.connection_arn is not None:
+        # The pipeline lives with prod and deploys every environment; a source set elsewhere would be ignored.
+        raise _fail(f"{path}.pipeline.connection_arn", pipeline.connection_arn, "null outside prod")
     return config

@@ -57,6 +57,11 @@ def setting(default: Any = dataclasses.MISSING, check: Check | None = None, **kw
     return field(metadata={"check": check}, **kwargs)
 
 
+def _emails(value: tuple[str, ...]) -> str | None:
+    valid = all(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address) for address in value)
+    return None if valid else "a list of email addresses"
+
+
 # Windows are in UTC and must not overlap; ElastiCache wants ddd:hh24:mi-ddd:hh24:mi for maintenance.
 _MAINTENANCE = r"(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}"
 _DAILY_WINDOW = r"\d{2}:\d{2}-\d{2}:\d{2}"
@@ -144,6 +149,8 @@ class DatabaseConfig:
     """Performance Insights; not available on the smallest classes. Default False."""
     monitoring_interval_seconds: int = setting(60, one_of(0, 1, 5, 10, 15, 30, 60))
     """Enhanced monitoring interval; 0 turns it off. Default 60."""
+    log_retention_days: int = setting(30, one_of(7, 14, 30, 60, 90, 180, 365))
+    """Retention of the exported error and slow-query log groups. Default 30."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +187,10 @@ class FunctionsConfig:
     """When the warmer runs (UTC, off-peak). Default 04:00 daily."""
     seed_product_count: int = setting(1000, int_range(0, 1_000_000))
     """Sample products the schema step inserts on create. Default 1000; 0 in prod."""
+    warmer_timeout_seconds: int = setting(120, int_range(10, 900))
+    """Cache warmer timeout (loads ``warm_top_n`` rows in batches). Default 120."""
+    schema_seed_timeout_seconds: int = setting(300, int_range(30, 900))
+    """Schema/seed custom-resource timeout; CloudFormation waits for it on every deploy. Default 300."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,24 +208,79 @@ class ApiConfig:
 @dataclass(frozen=True, kw_only=True)
 class EdgeConfig:
     price_class: str = setting("PriceClass_100", one_of("PriceClass_100", "PriceClass_200", "PriceClass_All"))
-    waf_web_acl_arn: str | None = setting(None)
+    waf_web_acl_arn: str | None = setting(
+        None,
+        matches(
+            r"arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global/webacl/.+",
+            "a WAFv2 web ACL ARN in us-east-1 (…:wafv2:us-east-1:…:global/webacl/…) or null",
+        ),
+    )
     """ARN of a WAFv2 web ACL in us-east-1 (scope CLOUDFRONT). Default None."""
+    domain_name: str | None = setting(
+        None, matches(r"([a-z0-9-]+\.)+[a-z]{2,}", "a lower-case DNS name such as 'shop.example.com' or null")
+    )
+    """Custom domain of the distribution. Default None (the *.cloudfront.net name)."""
+    certificate_arn: str | None = setting(
+        None,
+        matches(
+            r"arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/.+",
+            "an ACM certificate ARN in us-east-1 or null",
+        ),
+    )
+    """ACM certificate (us-east-1) for ``domain_name``; with it the viewer policy is TLSv1.2_2021.
+    Default None: the default *.cloudfront.net certificate, whose policy CloudFront fixes at TLSv1."""
     api_default_ttl_seconds: int = setting(30, int_range(0, 86400))
     access_log_retention_days: int = setting(90, int_range(1, 3650))
 
 
 @dataclass(frozen=True, kw_only=True)
 class MonitoringConfig:
-    alarm_emails: tuple[str, ...] = setting(())
+    """Dashboard and alarm settings. Every threshold applies per period (``period_minutes``), and an alarm
+    fires after ``evaluation_periods`` breaching periods in a row."""
+
+    alarm_emails: tuple[str, ...] = setting((), _emails)
+    """Addresses subscribed to the alarm topic (each confirms by email). Default none."""
+    period_minutes: int = setting(5, one_of(1, 5, 15, 60))
+    """Period of every dashboard metric and alarm. Default 5; prod uses 1."""
+    evaluation_periods: int = setting(3, int_range(1, 10))
+    """Consecutive breaching periods before an alarm fires. Default 3."""
     cache_hit_rate_warning: float = setting(0.8, float_range(0.0, 1.0))
     """ElastiCache CacheHitRate below this raises a warning (the source document's 0.8)."""
     cache_cpu_percent: float = setting(75.0, float_range(1.0, 100.0))
+    """ElastiCache EngineCPUUtilization above this. Default 75."""
     cache_memory_percent: float = setting(85.0, float_range(1.0, 100.0))
+    """ElastiCache DatabaseMemoryUsagePercentage above this. Default 85."""
+    cache_evictions: float = setting(1000.0, float_range(0.0, 1e9))
+    """ElastiCache Evictions per period above this: the working set no longer fits. Default 1000."""
+    cache_connections: float = setting(5000.0, float_range(1.0, 65000.0))
+    """ElastiCache CurrConnections above this (a climb usually means a connection leak). Default 5000."""
+    cache_replication_lag_seconds: float = setting(10.0, float_range(1.0, 3600.0))
+    """ElastiCache ReplicationLag above this (only with replicas). Default 10."""
     database_cpu_percent: float = setting(80.0, float_range(1.0, 100.0))
+    """RDS CPUUtilization above this. Default 80."""
+    database_freeable_memory_mib: float = setting(128.0, float_range(1.0, 1e6))
+    """RDS FreeableMemory below this many MiB. Default 128."""
+    database_connections: float = setting(60.0, float_range(1.0, 1e5))
+    """RDS DatabaseConnections above this; keep it under the instance class's max_connections. Default 60."""
     replica_lag_seconds: float = setting(30.0, float_range(1.0, 3600.0))
+    """RDS ReplicaLag above this, per replica. Default 30."""
     api_p99_latency_ms: float = setting(1000.0, float_range(10.0, 29000.0))
+    """API Gateway stage Latency p99 above this. Default 1000."""
     api_5xx_errors: float = setting(5.0, float_range(0.0, 1e6))
-    period_minutes: int = setting(5, one_of(1, 5, 15, 60))
+    """API Gateway stage 5XXError count per period above this. Default 5."""
+    function_errors: float = setting(1.0, float_range(1.0, 1e6))
+    """Lambda Errors per period at or above this, per function. Default 1."""
+    function_throttles: float = setting(1.0, float_range(1.0, 1e6))
+    """Lambda Throttles per period at or above this, per function. Default 1."""
+    function_duration_percent_of_timeout: float = setting(80.0, float_range(1.0, 100.0))
+    """Lambda Duration p99 above this percentage of the function's timeout. Default 80."""
+    dax_error_requests: float = setting(5.0, float_range(0.0, 1e6))
+    """DAX ErrorRequestCount per period above this. Default 5."""
+    application_cache_errors: float = setting(10.0, float_range(0.0, 1e6))
+    """The caching library's CacheError count per period above this, per service (Redis unreachable, timeouts,
+    corrupt entries: reads still succeed from the database, so only this metric shows it). Default 10."""
+    cloudfront_additional_metrics: bool = setting(True)
+    """Turn on CloudFront's additional metrics (CacheHitRate among them; billed monthly). Default on."""
 
 
 @dataclass(frozen=True, kw_only=True)

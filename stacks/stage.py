@@ -6,8 +6,12 @@ import aws_cdk as cdk
 
 from config.schema import EnvironmentConfig
 from constructs import Construct
+from stacks.api_stack import ApiStack
 from stacks.cdk_values import removal_policy
 from stacks.compliance import apply_compliance_checks
+from stacks.data_stack import DataStack
+from stacks.edge_stack import EdgeStack
+from stacks.monitoring_stack import MonitoringStack
 from stacks.network_stack import NetworkStack
 
 
@@ -33,6 +37,70 @@ class CachingStage(cdk.Stage):
             network=config.network,
             removal_policy=removal_policy(config.removal_policy, supports_snapshot=False),
             description="Caching architecture: VPC, endpoints, flow logs and per-tier security groups",
+            **stack_props,
+        )
+        network = self.network
+        self.data = DataStack(
+            self,
+            "Data",
+            vpc=network.vpc,
+            application_security_group=network.application_security_group,
+            cache_security_group=network.cache_security_group,
+            database_security_group=network.database_security_group,
+            dax_security_group=network.dax_security_group,
+            secrets_manager_endpoint=network.secrets_manager_endpoint,
+            cache=config.cache,
+            database=config.database,
+            dax=config.dax,
+            removal_policy=removal_policy(config.removal_policy, supports_snapshot=True),
+            deletion_protection=config.deletion_protection,
+            description="Caching architecture: ElastiCache, RDS MySQL with read replicas, DynamoDB with DAX",
+            **stack_props,
+        )
+        self.api = ApiStack(
+            self,
+            "Api",
+            functions=config.functions,
+            api=config.api,
+            vpc=network.vpc,
+            application_security_group=network.application_security_group,
+            cache=self.data.cache,
+            database=self.data.database,
+            dax=self.data.dax,
+            table=self.data.table,
+            removal_policy=removal_policy(config.removal_policy, supports_snapshot=False),
+            description="Caching architecture: Lambda functions and the REST API with stage caching",
+            **stack_props,
+        )
+        self.edge = EdgeStack(
+            self,
+            "Edge",
+            edge=config.edge,
+            rest_api=self.api.rest_api.api,
+            removal_policy=removal_policy(config.removal_policy, supports_snapshot=False),
+            deployment_log_retention_days=config.functions.log_retention_days,
+            description="Caching architecture: CloudFront distribution and the static site bucket",
+            **stack_props,
+        )
+        api = self.api
+        self.monitoring = MonitoringStack(
+            self,
+            "Monitoring",
+            monitoring=config.monitoring,
+            cache=self.data.cache,
+            database=self.data.database,
+            dax=self.data.dax,
+            api_stage=api.rest_api.stage,
+            distribution=self.edge.site.distribution,
+            functions={
+                "ProductApi": api.product_api.function,
+                "CacheWarmer": api.cache_warmer.function,
+                "SchemaSeed": api.schema_seed.function,
+                "DaxDemo": api.dax_demo.function,
+            },
+            # POWERTOOLS_SERVICE_NAME of the functions using the caching library (tests check the Api stack).
+            application_services=("product-api", "cache-warmer"),
+            description="Caching architecture: dashboard and alarms to an encrypted SNS topic",
             **stack_props,
         )
 

@@ -12,7 +12,7 @@ import re
 _VERSION = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+)(\.(?P<patch>\d+))?")
 
 
-class CacheEngine(str, enum.Enum):
+class CacheEngine(enum.StrEnum):
     """The ElastiCache engine. The values are the strings CloudFormation's ``Engine`` property takes."""
 
     REDIS = "redis"
@@ -53,7 +53,8 @@ def parameter_group_family(engine: str | CacheEngine, engine_version: str) -> st
     if key not in families:
         allowed = " or ".join(f"{k}.x" for k in families)
         raise ValueError(
-            f"engine_version: {engine_version!r} is not supported for {cache_engine.value}; expected {allowed}"
+            f"engine_version: {engine_version!r} is not supported for {cache_engine.value}; "
+            f"expected {allowed}"
         )
     return families[key]
 
@@ -69,5 +70,9 @@ def supports_transit_encryption_mode(engine: str | CacheEngine, engine_version: 
 def memcached_supports_tls(engine_version: str) -> bool:
     """Memcached encrypts in transit from 1.6.12; the version must name the patch level to tell."""
     match = _VERSION.fullmatch(engine_version)
-    return bool(match and match["patch"] is not None and (int(match["major"]), int(match["minor"])) == (1, 6)
-                and int(match["patch"]) >= 12)
+    return bool(
+        match
+        and match["patch"] is not None
+        and (int(match["major"]), int(match["minor"])) == (1, 6)
+        and int(match["patch"]) >= 12
+    )

@@ -8,8 +8,9 @@
    first built into a wheel on the host, and the build fails unless that wheel is pure Python
    (``*-none-any``), because a host-compiled extension would not run on the Lambda platform.
 2. boto3, botocore and s3transfer come with the Lambda runtime. A requirements file that names one of them
-   stops the bundle; when a dependency pulls one in (``amazon-dax-client`` needs botocore), its files are
-   removed from the asset and the bundler says so on stderr.
+   stops the bundle; when a dependency pulls one in (``amazon-dax-client`` needs botocore), it is removed
+   from the asset together with the distributions only it needed (botocore's urllib3 and python-dateutil,
+   which the runtime ships with it), and the bundler says so on stderr.
 3. The source folders (``cachelib/``, ``functions/``) are copied next to the installed packages, and every
    handler module must exist in the result.
 
@@ -37,7 +38,7 @@ import jsii
 from aws_cdk import aws_lambda as lambda_
 
 # Bump when the bundle layout changes, so that every asset gets a new hash.
-BUNDLE_FORMAT_VERSION = "1"
+BUNDLE_FORMAT_VERSION = "2"
 
 # Provided by every Lambda Python runtime; bundling them only adds megabytes and version skew.
 RUNTIME_PROVIDED_DISTRIBUTIONS = frozenset({"boto3", "botocore", "s3transfer"})
@@ -95,6 +96,8 @@ class PythonBundleSpec:
     :param architecture: ``arm64`` or ``x86_64``.
     :param python_version: target interpreter, e.g. ``3.12``.
     :param sdist_packages: packages allowed to be built from an sdist (must give a pure-Python wheel).
+    :param prune: installed sub-packages to leave out, relative to the asset root (e.g. a library's unused
+        web framework). Each must exist after install, so a stale entry fails the bundle. Default none.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class PythonBundleSpec:
         architecture: str,
         python_version: str,
         sdist_packages: Sequence[str] = (),
+        prune: Sequence[str] = (),
     ) -> None:
         if architecture not in _PLATFORMS:
             raise ValueError(f"architecture must be one of {sorted(_PLATFORMS)}, got {architecture!r}")
@@ -119,6 +123,10 @@ class PythonBundleSpec:
         self.architecture = architecture
         self.python_version = python_version
         self.sdist_packages = tuple(sorted(normalized_name(name) for name in sdist_packages))
+        self.prune = tuple(sorted(prune))
+        for relative in self.prune:
+            if Path(relative).is_absolute() or ".." in Path(relative).parts:
+                raise ValueError(f"prune entries are paths inside the asset, got {relative!r}")
         for relative in (*self.source_dirs, *self.requirements):
             if not (self.asset_root / relative).exists():
                 raise ValueError(f"{relative!r} does not exist under the asset root {self.asset_root}")
@@ -138,6 +146,7 @@ class PythonBundleSpec:
         add("format", BUNDLE_FORMAT_VERSION.encode())
         add("target", f"{self.platform} cp{self.python_version}".encode())
         add("sdist", ",".join(self.sdist_packages).encode())
+        add("prune", ",".join(self.prune).encode())
         for requirements in self.requirements:
             add(f"requirements:{requirements}", (self.asset_root / requirements).read_bytes())
         for source_dir in self.source_dirs:
@@ -155,7 +164,8 @@ class LocalPythonBundler:
         self._spec = spec
         self._pip = tuple(pip_command or (sys.executable, "-m", "pip"))
 
-    def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options) -> bool:
+    def try_bundle(self, output_dir: str, options: cdk.BundlingOptions) -> bool:
+        """Called by the CDK before it would start Docker: returns True or raises, never False."""
         try:
             self.bundle(Path(output_dir))
         except BundlingError:
@@ -176,10 +186,21 @@ class LocalPythonBundler:
         with tempfile.TemporaryDirectory(prefix="wheelhouse-") as wheelhouse:
             self._build_sdist_wheels(Path(wheelhouse))
             self._pip_install(output_dir, Path(wheelhouse))
-        stripped = strip_distributions(output_dir, RUNTIME_PROVIDED_DISTRIBUTIONS)
+        unneeded = RUNTIME_PROVIDED_DISTRIBUTIONS | orphaned_distributions(output_dir, requested)
+        stripped = strip_distributions(output_dir, unneeded)
         if stripped:
-            print(f"[bundle] left out runtime-provided {', '.join(stripped)}", file=sys.stderr)
+            print(
+                f"[bundle] left out (the Lambda runtime provides them): {', '.join(stripped)}",
+                file=sys.stderr,
+            )
         shutil.rmtree(output_dir / "bin", ignore_errors=True)  # console scripts cannot run in Lambda
+        for relative in spec.prune:
+            target = output_dir / relative
+            if not target.exists():
+                raise BundlingError(
+                    f"prune entry {relative!r} is not in the installed packages; update the list"
+                )
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
         for source_dir in spec.source_dirs:
             self._copy_sources(spec.asset_root / source_dir, output_dir / source_dir)
         missing = [m for m in spec.handler_modules if not module_file(output_dir, m).is_file()]
@@ -201,11 +222,17 @@ class LocalPythonBundler:
         }
         for name in self._spec.sdist_packages:
             if name not in pins:
-                raise BundlingError(f"sdist package {name!r} is not pinned in {', '.join(self._spec.requirements)}")
-            self._run_pip(["wheel", "--no-deps", "--wheel-dir", str(wheelhouse), pins[name]], f"building {name}")
+                raise BundlingError(
+                    f"sdist package {name!r} is not pinned in {', '.join(self._spec.requirements)}"
+                )
+            self._run_pip(
+                ["wheel", "--no-deps", "--wheel-dir", str(wheelhouse), pins[name]], f"building {name}"
+            )
         impure = [wheel.name for wheel in wheelhouse.glob("*.whl") if not wheel.stem.endswith("-none-any")]
         if impure:
-            raise BundlingError(f"sdist packages built platform-specific wheels on the host: {', '.join(impure)}")
+            raise BundlingError(
+                f"sdist packages built platform-specific wheels on the host: {', '.join(impure)}"
+            )
 
     def _pip_install(self, output_dir: Path, wheelhouse: Path) -> None:
         spec = self._spec
@@ -222,7 +249,7 @@ class LocalPythonBundler:
             "--only-binary=:all:",
             "--find-links",
             str(wheelhouse),
-            # Bytecode compiled by the host interpreter is for the wrong Python version; Lambda compiles its own.
+            # Bytecode compiled by the host interpreter is for the wrong Python version.
             "--no-compile",
             "--no-input",
         ]
@@ -250,6 +277,43 @@ class LocalPythonBundler:
 def module_file(root: Path, module: str) -> Path:
     """Where ``module`` lives under ``root``: ``functions.product_api`` -> ``functions/product_api.py``."""
     return root.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def installed_requirements(site_dir: Path) -> dict[str, set[str]]:
+    """Each installed distribution and the names it requires (extras' requirements left out)."""
+    graph: dict[str, set[str]] = {}
+    for dist_info in site_dir.glob("*.dist-info"):
+        metadata = (dist_info / "METADATA").read_text(errors="replace").split("\n\n", 1)[0]
+        name: str | None = None
+        requires: set[str] = set()
+        for line in metadata.splitlines():
+            key, _, value = line.partition(": ")
+            if key == "Name":
+                name = normalized_name(value.strip())
+            elif key == "Requires-Dist" and "extra ==" not in value.split(";", 1)[-1]:
+                requires.add(requirement_name(value))
+        if name is None:
+            raise BundlingError(f"{dist_info.name} has no Name in its METADATA")
+        graph[name] = requires
+    return graph
+
+
+def orphaned_distributions(site_dir: Path, requested: Iterable[str]) -> set[str]:
+    """Installed distributions that only runtime-provided ones need (botocore's urllib3 and dateutil).
+
+    Walks the requirements from what the requirements files name, without entering the runtime-provided
+    distributions; whatever the walk never reaches is there only for them and goes with them.
+    """
+    graph = installed_requirements(site_dir)
+    needed: set[str] = set()
+    pending = [name for name in requested if name not in RUNTIME_PROVIDED_DISTRIBUTIONS]
+    while pending:
+        name = pending.pop()
+        if name in needed or name in RUNTIME_PROVIDED_DISTRIBUTIONS:
+            continue
+        needed.add(name)
+        pending.extend(graph.get(name, ()))
+    return set(graph) - needed - RUNTIME_PROVIDED_DISTRIBUTIONS
 
 
 def strip_distributions(site_dir: Path, names: Iterable[str]) -> list[str]:
@@ -286,7 +350,9 @@ def python_lambda_code(spec: PythonBundleSpec) -> lambda_.Code:
         asset_hash=spec.fingerprint(),
         bundling=cdk.BundlingOptions(
             # Required by the CDK; never pulled or run, because local bundling always succeeds or raises.
-            image=lambda_.Runtime(f"python{spec.python_version}", lambda_.RuntimeFamily.PYTHON).bundling_image,
+            image=lambda_.Runtime(
+                f"python{spec.python_version}", lambda_.RuntimeFamily.PYTHON
+            ).bundling_image,
             local=LocalPythonBundler(spec),
             output_type=cdk.BundlingOutput.NOT_ARCHIVED,
         ),

@@ -123,27 +123,31 @@ class Cache:
             found = self._scripts[source] = self.client().register_script(source)
         return found
 
-    def redis_failed(self, exc: BaseException) -> None:
-        """Record a Redis failure: counts ``CacheError`` and feeds the breaker."""
+    def redis_failed(self, exc: BaseException, *, count: bool = True) -> None:
+        """Record a Redis failure: feeds the breaker and counts ``CacheError`` (unless the caller is about to
+        answer ``BYPASS``, which counts it)."""
         self.breaker.record_failure()
-        self.metrics.incr(CACHE_ERROR)
+        if count:
+            self.metrics.incr(CACHE_ERROR)
         logger.warning("redis call failed: %s: %s", type(exc).__name__, exc)
 
     def _ttl_ms(self, ttl: float) -> int:
         return max(1, int(ttl * 1000 * random.uniform(0.9, 1.0)))  # jitter spreads expiries of a batch
 
-    def _entry(self, value: Any, ttl: float | None, negative_ttl: float | None) -> tuple[bytes, int]:
+    def _entry(self, value: Any, ttl: float | None, negative_ttl: float | None) -> tuple[bytes, int, int]:
+        """``(framed entry, soft ms, hard ms)``: negative entries get no stale grace."""
         s = self.settings
         now_ms = int(time.time() * 1000)
         if value is None:
             soft = self._ttl_ms(negative_ttl if negative_ttl is not None else s.cache_negative_ttl_seconds)
-            return codec.encode_entry(codec.KIND_NEGATIVE, now_ms + soft, None), soft
+            return codec.encode_entry(codec.KIND_NEGATIVE, now_ms + soft, None), soft, soft
         soft = self._ttl_ms(ttl if ttl is not None else s.cache_ttl_seconds)
-        return codec.encode_entry(codec.KIND_VALUE, now_ms + soft, value), soft + s.cache_stale_seconds * 1000
+        entry = codec.encode_entry(codec.KIND_VALUE, now_ms + soft, value)
+        return entry, soft, soft + s.cache_stale_seconds * 1000
 
-    def _served(self, value: Any, status: CacheStatus) -> CacheResult[Any]:
-        self.metrics.incr(_STATUS_METRIC[status])
-        return CacheResult(value, status)
+    @staticmethod
+    def _served(value: Any, status: CacheStatus) -> CacheResult[Any]:
+        return CacheResult(value, status)  # get_or_load counts the status' metric
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -168,16 +172,21 @@ class Cache:
         """
         started = time.perf_counter()
         try:
-            return self._get_or_load(key, loader, ttl, negative_ttl, read_primary)
-        finally:
+            result = self._get_or_load(key, loader, ttl, negative_ttl, read_primary)
+        except BaseException:
             self.metrics.latency((time.perf_counter() - started) * 1000)
+            raise
+        self.metrics.observe(_STATUS_METRIC[result.status], (time.perf_counter() - started) * 1000)
+        return result
 
     def _get_or_load(
         self, key: str, loader: Loader[T], ttl: float | None, negative_ttl: float | None, read_primary: bool
     ) -> CacheResult[T]:
         near = self.near_cache
+        generation = 0
         if near is not None:
             near.drain()
+            generation = near.generation
             cached = near.get(key)
             if cached is not None:
                 kind, value = cached
@@ -187,7 +196,7 @@ class Cache:
         try:
             raw = self.client().get(key)
         except _REDIS_ERRORS as exc:
-            self.redis_failed(exc)
+            self.redis_failed(exc, count=False)
             return self._bypass(loader)
         self.breaker.record_success()
         if raw is not None:
@@ -199,13 +208,12 @@ class Cache:
                 remaining_ms = soft_ms - time.time() * 1000
                 if remaining_ms > 0:
                     if near is not None:
-                        near.put(key, kind, value, remaining_ms / 1000)
+                        near.put(key, kind, value, remaining_ms / 1000, generation)
                     return self._served(value, CacheStatus.NEGATIVE_HIT if value is None else CacheStatus.HIT)
-                return self._refresh_or_stale(key, loader, ttl, negative_ttl, read_primary, value)
-        return self._miss(key, loader, ttl, negative_ttl, read_primary)
+                return self._refresh_or_stale(key, loader, ttl, negative_ttl, read_primary, value, generation)
+        return self._miss(key, loader, ttl, negative_ttl, read_primary, generation)
 
     def _bypass(self, loader: Loader[T]) -> CacheResult[T]:
-        self.metrics.incr(CACHE_ERROR)
         return CacheResult(loader(self.bypass_endpoint), CacheStatus.BYPASS)
 
     def _acquire(self, key: str, token: str, on_miss: bool) -> tuple[bool, bool, bytes | None]:
@@ -217,7 +225,13 @@ class Cache:
         return bool(reply[0]), bool(reply[1]), entry
 
     def _miss(
-        self, key: str, loader: Loader[T], ttl: float | None, negative_ttl: float | None, read_primary: bool
+        self,
+        key: str,
+        loader: Loader[T],
+        ttl: float | None,
+        negative_ttl: float | None,
+        read_primary: bool,
+        generation: int,
     ) -> CacheResult[T]:
         token = secrets.token_hex(8)
         deadline = time.monotonic() + self.settings.cache_wait_ms / 1000
@@ -227,11 +241,11 @@ class Cache:
             try:
                 granted, fenced, entry = self._acquire(key, token, on_miss=True)
             except _REDIS_ERRORS as exc:
-                self.redis_failed(exc)
+                self.redis_failed(exc, count=False)
                 return self._bypass(loader)
             endpoint = ReadEndpoint.WRITER if (fenced or read_primary) else ReadEndpoint.READER
             if granted:
-                value = self._load_and_fill(key, token, loader, endpoint, ttl, negative_ttl)
+                value = self._load_and_fill(key, token, loader, endpoint, ttl, negative_ttl, generation)
                 return self._served(value, CacheStatus.MISS)
             if entry is not None:
                 try:
@@ -258,6 +272,7 @@ class Cache:
         negative_ttl: float | None,
         read_primary: bool,
         stale: Any,
+        generation: int,
     ) -> CacheResult[T]:
         token = secrets.token_hex(8)
         try:
@@ -269,7 +284,7 @@ class Cache:
             return self._served(stale, CacheStatus.STALE)  # dogpile: one refreshes, the rest serve stale
         endpoint = ReadEndpoint.WRITER if (fenced or read_primary) else ReadEndpoint.READER
         try:
-            value = self._load_and_fill(key, token, loader, endpoint, ttl, negative_ttl)
+            value = self._load_and_fill(key, token, loader, endpoint, ttl, negative_ttl, generation)
         except DatabaseUnavailable:
             return self._served(stale, CacheStatus.STALE)  # a stale answer beats a 503
         return self._served(value, CacheStatus.MISS)
@@ -282,19 +297,24 @@ class Cache:
         endpoint: ReadEndpoint,
         ttl: float | None,
         negative_ttl: float | None,
+        generation: int,
     ) -> T | None:
         try:
             value = loader(endpoint)
-            entry, hard_ms = self._entry(value, ttl, negative_ttl)
+            entry, soft_ms, hard_ms = self._entry(value, ttl, negative_ttl)
         except BaseException:
             self._release(key, token)
             raise
         try:
-            self.script(scripts.FILL)(
+            stored = self.script(scripts.FILL)(
                 keys=[key, lease_key(key), fence_key(key)], args=[token, entry, hard_ms]
             )
         except _REDIS_ERRORS as exc:
             self.redis_failed(exc)
+            return value
+        if stored and self.near_cache is not None:  # never a value whose lease an invalidation revoked
+            kind = codec.KIND_NEGATIVE if value is None else codec.KIND_VALUE
+            self.near_cache.put(key, kind, value, soft_ms / 1000, generation)
         return value
 
     def _release(self, key: str, token: str) -> None:
@@ -332,6 +352,9 @@ class Cache:
             ],
         )
         if self.near_cache is not None:
+            # Again after the delete: a read racing with it in this process may have fetched the old
+            # entry; bumping the L1 generation makes its pending put a no-op.
+            self.near_cache.invalidate(keys)
             self._publish(keys)
 
     def _publish(self, keys: Sequence[str]) -> None:

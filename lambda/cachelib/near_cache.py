@@ -18,8 +18,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from redis.exceptions import RedisError
-
 
 class NearCache:
     def __init__(
@@ -38,9 +36,24 @@ class NearCache:
         self._channel: str | None = None
         self._client_factory: Callable[[], Any] | None = None
         self._drain_lock = threading.Lock()
+        self._generation = 0
+        self._retry_at = 0.0
+
+    @property
+    def generation(self) -> int:
+        """Read it before fetching a value from Redis and pass it to :meth:`put`: a put is refused if any
+        invalidation happened in between, so a value read before a write never lands in L1 after it."""
+        return self._generation
+
+    @property
+    def listening(self) -> bool:
+        """L1 serves only while the invalidation subscription is up (or no subscription is configured)."""
+        return self._channel is None or self._pubsub is not None
 
     def get(self, key: str) -> tuple[bytes, Any] | None:
         """``(kind, value)`` if present and fresh."""
+        if not self.listening:
+            return None
         with self._lock:
             item = self._entries.get(key)
             if item is None:
@@ -51,12 +64,14 @@ class NearCache:
             self._entries.move_to_end(key)
             return item[1], item[2]
 
-    def put(self, key: str, kind: bytes, value: Any, max_age_seconds: float) -> None:
+    def put(self, key: str, kind: bytes, value: Any, max_age_seconds: float, generation: int) -> None:
         """Keep ``value`` for at most ``min(ttl, max_age_seconds)``: never past the entry's fresh TTL."""
         lifetime = min(self.ttl_seconds, max_age_seconds)
-        if lifetime <= 0:
+        if lifetime <= 0 or not self.listening:
             return
         with self._lock:
+            if generation != self._generation:
+                return
             self._entries[key] = (self._clock() + lifetime, kind, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
@@ -64,11 +79,13 @@ class NearCache:
 
     def invalidate(self, keys: Iterable[str]) -> None:
         with self._lock:
+            self._generation += 1
             for key in keys:
                 self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._entries.clear()
 
     def __len__(self) -> int:
@@ -77,11 +94,10 @@ class NearCache:
     # --- pub/sub ---------------------------------------------------------------------------------
 
     def subscribe(self, client_factory: Callable[[], Any], channel: str) -> None:
-        """Listen for invalidations on ``channel``; drained by :meth:`drain` (no background thread,
-        which Lambda would freeze between invocations anyway)."""
+        """Listen for invalidations on ``channel``; connects on the first :meth:`drain` and is drained there
+        (no background thread, which Lambda would freeze between invocations anyway)."""
         self._client_factory = client_factory
         self._channel = channel
-        self._resubscribe()
 
     def _resubscribe(self) -> None:
         self.clear()
@@ -103,6 +119,8 @@ class NearCache:
             return  # another thread is draining right now
         try:
             if self._pubsub is None:
+                if self._clock() < self._retry_at:
+                    return  # L1 stays off (``listening`` is False) until the subscription is back
                 self._resubscribe()
             while True:
                 message = self._pubsub.get_message(timeout=0.0)
@@ -110,10 +128,11 @@ class NearCache:
                     break
                 if message.get("type") == "message":
                     self.invalidate(decode_keys(message.get("data")))
-        except (RedisError, OSError, ValueError):
-            # Messages may be lost: forget everything, resubscribe on the next read.
+        except Exception:  # any failure means messages may be lost
+            # Forget everything and stop serving L1; resubscribe at most once a second.
             self.clear()
             self._pubsub = None
+            self._retry_at = self._clock() + 1.0
         finally:
             self._drain_lock.release()
 

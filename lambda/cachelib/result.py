@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -35,9 +34,11 @@ class CacheStatus(StrEnum):
         return self not in (CacheStatus.MISS, CacheStatus.BYPASS)
 
 
-@dataclass(frozen=True, slots=True)
-class CacheResult(Generic[T]):
-    """``value`` is ``None`` when the loader (now or when cached) reported that the row does not exist."""
+class CacheResult(NamedTuple, Generic[T]):
+    """``value`` is ``None`` when the loader (now or when cached) reported that the row does not exist.
+
+    A named tuple (immutable, and the cheapest object to build on the hit path): ``value, status = result``.
+    """
 
     value: T | None
     status: CacheStatus

@@ -47,7 +47,11 @@ class HttpError(Exception):
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         # Prices are exact decimals: keep them as strings, never floats. Integral values are plain ints.
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else str(value)
+        return (
+            int(value)
+            if value == value.to_integral_value() and value.as_tuple().exponent >= 0
+            else str(value)
+        )
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")

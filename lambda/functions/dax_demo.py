@@ -14,11 +14,19 @@ import logging
 import os
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from functions.apigw import NO_STORE, HttpError, RequestLog, correlation_id, error_response, json_body, response
+from functions.apigw import (
+    NO_STORE,
+    HttpError,
+    RequestLog,
+    correlation_id,
+    error_response,
+    json_body,
+    response,
+)
 
 LOGGER = logging.getLogger("dax_demo")
 LOGGER.setLevel(logging.INFO)
@@ -91,25 +99,31 @@ def _attributes(body: Any) -> dict[str, Any]:
         elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
             number = Decimal(value)
             if not number.is_finite() or abs(number) >= Decimal("1e38") or len(number.as_tuple().digits) > 38:
-                raise HttpError(400, "invalid_attribute", f"attribute {name!r} is out of DynamoDB's number range")
+                raise HttpError(
+                    400, "invalid_attribute", f"attribute {name!r} is out of DynamoDB's number range"
+                )
             attributes[name] = number
         else:
             raise HttpError(
-                400, "invalid_attribute", f"attribute {name!r} must be a string (<= {MAX_STRING}), number or boolean"
+                400,
+                "invalid_attribute",
+                f"attribute {name!r} must be a string (<= {MAX_STRING}), number or boolean",
             )
     return attributes
 
 
 def _dependency_error(exc: Exception) -> HttpError:
     LOGGER.error('{"message": "item store unavailable", "error": "%s"}', type(exc).__name__)
-    return HttpError(503, "store_unavailable", "the item store is unavailable; retry later", {"Retry-After": "1"})
+    return HttpError(
+        503, "store_unavailable", "the item store is unavailable; retry later", {"Retry-After": "1"}
+    )
 
 
 def _get(item_id: str) -> tuple[int, dict[str, Any], str]:
     try:
         tbl, source = table()
         found = tbl.get_item(Key={"id": item_id}).get("Item")
-    except Exception as exc:  # noqa: BLE001 - botocore/DAX errors have no common base; all mean "unavailable"
+    except Exception as exc:
         raise _dependency_error(exc) from exc
     if found is None:
         raise HttpError(404, "not_found", f"item {item_id} does not exist")
@@ -118,11 +132,11 @@ def _get(item_id: str) -> tuple[int, dict[str, Any], str]:
 
 def _put(item_id: str, event: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
     item = {**_attributes(json_body(event)), "id": item_id}
-    item["updated_at"] = datetime.now(timezone.utc).isoformat()
+    item["updated_at"] = datetime.now(UTC).isoformat()
     try:
         tbl, source = table()
         tbl.put_item(Item=item)
-    except Exception as exc:  # noqa: BLE001 - as above
+    except Exception as exc:
         raise _dependency_error(exc) from exc
     return 200, item, source
 

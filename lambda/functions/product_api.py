@@ -20,7 +20,15 @@ import re
 from typing import Any
 
 from cachelib import Cache, Database, DatabaseUnavailable, InvalidationFailed, Settings
-from functions.apigw import NO_STORE, HttpError, RequestLog, correlation_id, error_response, json_body, response
+from functions.apigw import (
+    NO_STORE,
+    HttpError,
+    RequestLog,
+    correlation_id,
+    error_response,
+    json_body,
+    response,
+)
 from functions.product_store import ProductNotFound, ProductStore
 from functions.product_validation import parse_list_query, parse_product_body, parse_product_id
 
@@ -114,7 +122,9 @@ def _route(event: dict[str, Any], method: str, path: str, log: RequestLog) -> di
     if match is None:
         raise HttpError(404, "no_route", "no such resource")
     params = event.get("pathParameters")
-    raw_id = params.get("id") if isinstance(params, dict) and isinstance(params.get("id"), str) else match.group(1)
+    raw_id = (
+        params.get("id") if isinstance(params, dict) and isinstance(params.get("id"), str) else match.group(1)
+    )
     if method == "GET":
         return _get_product(event, raw_id, log)
     if method == "PUT":
@@ -128,16 +138,16 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     method = event.get("httpMethod") if isinstance(event.get("httpMethod"), str) else ""
     path = event.get("path") if isinstance(event.get("path"), str) else ""
     log = RequestLog(correlation_id(event, context), method.upper(), path)
-    current: ProductStore | None = None
     try:
-        current = store()
         result = _route(event, method.upper(), path, log)
     except HttpError as exc:
         result = error_response(exc, log.correlation_id)
     except DatabaseUnavailable as exc:
         log.fields["error"] = f"database unavailable: {exc}"
         result = error_response(
-            HttpError(503, "database_unavailable", "the database is unavailable; retry later", {"Retry-After": "1"}),
+            HttpError(
+                503, "database_unavailable", "the database is unavailable; retry later", {"Retry-After": "1"}
+            ),
             log.correlation_id,
         )
     except InvalidationFailed as exc:
@@ -151,15 +161,16 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
             ),
             log.correlation_id,
         )
-    except Exception:  # noqa: BLE001 - last resort: log the traceback, never return it
+    except Exception:
         LOGGER.exception("unhandled error (correlation id %s)", log.correlation_id)
         result = error_response(HttpError(500, "internal_error", "internal error"), log.correlation_id)
     result["headers"]["X-Correlation-Id"] = log.correlation_id
     log.emit(result["statusCode"])
+    current = _store  # None when the request was rejected before touching Redis or MySQL
     if current is not None:
         current.flush_hot_counts()
         try:
             _emit_metrics(current)
-        except Exception:  # noqa: BLE001 - metrics must never fail a request
+        except Exception:
             LOGGER.exception("metrics flush failed")
     return result

@@ -140,12 +140,14 @@ def _stock(value: Any) -> int:
 
 
 def parse_product_body(body: Any) -> ProductInput:
-    """A complete product (PUT replaces, POST creates): name, category, price; stock and description optional."""
+    """A complete product (PUT replaces, POST creates): name, category and price required."""
     if not isinstance(body, dict):
         raise HttpError(400, "invalid_body", "the body must be a JSON object")
     unknown = sorted(k for k in body if k not in PRODUCT_FIELDS)
     if unknown:
-        raise HttpError(400, "invalid_field", f"unknown field {unknown[0][:40]!r}; allowed: {sorted(PRODUCT_FIELDS)}")
+        raise HttpError(
+            400, "invalid_field", f"unknown field {unknown[0][:40]!r}; allowed: {sorted(PRODUCT_FIELDS)}"
+        )
     missing = sorted(REQUIRED_FIELDS - body.keys())
     if missing:
         raise HttpError(400, "missing_field", f"missing required field(s): {', '.join(missing)}")
@@ -157,5 +159,7 @@ def parse_product_body(body: Any) -> ProductInput:
         category=category,
         price=_price(body["price"]),
         stock=_stock(body.get("stock", 0)),
-        description=_text("description", body.get("description", ""), min_length=0, max_length=DESCRIPTION_MAX_LENGTH),
+        description=_text(
+            "description", body.get("description", ""), min_length=0, max_length=DESCRIPTION_MAX_LENGTH
+        ),
     )

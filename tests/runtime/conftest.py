@@ -5,7 +5,7 @@ Servers are session-scoped (started once, ~1 s in all); every test that uses one
 
 * ``redis_server`` / ``mysql_server``: the throwaway servers (see ``servers.py``).
 * ``server_env``: the environment variables a Lambda would get, pointing at them (direct credentials
-  instead of secret ARNs, as documented in ``cachelib.settings``); ``settings`` is ``Settings.from_env`` of it.
+  instead of secret ARNs, see ``cachelib.settings``); ``settings`` is ``Settings.from_env`` of it.
 * ``redis_client``, ``db``, ``make_cache``: connected objects, closed after the test.
 * ``redis_outage`` / ``mysql_outage``: the same servers, restarted after the test whatever it did to them.
 * ``redis_tls_server``: TLS (self-signed CA made at test time) + ACL user; ``redis_cluster``: 3 masters.
@@ -69,7 +69,7 @@ def redis_tls_server(tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFil
         lambda: start_redis(
             tmp_path_factory.mktemp("redis-tls"),
             tls=tls_files,
-            password="default-user-password",  # noqa: S106 - throwaway local server
+            password="default-user-password",
             acl_user=TLS_ACL_USER,
         )
     )

@@ -34,7 +34,11 @@ class ServerSetupError(RuntimeError):
 
 def find_binary(name: str) -> str:
     found = shutil.which(name) or next(
-        (str(Path(d) / name) for d in _SBIN if (Path(d) / name).is_file() and os.access(Path(d) / name, os.X_OK)),
+        (
+            str(Path(d) / name)
+            for d in _SBIN
+            if (Path(d) / name).is_file() and os.access(Path(d) / name, os.X_OK)
+        ),
         None,
     )
     if found is None:
@@ -259,7 +263,7 @@ def make_tls_files(directory: Path, hostnames: tuple[str, ...] = ("localhost",))
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cachelib test CA")])
     ca_cert = (
@@ -333,7 +337,7 @@ class MariaDBServer:
     host: str = "127.0.0.1"
     database: str = "app"
     user: str = "app"
-    password: str = "app-test-password"  # noqa: S105 - throwaway server on 127.0.0.1
+    password: str = "app-test-password"
     proc: subprocess.Popen | None = None
 
     @property

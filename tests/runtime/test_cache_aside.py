@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -26,7 +26,7 @@ PRODUCT = {
     "id": 42,
     "name": "Kettle",
     "price": Decimal("19.99"),
-    "updated_at": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
+    "updated_at": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
     "released": date(2025, 12, 24),
     "tags": ["kitchen", "steel"],
     "looks_like_a_tag": {"$dec": "not a decimal"},
@@ -108,7 +108,13 @@ def test_a_missing_row_is_cached_with_the_short_negative_ttl(make_cache, redis_c
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"not an entry", b"V|notanumber|{}", b"V|99999999999999|{broken json", b"X|99999999999999|{}", b"\xff\xfe"],
+    [
+        b"not an entry",
+        b"V|notanumber|{}",
+        b"V|99999999999999|{broken json",
+        b"X|99999999999999|{}",
+        b"\xff\xfe",
+    ],
 )
 def test_a_corrupt_entry_counts_as_a_miss_and_is_replaced(make_cache, redis_client, garbage):
     cache = make_cache()

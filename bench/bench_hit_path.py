@@ -1,0 +1,91 @@
+"""Hit path: ``Cache.get_or_load`` on a hit vs raw ``redis.get`` + ``json.loads`` on the same connection.
+
+Target: median cost of a hit <= 1.25x the raw read (20k ops each, interleaved in blocks so drift in
+machine load affects both sides equally).
+
+    .venv/bin/python bench/bench_hit_path.py [--ops 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import redis
+from _support import median_us, settings_for, start_redis
+
+from cachelib import Cache, CacheStatus
+
+PRODUCT = {
+    "id": 4711,
+    "name": "Portable Kettle 4711",
+    "category": "home",
+    "price": Decimal("39.90"),
+    "stock": 120,
+    "description": "Sample home product number 4711.",
+    "updated_at": datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC),
+}
+RAW_PRODUCT = {**PRODUCT, "price": "39.90", "updated_at": PRODUCT["updated_at"].isoformat()}
+
+
+def run(ops: int, block: int = 1000) -> dict[str, float]:
+    server = start_redis()
+    try:
+        client = redis.Redis(host=server.host, port=server.port)
+        cache = Cache(client, settings_for(server))
+        key = cache.keys.key("product", 4711)
+        raw_key = "raw:product:4711"
+        client.set(raw_key, json.dumps(RAW_PRODUCT))
+
+        def loader(_endpoint):
+            return PRODUCT
+
+        assert cache.get_or_load(key, loader, ttl=3600).status is CacheStatus.MISS
+        assert cache.get_or_load(key, loader, ttl=3600).value == PRODUCT
+        raw: list[int] = []
+        ours: list[int] = []
+        clock = time.perf_counter_ns
+        get, loads = client.get, json.loads
+        for _ in range(200):  # warm-up: connection, caches, branch predictors
+            loads(get(raw_key))
+            cache.get_or_load(key, loader, 3600)
+        gc.disable()
+        try:
+            for _ in range(ops // block):
+                for _ in range(block):
+                    t0 = clock()
+                    loads(get(raw_key))
+                    raw.append(clock() - t0)
+                for _ in range(block):
+                    t0 = clock()
+                    result = cache.get_or_load(key, loader, 3600)
+                    ours.append(clock() - t0)
+                if result.status is not CacheStatus.HIT:
+                    raise AssertionError(f"expected hits, got {result.status}")
+        finally:
+            gc.enable()
+        cache.metrics.drain()
+        return {"raw_us": median_us(raw), "ours_us": median_us(ours), "ops": len(ours)}
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=20_000)
+    args = parser.parse_args()
+    r = run(args.ops)
+    ratio = r["ours_us"] / r["raw_us"]
+    verdict = "PASS" if ratio <= 1.25 else "MISS"
+    print(f"hit path, median of {r['ops']} ops each (same connection, interleaved blocks of 1000):")
+    print(f"  raw redis.get + json.loads : {r['raw_us']:.1f} us")
+    print(f"  Cache.get_or_load (HIT)    : {r['ours_us']:.1f} us")
+    print(f"  ratio {ratio:.3f}x (target <= 1.25x) -> {verdict}")
+
+
+if __name__ == "__main__":
+    main()

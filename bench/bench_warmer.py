@@ -1,0 +1,201 @@
+"""Issue 7 benchmarks: the cache warmer against the seed-style warm, its memory, and the handler's cold import.
+
+    .venv/bin/python bench/bench_warmer.py                # 100k-row comparison, RSS at 100k and 1M, import time
+    .venv/bin/python bench/bench_warmer.py --repeats 5    # more alternating rounds on a noisy machine
+
+Starts its own throwaway redis-server and mariadbd (``tests/runtime/servers.py``), seeds 1M products
+through the schema step's code, ranks them in the hot set, then alternates, round by round:
+
+* **seed-style warm** (the source document's): ``fetchall()`` of the rows, then one ``SETEX`` round trip per
+  row, writing the same entry bytes ``cachelib`` writes;
+* **the warmer** (``functions.cache_warmer.warm``): unbuffered cursor, database-rendered entries, one
+  EVALSHA per 1,000 keys, read and write overlapped.
+
+Both overwrite the same existing keys with TTLs. Peak RSS is measured in fresh child processes warming
+100k and 1M rows. Results go to ``bench/out/warmer.json``; the table printed at the end is what
+``bench/RESULTS.md`` records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (str(ROOT), str(ROOT / "lambda")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+OUT = ROOT / "bench" / "out"
+
+
+def _env_for(redis_server, mariadb) -> dict[str, str]:
+    return {
+        "REDIS_HOST": redis_server.host,
+        "REDIS_PORT": str(redis_server.port),
+        "DB_WRITER_HOST": mariadb.host,
+        "DB_READER_HOST": mariadb.host,
+        "DB_PORT": str(mariadb.port),
+        "DB_NAME": mariadb.database,
+        "DB_USER": mariadb.user,
+        "DB_PASSWORD": mariadb.password,
+        "DB_TLS": "false",
+        "CACHE_TTL_SECONDS": "300",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+
+
+def seed_style_warm(cache, db, rows: int) -> float:
+    """fetchall() + one SETEX round trip per row (same entry bytes as cachelib). Returns rows/s."""
+    from cachelib import codec
+    from cachelib.database import ReadEndpoint
+    from functions.catalog_schema import SELECT_COLUMNS, row_to_product
+    from functions.product_store import product_key
+
+    client = cache.client()
+    started = time.perf_counter()
+    with db.cursor(ReadEndpoint.READER) as cursor:
+        cursor.execute(f"SELECT {SELECT_COLUMNS} FROM products ORDER BY id LIMIT %s", (rows,))  # noqa: S608
+        fetched = cursor.fetchall()
+    ttl = cache.settings.cache_ttl_seconds
+    stale = cache.settings.cache_stale_seconds
+    for row in fetched:
+        product = row_to_product(row)
+        entry = codec.encode_entry(codec.KIND_VALUE, int(time.time() * 1000) + ttl * 1000, product)
+        client.setex(product_key(cache, product["id"]), ttl + stale, entry)
+    return len(fetched) / (time.perf_counter() - started)
+
+
+def rss_child(rows: int) -> None:
+    """Run in a fresh process: warm ``rows`` and print RSS before/after (kB) as JSON."""
+    from functions import cache_warmer
+
+    cache, db = cache_warmer._state()
+    cache.client().ping()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = cache_warmer.warm(cache, db, rows)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "rows": result.warmed,
+                "rss_before_kb": before,
+                "peak_rss_kb": peak,
+                "rate": result.rowsPerSecond,
+            }
+        )
+    )
+
+
+def import_times(runs: int = 10) -> dict[str, float]:
+    """``python -X importtime -c 'import functions.product_api'`` with lambda/ on the path, in ms."""
+    samples = []
+    for _ in range(runs):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import functions.product_api"],
+            cwd=ROOT / "lambda",
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        last = [line for line in proc.stderr.splitlines() if line.endswith("| functions.product_api")][-1]
+        samples.append(int(last.split("|")[1]) / 1000)
+    return {"median_ms": round(statistics.median(samples), 1), "min_ms": round(min(samples), 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--big-rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child)
+        return 0
+
+    from tests.runtime.servers import start_mariadb, start_redis
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-warmer-"))
+    redis_server = start_redis(workdir / "redis")
+    mariadb = start_mariadb(workdir / "mariadb", database="catalog")
+    try:
+        env = _env_for(redis_server, mariadb)
+        os.environ.update(env)
+        from cachelib import Cache, Database, Settings
+        from functions import cache_warmer, catalog_schema
+        from functions.product_store import hot_products_key, product_key
+
+        settings = Settings.from_env()
+        cache, db = Cache.from_settings(settings), Database(settings)
+        connection = db.connection()
+        catalog_schema.apply_schema(connection)
+        started = time.perf_counter()
+        catalog_schema.seed_products(connection, args.big_rows, batch_size=5000)
+        print(f"seeded {args.big_rows} products in {time.perf_counter() - started:.1f}s", flush=True)
+        client = cache.client()
+        for start in range(0, args.big_rows, 50_000):
+            ids = range(start + 1, min(start + 50_000, args.big_rows) + 1)
+            client.zadd(hot_products_key(cache), {str(i): args.big_rows - i for i in ids})
+
+        cache_warmer.warm(cache, db, args.rows)  # both paths then overwrite existing keys
+        baseline, warmer = [], []
+        for round_number in range(args.repeats):
+            baseline.append(seed_style_warm(cache, db, args.rows))
+            warmer.append(cache_warmer.warm(cache, db, args.rows).rowsPerSecond)
+            print(
+                f"round {round_number + 1}: seed-style {baseline[-1]:,.0f} rows/s, warmer {warmer[-1]:,.0f} rows/s"
+            )
+        ratios = [w / b for w, b in zip(warmer, baseline, strict=True)]
+
+        ttl_check = {
+            "pttl_ms": client.pttl(product_key(cache, 1)),
+            "configured_ttl_ms": settings.cache_ttl_seconds * 1000,
+            "stale_ms": settings.cache_stale_seconds * 1000,
+        }
+
+        rss = {}
+        for rows in (args.rows, args.big_rows):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--rss-child", str(rows)],
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rss[rows] = json.loads(proc.stdout.strip().splitlines()[-1])
+        growth_mb = (rss[args.big_rows]["peak_rss_kb"] - rss[args.rows]["peak_rss_kb"]) / 1024
+
+        results = {
+            "rows": args.rows,
+            "seed_style_rows_per_s": [round(x) for x in baseline],
+            "warmer_rows_per_s": [round(x) for x in warmer],
+            "ratio_per_round": [round(x, 1) for x in ratios],
+            "ratio_median": round(statistics.median(ratios), 1),
+            "ttl_check": ttl_check,
+            "rss": rss,
+            "rss_growth_mb_100k_to_1m": round(growth_mb, 1),
+            "import_time": import_times(),
+            "loadavg": open("/proc/loadavg").read().split()[:3],
+        }
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "warmer.json").write_text(json.dumps(results, indent=2))
+        print(json.dumps(results, indent=2))
+        cache.close()
+        db.close()
+    finally:
+        redis_server.stop()
+        mariadb.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

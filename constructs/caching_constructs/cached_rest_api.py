@@ -1,0 +1,418 @@
+"""A regional REST API whose stage cache keys exactly on the parameters each response depends on.
+
+Routes are declared up front (``ApiRoute``) because the stage's per-method settings (cache on/off, TTL)
+and each method's cache key are two halves of one decision and must never drift apart:
+
+* a cached GET route declares its path parameters and query strings; they become required/optional
+  method request parameters, the integration's ``CacheKeyParameters`` and, on the stage, a method setting
+  with ``CachingEnabled`` and the route's TTL;
+* every other method gets a stage setting with caching off, so a write is never served from the cache;
+* writes (PUT/POST) must use IAM authorization and carry a JSON-schema body model; request validation is on.
+
+IAM (SigV4) rather than an API key guards writes: an API key identifies a caller but is a shared bearer
+secret and not authorization, whereas IAM gives each writer its own role, a CloudTrail identity and no
+secret to rotate, and the same IAM permission (``execute-api:InvalidateCache``) decides who may send
+``Cache-Control: max-age=0`` to refresh a cached entry.
+
+CloudFormation's ``MethodSetting`` has no field for per-key cache invalidation: API Gateway defaults to
+"require authorization" with ``SUCCEED_WITH_RESPONSE_HEADER``, which answers an unauthorized invalidation
+from the cache with only a warning header. An SDK call (``UpdateStage``) after each stage change sets
+``FAIL_WITH_403`` on every cached method, so unauthorized callers get a 403 and learn the rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
+from cdk_nag import NagSuppressions
+
+from constructs import Construct
+
+READ_METHODS = frozenset({"GET"})
+WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+UNAUTHORIZED_CACHE_CONTROL = "FAIL_WITH_403"
+
+_PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# One JSON line per request; integrationLatency vs responseLatency shows a stage-cache hit (no integration).
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller",
+    "userArn": "$context.identity.userArn",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "errorMessage": "$context.error.message",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiRoute:
+    """One method on one path, integrated with a Lambda function through proxy integration.
+
+    :param method: HTTP method, e.g. ``GET``.
+    :param path: resource path with ``{name}`` path parameters, e.g. ``/products/{id}``.
+    :param handler: the function behind the route.
+    :param cache_ttl: stage-cache TTL; None (default) means this method is never cached. GET only.
+    :param query_parameters: optional query strings the response depends on (cache key when cached).
+    :param body_schema: JSON schema (draft 4) for the request body; required for writes.
+    :param iam_auth: require SigV4-signed requests. Default: True for writes, False for reads.
+    """
+
+    method: str
+    path: str
+    handler: lambda_.IFunction
+    cache_ttl: cdk.Duration | None = None
+    query_parameters: tuple[str, ...] = ()
+    body_schema: Mapping[str, Any] | None = None
+    iam_auth: bool | None = None
+
+    @property
+    def path_parameters(self) -> tuple[str, ...]:
+        return tuple(_PATH_PARAMETER.findall(self.path))
+
+    @property
+    def cache_key_parameters(self) -> list[str]:
+        """Exactly the request parameters the response depends on."""
+        return [f"method.request.path.{name}" for name in self.path_parameters] + [
+            f"method.request.querystring.{name}" for name in self.query_parameters
+        ]
+
+    @property
+    def requires_iam(self) -> bool:
+        return self.method in WRITE_METHODS if self.iam_auth is None else self.iam_auth
+
+    @property
+    def settings_path(self) -> str:
+        """The key ``StageOptions.method_options`` takes: ``/products/{id}/GET``."""
+        return f"{self.path.rstrip('/')}/{self.method}"
+
+    @property
+    def patch_path(self) -> str:
+        """The method's path in an UpdateStage patch operation: ``/~1products~1{id}/GET``."""
+        return "/" + self.path.replace("/", "~1") + "/" + self.method
+
+    def validate(self) -> None:
+        where = f"{self.method} {self.path}"
+        if self.method not in READ_METHODS | WRITE_METHODS:
+            raise ValueError(f"{where}: method must be one of {sorted(READ_METHODS | WRITE_METHODS)}")
+        if not self.path.startswith("/"):
+            raise ValueError(f"{where}: path must start with '/'")
+        if self.cache_ttl is not None and self.method not in READ_METHODS:
+            raise ValueError(
+                f"{where}: only GET methods may be cached; writes must always reach the function"
+            )
+        if self.cache_ttl is not None and not 0 < self.cache_ttl.to_seconds() <= 3600:
+            raise ValueError(
+                f"{where}: cache_ttl must be from 1 to 3600 seconds, got {self.cache_ttl.to_seconds()}"
+            )
+        if self.method in WRITE_METHODS and not self.requires_iam:
+            raise ValueError(f"{where}: writes must use IAM authorization")
+        if self.method in {"PUT", "POST", "PATCH"} and self.body_schema is None:
+            raise ValueError(f"{where}: writes need a body_schema so bad bodies are rejected before Lambda")
+
+
+class CachedRestApi(Construct):
+    """A regional REST API with an encrypted stage cache, request validation, throttling, JSON access logs
+    and X-Ray tracing. CloudFront (a separate stack) is the public entry point in front of it.
+
+    :param routes: every route of the API (see ``ApiRoute``).
+    :param cache_cluster_size: stage cache size in GB, e.g. ``"0.5"``.
+    :param throttle_rate_limit: steady-state requests per second for the stage.
+    :param throttle_burst_limit: burst bucket size for the stage.
+    :param stage_name: default ``api``.
+    :param access_log_retention: default one month.
+    :param log_removal_policy: default DESTROY.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        routes: Sequence[ApiRoute],
+        cache_cluster_size: str,
+        throttle_rate_limit: int,
+        throttle_burst_limit: int,
+        description: str,
+        stage_name: str = "api",
+        access_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        seen = set()
+        for route in routes:
+            route.validate()
+            if route.settings_path in seen:
+                raise ValueError(f"{route.method} {route.path}: declared twice")
+            seen.add(route.settings_path)
+        self.routes = tuple(routes)
+        self.access_log_group = logs.LogGroup(
+            self, "AccessLogs", retention=access_log_retention, removal_policy=log_removal_policy
+        )
+        self.api = apigw.RestApi(
+            self,
+            "RestApi",
+            description=description,
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Execution logs (cdk-nag APIG6) need the account-level CloudWatch role; the CDK manages it.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name,
+                cache_cluster_enabled=True,
+                cache_cluster_size=cache_cluster_size,
+                # Stage-wide defaults ("*/*"): no caching unless a method turns it on, encrypted when it does.
+                caching_enabled=False,
+                cache_data_encrypted=True,
+                throttling_rate_limit=throttle_rate_limit,
+                throttling_burst_limit=throttle_burst_limit,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # full request/response bodies in logs would leak data
+                metrics_enabled=True,
+                tracing_enabled=True,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                method_options={route.settings_path: self._method_options(route) for route in routes},
+            ),
+        )
+        # The stack publishes its own, stably named URL output; drop the RestApi's generated duplicate.
+        self.api.node.try_remove_child("Endpoint")
+        self.parameters_validator = self.api.add_request_validator(
+            "ParametersValidator", validate_request_parameters=True
+        )
+        self.body_validator = self.api.add_request_validator(
+            "BodyAndParametersValidator", validate_request_body=True, validate_request_parameters=True
+        )
+        self.methods = {route.settings_path: self._add_method(route) for route in routes}
+        self._require_authorized_invalidation()
+        self._suppress_findings()
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+    @property
+    def stage(self) -> apigw.Stage:
+        return self.api.deployment_stage
+
+    @staticmethod
+    def _method_options(route: ApiRoute) -> apigw.MethodDeploymentOptions:
+        if route.cache_ttl is None:
+            return apigw.MethodDeploymentOptions(caching_enabled=False)
+        return apigw.MethodDeploymentOptions(
+            caching_enabled=True, cache_ttl=route.cache_ttl, cache_data_encrypted=True
+        )
+
+    def _add_method(self, route: ApiRoute) -> apigw.Method:
+        resource = self.api.root.resource_for_path(route.path)
+        request_parameters = {f"method.request.path.{name}": True for name in route.path_parameters}
+        request_parameters |= {f"method.request.querystring.{name}": False for name in route.query_parameters}
+        integration = apigw.LambdaIntegration(
+            route.handler,
+            proxy=True,
+            cache_key_parameters=route.cache_key_parameters if route.cache_ttl is not None else None,
+        )
+        options: dict[str, Any] = {
+            "request_parameters": request_parameters or None,
+            "authorization_type": apigw.AuthorizationType.IAM
+            if route.requires_iam
+            else apigw.AuthorizationType.NONE,
+            "request_validator": self.body_validator
+            if route.body_schema is not None
+            else self.parameters_validator,
+        }
+        if route.body_schema is not None:
+            model = self.api.add_model(
+                _model_id(route),
+                content_type="application/json",
+                schema=_json_schema(route.body_schema),
+                description=f"Body of {route.method} {route.path}",
+            )
+            options["request_models"] = {"application/json": model}
+        method = resource.add_method(route.method, integration, **options)
+        if not route.requires_iam:
+            NagSuppressions.add_resource_suppressions(
+                method,
+                [
+                    {"id": "AwsSolutions-APIG4", "reason": _PUBLIC_READ_REASON},
+                    {"id": "AwsSolutions-COG4", "reason": _PUBLIC_READ_REASON},
+                ],
+            )
+        else:
+            NagSuppressions.add_resource_suppressions(
+                method,
+                [{"id": "AwsSolutions-COG4", "reason": "Writes use IAM (SigV4) authorization, not Cognito."}],
+            )
+        return method
+
+    def _require_authorized_invalidation(self) -> None:
+        cached = [route for route in self.routes if route.cache_ttl is not None]
+        if not cached:
+            return
+        operations = []
+        for route in cached:
+            for setting, value in (
+                ("requireAuthorizationForCacheControl", "true"),
+                ("unauthorizedCacheControlHeaderStrategy", UNAUTHORIZED_CACHE_CONTROL),
+            ):
+                operations.append(
+                    {"op": "replace", "path": f"{route.patch_path}/caching/{setting}", "value": value}
+                )
+        stage = self.api.deployment_stage
+        # CloudFormation may recreate a method setting when its TTL or the route set changes; a new
+        # fingerprint re-runs the call after every such change.
+        fingerprint = hashlib.sha256(
+            json.dumps(
+                [(r.settings_path, r.cache_ttl.to_seconds() if r.cache_ttl else None) for r in self.routes]
+            ).encode()
+        ).hexdigest()[:16]
+        call = cr.AwsSdkCall(
+            service="APIGateway",
+            action="updateStage",
+            parameters={
+                "restApiId": self.api.rest_api_id,
+                "stageName": stage.stage_name,
+                "patchOperations": operations,
+            },
+            physical_resource_id=cr.PhysicalResourceId.of(f"cache-invalidation-authorization-{fingerprint}"),
+        )
+        stage_arn = cdk.Stack.of(self).format_arn(
+            service="apigateway",
+            account="",
+            resource="/restapis",
+            resource_name=f"{self.api.rest_api_id}/stages/{stage.stage_name}",
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        self.invalidation_authorization = cr.AwsCustomResource(
+            self,
+            "CacheInvalidationAuthorization",
+            on_create=call,
+            on_update=call,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["apigateway:PATCH"], resources=[stage_arn])]
+            ),
+            install_latest_aws_sdk=False,
+        )
+        self.invalidation_authorization.node.add_dependency(stage)
+        # AwsCustomResource runs in one function per stack, created next to the first user under a fixed id.
+        singleton = cdk.Stack.of(self).node.try_find_child(_AWS_CUSTOM_RESOURCE_SINGLETON)
+        if singleton is not None:
+            NagSuppressions.add_resource_suppressions(
+                singleton,
+                [
+                    {
+                        "id": "AwsSolutions-IAM4",
+                        "reason": "AwsCustomResource's function logs via AWSLambdaBasicExecutionRole; "
+                        "its only other permission is apigateway:PATCH on this API's stage.",
+                        "applies_to": [
+                            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+                        ],
+                    },
+                    {
+                        "id": "AwsSolutions-L1",
+                        "reason": "AwsCustomResource's runtime is chosen by aws-cdk-lib.",
+                    },
+                ],
+                apply_to_children=True,
+            )
+
+    def _suppress_findings(self) -> None:
+        NagSuppressions.add_resource_suppressions(
+            self.api.deployment_stage,
+            [
+                {
+                    "id": "AwsSolutions-APIG3",
+                    "reason": "Viewers reach the API through CloudFront, where the optional web ACL "
+                    "(edge.waf_web_acl_arn) filters requests; the regional stage has no ACL of its own.",
+                }
+            ],
+        )
+        cloud_watch_role = self.api.node.try_find_child("CloudWatchRole")
+        if cloud_watch_role is not None:
+            NagSuppressions.add_resource_suppressions(
+                cloud_watch_role,
+                [
+                    {
+                        "id": "AwsSolutions-IAM4",
+                        "reason": "API Gateway's account-level logging role uses the AWS-managed "
+                        "AmazonAPIGatewayPushToCloudWatchLogs policy, made for exactly this role.",
+                        "applies_to": [
+                            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                            "AmazonAPIGatewayPushToCloudWatchLogs"
+                        ],
+                    }
+                ],
+            )
+
+
+_AWS_CUSTOM_RESOURCE_SINGLETON = "AWS679f53fac002430cb0da5b7982bd2287"
+_PUBLIC_READ_REASON = (
+    "Public catalogue read: anonymous by design so that CloudFront and the stage cache can serve it; "
+    "it returns no private data and writes on the same resources require IAM."
+)
+
+
+def _model_id(route: ApiRoute) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", f"{route.method} {route.path.replace('{', ' by ')}")
+    return "".join(word[:1].upper() + word[1:].lower() for word in words) + "Body"
+
+
+def _json_schema(schema: Mapping[str, Any]) -> apigw.JsonSchema:
+    """``JsonSchema`` from a plain draft-4 dict (only the keywords the body models here use)."""
+    kinds = {
+        "object": apigw.JsonSchemaType.OBJECT,
+        "string": apigw.JsonSchemaType.STRING,
+        "number": apigw.JsonSchemaType.NUMBER,
+        "integer": apigw.JsonSchemaType.INTEGER,
+        "boolean": apigw.JsonSchemaType.BOOLEAN,
+    }
+    names = {
+        "title": "title",
+        "required": "required",
+        "enum": "enum",
+        "minLength": "min_length",
+        "maxLength": "max_length",
+        "minimum": "minimum",
+        "maximum": "maximum",
+        "pattern": "pattern",
+        "additionalProperties": "additional_properties",
+    }
+    options: dict[str, Any] = {}
+    if "$schema" in schema:
+        options["schema"] = apigw.JsonSchemaVersion.DRAFT4
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        options["type"] = kinds[kind]
+    elif kind is not None:
+        options["type"] = [kinds[k] for k in kind]
+    for key, name in names.items():
+        if key in schema:
+            options[name] = schema[key]
+    if "properties" in schema:
+        options["properties"] = {key: _json_schema(value) for key, value in schema["properties"].items()}
+    unknown = set(schema) - {*names, "$schema", "type", "properties"}
+    if unknown:
+        raise ValueError(f"unsupported JSON schema keyword(s): {sorted(unknown)}")
+    return apigw.JsonSchema(**options)

@@ -1,0 +1,390 @@
+"""``MySqlDatabase``: an RDS MySQL 8.0 writer with read replicas in other AZs, secure by default.
+
+Wraps the aws-cdk-lib L2s (``DatabaseInstance``, ``DatabaseInstanceReadReplica``) with the settings this
+architecture relies on: generated credentials in Secrets Manager rotated from inside the VPC, storage
+encryption, TLS required by the server (``require_secure_transport``), IAM database authentication, error and
+slow-query logs in CloudWatch Logs, no public access, isolated subnets and a non-default port.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+from cdk_nag import NagSuppressions
+
+from caching_constructs.elasticache_base import DEFAULT_SUBNETS
+from caching_constructs.validation import fail, require_match, require_port, require_range
+from constructs import Construct
+
+LOG_EXPORTS = ("error", "slowquery")
+MASTER_USERNAME = "admin"
+_FULL_VERSION = re.compile(r"8\.0\.\d+")
+
+
+@jsii.implements(ec2.IConnectable)
+class MySqlDatabase(Construct):
+    """A MySQL writer plus ``read_replica_count`` replicas, sharing one security group setup and secret.
+
+    Writes go to ``writer_endpoint``; cache misses read from ``reader_endpoints`` (one per replica).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        engine_version: str = "8.0.43",
+        instance_type: ec2.InstanceType | None = None,
+        database_name: str = "app",
+        port: int = 3307,
+        allocated_storage_gib: int = 20,
+        max_allocated_storage_gib: int = 100,
+        multi_az: bool = False,
+        read_replica_count: int = 1,
+        backup_retention: cdk.Duration | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        storage_encryption_key: kms.IKey | None = None,
+        rotation_interval: cdk.Duration | None = None,
+        secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint | None = None,
+        rotation_security_group: ec2.ISecurityGroup | None = None,
+        performance_insights: bool = False,
+        monitoring_interval: cdk.Duration | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        deletion_protection: bool = True,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.SNAPSHOT,
+    ) -> None:
+        """
+        :param vpc: The VPC to place the instances in.
+        :param engine_version: Full MySQL 8.0 version (CloudFormation rejects a bare '8.0'). Default: 8.0.43.
+        :param instance_type: Instance type of writer and replicas. Default: t4g.micro.
+        :param database_name: Database created on the writer. Default: app.
+        :param port: Port of every instance; the well-known 3306 is refused. Default: 3307.
+        :param allocated_storage_gib: Initial storage. Default: 20.
+        :param max_allocated_storage_gib: Storage autoscaling limit (>= allocated). Default: 100.
+        :param multi_az: Synchronous standby for the writer in another AZ. Default: False.
+        :param read_replica_count: Read replicas (0-5), placed in AZs other than the writer's. Default: 1.
+        :param backup_retention: Automated backups of the writer (1-35 days). Default: 7 days.
+        :param vpc_subnets: Subnets of every instance. Default: the VPC's isolated subnets.
+        :param security_groups: Security groups of every instance. Default: a new one without ingress.
+        :param storage_encryption_key: Customer managed key for storage. Default: the AWS managed key.
+        :param rotation_interval: Rotation of the master secret (1-365 days). Default: 30 days.
+        :param secrets_manager_endpoint: Interface endpoint the in-VPC rotation function calls Secrets
+            Manager through (it is allowed in on 443). Default: none (the function needs another route).
+        :param rotation_security_group: Security group of the in-VPC rotation function; it is allowed in to
+            the database and the endpoint. When ``security_groups`` come from another stack, pass a group
+            from that stack too, so the ingress rule references nothing in this one. Default: a new one.
+        :param performance_insights: Performance Insights (not on the smallest classes). Default: False.
+        :param monitoring_interval: Enhanced monitoring interval (1, 5, 10, 15, 30 or 60 s; 0 turns it
+            off). Default: 60 s.
+        :param log_retention: Retention of the error and slow-query log groups. Default: one month.
+        :param deletion_protection: Refuse deletion of the writer. Default: True.
+        :param removal_policy: Writer on stack deletion; replicas hold no data of their own and are deleted
+            unless this is RETAIN. Default: SNAPSHOT.
+        """
+        backup_retention = backup_retention or cdk.Duration.days(7)
+        rotation_interval = rotation_interval or cdk.Duration.days(30)
+        monitoring_interval = monitoring_interval or cdk.Duration.seconds(60)
+        instance_type = instance_type or ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO)
+        if not _FULL_VERSION.fullmatch(engine_version):
+            raise fail("engine_version", engine_version, "a full MySQL 8.0 version such as '8.0.43'")
+        require_match("database_name", database_name, r"[A-Za-z][A-Za-z0-9_]{0,63}", "a MySQL identifier")
+        require_port("port", port, well_known=3306, service="MySQL")
+        require_range("allocated_storage_gib", allocated_storage_gib, 20, 65536)
+        if max_allocated_storage_gib < allocated_storage_gib:
+            raise fail(
+                "max_allocated_storage_gib", max_allocated_storage_gib, f"at least {allocated_storage_gib}"
+            )
+        require_range("read_replica_count", read_replica_count, 0, 5)
+        require_range("backup_retention (days)", int(backup_retention.to_days()), 1, 35)
+        require_range("rotation_interval (days)", int(rotation_interval.to_days()), 1, 365)
+        if int(monitoring_interval.to_seconds()) not in (0, 1, 5, 10, 15, 30, 60):
+            raise fail(
+                "monitoring_interval", monitoring_interval.to_human_string(), "0, 1, 5, 10, 15, 30 or 60 s"
+            )
+        super().__init__(scope, construct_id)
+
+        self.port = port
+        self.database_name = database_name
+        self.security_groups: list[ec2.ISecurityGroup] = list(security_groups or []) or [
+            ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, description="MySQL", allow_all_outbound=False)
+        ]
+        self.connections = ec2.Connections(
+            security_groups=self.security_groups, default_port=ec2.Port.tcp(port)
+        )
+        """Network access to the writer and every replica: ``db.connections.allow_default_port_from(fn)``."""
+        engine = rds.DatabaseInstanceEngine.mysql(
+            version=rds.MysqlEngineVersion.of(engine_version, engine_version.rsplit(".", 1)[0])
+        )
+        self.parameter_group = rds.ParameterGroup(
+            self,
+            "ParameterGroup",
+            engine=engine,
+            description="MySQL: TLS only, slow-query log to CloudWatch Logs",
+            parameters={
+                # The server refuses unencrypted connections, whatever a client asks for.
+                "require_secure_transport": "ON",
+                "slow_query_log": "1",
+                "long_query_time": "1",
+                # The slowquery export reads the log file, not the mysql.slow_log table.
+                "log_output": "FILE",
+            },
+        )
+        self.monitoring_role = _monitoring_role(self) if monitoring_interval.to_seconds() else None
+        subnets = vpc_subnets or DEFAULT_SUBNETS
+        azs = vpc.availability_zones
+        common: dict[str, Any] = {
+            "vpc": vpc,
+            "vpc_subnets": subnets,
+            "security_groups": self.security_groups,
+            "instance_type": instance_type,
+            "port": port,
+            "parameter_group": self.parameter_group,
+            "iam_authentication": True,
+            "publicly_accessible": False,
+            "auto_minor_version_upgrade": True,
+            "cloudwatch_logs_exports": list(LOG_EXPORTS),
+            "cloudwatch_logs_retention": log_retention,
+            "enable_performance_insights": performance_insights,
+            "monitoring_interval": monitoring_interval if self.monitoring_role else None,
+            "monitoring_role": self.monitoring_role,
+            "copy_tags_to_snapshot": True,
+        }
+        self.instance = rds.DatabaseInstance(
+            self,
+            "Writer",
+            engine=engine,
+            credentials=rds.Credentials.from_generated_secret(MASTER_USERNAME),
+            database_name=database_name,
+            storage_encrypted=True,
+            storage_encryption_key=storage_encryption_key,
+            storage_type=rds.StorageType.GP3,
+            allocated_storage=allocated_storage_gib,
+            max_allocated_storage=max_allocated_storage_gib,
+            multi_az=multi_az,
+            # A Multi-AZ writer picks its own AZ; a single-AZ one is pinned so replicas can avoid it.
+            availability_zone=None if multi_az else azs[0],
+            backup_retention=backup_retention,
+            deletion_protection=deletion_protection,
+            delete_automated_backups=removal_policy == cdk.RemovalPolicy.DESTROY,
+            removal_policy=removal_policy,
+            **common,
+        )
+        self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
+        """Master credentials (JSON: username, password, host, port, dbname, engine). Read at run time."""
+        self.rotation_security_group = rotation_security_group or ec2.SecurityGroup(
+            self, "RotationSecurityGroup", vpc=vpc, description="MySQL secret rotation function"
+        )
+        self.connections.allow_default_port_from(
+            self.rotation_security_group, "Members of the rotation function's security group to MySQL"
+        )
+        if secrets_manager_endpoint is not None:
+            secrets_manager_endpoint.connections.allow_default_port_from(
+                self.rotation_security_group, "Secret rotation to Secrets Manager"
+            )
+        # Hosted rotation rather than add_rotation_single_user(): that one opens the database with the
+        # instance's port *token*, a reference back into this stack from the stack owning the database's
+        # security group, which is a dependency cycle whenever that is another stack.
+        self.rotation = self.secret.add_rotation_schedule(
+            "Rotation",
+            automatically_after=rotation_interval,
+            hosted_rotation=secretsmanager.HostedRotation.mysql_single_user(
+                vpc=vpc, vpc_subnets=subnets, security_groups=[self.rotation_security_group]
+            ),
+        )
+
+        replica_azs = azs[1:] or azs
+        replica_removal = (
+            cdk.RemovalPolicy.RETAIN
+            if removal_policy == cdk.RemovalPolicy.RETAIN
+            else cdk.RemovalPolicy.DESTROY
+        )
+        self.read_replicas: list[rds.DatabaseInstanceReadReplica] = [
+            rds.DatabaseInstanceReadReplica(
+                self,
+                f"Replica{index + 1}",
+                source_database_instance=self.instance,
+                # Encryption (and its key) is inherited from the writer: CloudFormation refuses
+                # StorageEncrypted/KmsKeyId on a same-region replica.
+                storage_type=rds.StorageType.GP3,
+                max_allocated_storage=max_allocated_storage_gib,
+                # Round-robin over the AZs after the writer's: one zone outage never takes the pinned writer
+                # and its replicas together.
+                availability_zone=replica_azs[index % len(replica_azs)],
+                # Replicas can be promoted; they keep their own backups so a promoted one is protected.
+                backup_retention=backup_retention,
+                deletion_protection=deletion_protection,
+                removal_policy=replica_removal,
+                **common,
+            )
+            for index in range(read_replica_count)
+        ]
+
+        for replica in self.read_replicas:
+            NagSuppressions.add_resource_suppressions(replica, _REPLICA_FINDINGS)
+        _suppress_log_retention_provider(cdk.Stack.of(self))
+
+    # --- endpoints ------------------------------------------------------------------------------------------
+
+    @property
+    def writer_endpoint(self) -> rds.Endpoint:
+        return self.instance.instance_endpoint
+
+    @property
+    def reader_endpoints(self) -> list[rds.Endpoint]:
+        """One endpoint per replica; empty when there are none (read from the writer then)."""
+        return [replica.instance_endpoint for replica in self.read_replicas]
+
+    @property
+    def reader_endpoint(self) -> rds.Endpoint:
+        """The first replica's endpoint, or the writer's when there is no replica."""
+        return self.reader_endpoints[0] if self.read_replicas else self.writer_endpoint
+
+    # --- grants ---------------------------------------------------------------------------------------------
+
+    def grant_connect(self, grantee: iam.IGrantable, db_user: str) -> iam.Grant:
+        """IAM database authentication as ``db_user`` (rds-db:connect) to the writer and every replica.
+
+        The ARNs are built from each instance's DbiResourceId: the replica L2's own grant uses its ARN
+        unless a feature flag is set, and that ARN never matches an IAM authentication request.
+        """
+        stack = cdk.Stack.of(self)
+        instances = [self.instance, *self.read_replicas]
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["rds-db:connect"],
+            resource_arns=[
+                stack.format_arn(
+                    service="rds-db",
+                    resource="dbuser",
+                    resource_name=f"{_cfn_instance(instance).attr_dbi_resource_id}/{db_user}",
+                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                )
+                for instance in instances
+            ],
+        )
+
+    def grant_read_secret(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Read the master credentials (GetSecretValue on this secret, and decrypt)."""
+        return self.secret.grant_read(grantee)
+
+    # --- metrics (the L2's own, plus replica lag) -----------------------------------------------------------
+
+    def metric(self, metric_name: str, **props: Any) -> cloudwatch.Metric:
+        """Metric ``metric_name`` of the writer (``AWS/RDS``, DBInstanceIdentifier); Average, 5 min."""
+        return self.instance.metric(metric_name, **props)
+
+    def metric_cpu_utilization(self, **props: Any) -> cloudwatch.Metric:
+        return self.instance.metric_cpu_utilization(**props)
+
+    def metric_freeable_memory(self, **props: Any) -> cloudwatch.Metric:
+        return self.instance.metric_freeable_memory(**props)
+
+    def metric_database_connections(self, **props: Any) -> cloudwatch.Metric:
+        return self.instance.metric_database_connections(**props)
+
+    def metric_free_storage_space(self, **props: Any) -> cloudwatch.Metric:
+        return self.instance.metric_free_storage_space(**props)
+
+    def metric_replica_lag(self, replica: int = 0, **props: Any) -> cloudwatch.Metric:
+        """ReplicaLag (seconds, Maximum) of replica number ``replica`` (0-based)."""
+        if not 0 <= replica < len(self.read_replicas):
+            raise fail("replica", replica, f"an index below read_replica_count ({len(self.read_replicas)})")
+        return self.read_replicas[replica].metric("ReplicaLag", **{"statistic": "Maximum", **props})
+
+    def metric_replica_lags(self, **props: Any) -> list[cloudwatch.Metric]:
+        """ReplicaLag of every replica, in replica order."""
+        return [self.metric_replica_lag(index, **props) for index in range(len(self.read_replicas))]
+
+
+# cdk-nag reads a replica's own properties; a replica inherits engine, port semantics and encryption from its
+# source, which the rules cannot see.
+_REPLICA_FINDINGS = [
+    {
+        "id": "AwsSolutions-RDS2",
+        "reason": "A same-region read replica inherits storage encryption from its encrypted writer; "
+        "CloudFormation rejects StorageEncrypted on it.",
+    },
+    {
+        "id": "AwsSolutions-RDS11",
+        "reason": "The replica sets the same non-default Port as its writer; the rule recognises MySQL "
+        "only by the Engine property, which a replica inherits instead of declaring.",
+    },
+    {
+        "id": "AwsSolutions-RDS3",
+        "reason": "A read replica serves reads; availability comes from the writer's standby and from each "
+        "replica sitting in a different AZ, not from a standby per replica.",
+    },
+]
+
+_LOG_RETENTION_PROVIDER = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
+"""The id aws-cdk-lib gives its per-stack singleton that sets retention on service-created log groups."""
+
+
+def _monitoring_role(scope: Construct) -> iam.Role:
+    """One enhanced-monitoring role for the writer and every replica (the L2 would make one each)."""
+    role = iam.Role(
+        scope,
+        "MonitoringRole",
+        assumed_by=iam.ServicePrincipal("monitoring.rds.amazonaws.com"),
+        managed_policies=[
+            iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonRDSEnhancedMonitoringRole")
+        ],
+    )
+    NagSuppressions.add_resource_suppressions(
+        role,
+        [
+            {
+                "id": "AwsSolutions-IAM4",
+                "reason": "AmazonRDSEnhancedMonitoringRole is the policy RDS documents for enhanced "
+                "monitoring; it only writes the RDSOSMetrics log group and AWS keeps it current.",
+                "applies_to": [
+                    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+                ],
+            }
+        ],
+    )
+    return role
+
+
+def _suppress_log_retention_provider(stack: cdk.Stack) -> None:
+    """RDS creates its log groups itself, named after the instance id CloudFormation generates; the CDK's
+    retention provider sets their retention after the fact and needs these two findings accepted."""
+    provider = stack.node.try_find_child(_LOG_RETENTION_PROVIDER)
+    if provider is None:
+        return
+    NagSuppressions.add_resource_suppressions(
+        provider,
+        [
+            {
+                "id": "AwsSolutions-IAM4",
+                "reason": "The CDK's log-retention provider logs through AWSLambdaBasicExecutionRole.",
+                "applies_to": [
+                    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+                ],
+            },
+            {
+                "id": "AwsSolutions-IAM5",
+                "reason": "logs:PutRetentionPolicy/DeleteRetentionPolicy on '*': the RDS log group names "
+                "embed instance ids that only exist at deploy time.",
+                "applies_to": ["Resource::*"],
+            },
+        ],
+        apply_to_children=True,
+    )
+
+
+def _cfn_instance(instance: rds.DatabaseInstanceBase) -> rds.CfnDBInstance:
+    return instance.node.default_child  # type: ignore[return-value]

@@ -1,0 +1,136 @@
+"""A Python Lambda function that runs inside the VPC, traced, with its own log group and retention."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagSuppressions
+
+from constructs import Construct
+
+PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_12
+"""The runtime every function uses. Assets are bundled for exactly this version (``pip --python-version``),
+so the runtime moves only together with the bundle and the test interpreter, never by a library default."""
+
+# Functions talk to Redis and MySQL in private subnets; a NAT or VPC endpoint reaches AWS APIs.
+DEFAULT_SUBNETS = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+
+_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+def architecture_named(name: str) -> lambda_.Architecture:
+    """``arm64`` (Graviton) or ``x86_64``, the names the config and pip platform tags use."""
+    try:
+        return _ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(f"architecture must be one of {sorted(_ARCHITECTURES)}, got {name!r}") from None
+
+
+class VpcPythonFunction(Construct):
+    """``lambda.Function`` with the project's defaults, which differ from the CDK's in these ways:
+
+    * runs in the given VPC subnets (default: private with egress) with explicit security groups;
+    * active X-Ray tracing, and a log group owned by this construct with a retention and removal policy;
+    * ``failure_queue``: asynchronous invocations retry twice and then land in an encrypted SQS queue
+      (the on-failure destination) instead of vanishing; default None (synchronous callers see errors).
+
+    Access is granted by callers through ``function`` (an ``IConnectable`` and ``IGrantable``).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        handler: str,
+        description: str,
+        vpc: ec2.IVpc,
+        security_groups: Sequence[ec2.ISecurityGroup],
+        architecture: lambda_.Architecture,
+        timeout: cdk.Duration,
+        memory_size: int = 512,
+        reserved_concurrent_executions: int | None = None,
+        environment: Mapping[str, str] | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        failure_queue: sqs.IQueue | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not security_groups:
+            raise ValueError(f"{construct_id}: pass at least one security group; access is wired through it")
+        self.log_group = logs.LogGroup(
+            self, "LogGroup", retention=log_retention, removal_policy=log_removal_policy
+        )
+        async_options = {}
+        if failure_queue is not None:
+            async_options = {"on_failure": destinations.SqsDestination(failure_queue), "retry_attempts": 2}
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=PYTHON_RUNTIME,
+            architecture=architecture,
+            code=code,
+            handler=handler,
+            description=description,
+            timeout=timeout,
+            memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+            environment=dict(environment or {}),
+            vpc=vpc,
+            vpc_subnets=vpc_subnets or DEFAULT_SUBNETS,
+            security_groups=list(security_groups),
+            allow_public_subnet=False,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            **async_options,
+        )
+        self._suppress_managed_policy_findings()
+
+    @property
+    def role(self):
+        return self.function.role
+
+    def _suppress_managed_policy_findings(self) -> None:
+        role = self.function.role
+        assert role is not None  # the Function created it
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                {
+                    "id": "AwsSolutions-IAM4",
+                    "reason": "The CDK attaches AWSLambdaBasicExecutionRole (write to this function's logs) "
+                    "and AWSLambdaVPCAccessExecutionRole (create/delete the ENIs a VPC function needs); "
+                    "AWS maintains both for exactly this purpose.",
+                    "applies_to": [
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+                    ],
+                },
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+                    "resource-level permissions, so the CDK grants them on '*'.",
+                    "applies_to": ["Resource::*"],
+                },
+            ],
+            apply_to_children=True,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.function,
+            [
+                {
+                    "id": "AwsSolutions-L1",
+                    "reason": f"Pinned to {PYTHON_RUNTIME.name}: the asset's wheels are installed for this "
+                    "exact version; moving to a newer runtime is a deliberate change of bundle and tests.",
+                }
+            ],
+        )

@@ -1,0 +1,374 @@
+"""``RedisReplicationGroup``: an ElastiCache (Redis OSS or Valkey) replication group, secure by default.
+
+aws-cdk-lib has no L2 for replication groups; this one follows the shape of its ``ServerlessCache``:
+keyword-only props with documented defaults, ``connections``, ``metric*()``, ``grant*()`` and endpoint
+attributes. Defaults: TLS required, encrypted at rest, AUTH token from Secrets Manager (dynamic reference,
+never in the template), isolated subnets, non-default port, daily snapshots, slow and engine logs in
+CloudWatch Logs, Multi-AZ with automatic failover whenever there is a replica to fail over to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from cdk_nag import NagSuppressions
+
+from caching_constructs.elasticache_base import ElastiCacheBase
+from caching_constructs.engine_families import (
+    CacheEngine,
+    parameter_group_family,
+    parse_engine,
+    supports_transit_encryption_mode,
+)
+from caching_constructs.validation import (
+    fail,
+    require_daily_window,
+    require_match,
+    require_port,
+    require_range,
+    require_weekly_window,
+)
+from constructs import Construct
+
+MAXMEMORY_POLICIES = ("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
+                      "volatile-random", "volatile-ttl", "noeviction")  # fmt: skip
+
+# Redis AUTH tokens are 16-128 printable ASCII characters without space, '"', '/' or '@'.
+REDIS_AUTH_FORBIDDEN_CHARACTERS = " \"/@'\\`"
+_MANAGED_PARAMETERS = ("maxmemory-policy", "cluster-enabled")
+
+
+class RedisReplicationGroup(ElastiCacheBase):
+    """A Redis OSS / Valkey replication group in a VPC, optionally sharded (cluster mode enabled).
+
+    Wire callers with ``group.connections.allow_default_port_from(caller)`` and let them read the token with
+    ``group.grant_read_auth_token(caller)``; clients connect with TLS to ``endpoint_address:port``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        engine: CacheEngine | str = CacheEngine.REDIS,
+        engine_version: str = "7.1",
+        node_type: str = "cache.t4g.micro",
+        cluster_mode: bool = False,
+        num_shards: int = 1,
+        replicas_per_shard: int = 1,
+        port: int = 6380,
+        maxmemory_policy: str = "allkeys-lru",
+        parameters: Mapping[str, str] | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        kms_key: kms.IKey | None = None,
+        auth_token_length: int = 64,
+        snapshot_retention_days: int = 1,
+        snapshot_window: str = "03:00-04:00",
+        maintenance_window: str = "sun:05:00-sun:06:00",
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        description: str = "Redis replication group",
+    ) -> None:
+        """
+        :param vpc: The VPC to place the nodes in.
+        :param engine: ``redis`` (Redis OSS) or ``valkey``. Default: Redis OSS.
+        :param engine_version: Engine version; the parameter group family is derived from it. Default: 7.1.
+        :param node_type: Node instance type. Default: cache.t4g.micro.
+        :param cluster_mode: Shard the key space over ``num_shards`` node groups. Default: False.
+        :param num_shards: Node groups; must be 1 unless ``cluster_mode``. Default: 1.
+        :param replicas_per_shard: Replicas per node group (0-5). 1 or more turns on Multi-AZ and automatic
+            failover; cluster mode needs at least 1. Default: 1.
+        :param port: Port on every node; the well-known 6379 is refused. Default: 6380.
+        :param maxmemory_policy: Eviction policy set in the parameter group. Default: allkeys-lru.
+        :param parameters: Further engine parameters (not maxmemory-policy / cluster-enabled). Default: none.
+        :param vpc_subnets: Where the subnet group places nodes. Default: the VPC's isolated subnets.
+        :param security_groups: Security groups for the nodes. Default: a new one with no ingress, no egress.
+        :param kms_key: Customer managed key for encryption at rest. Default: the AWS managed key.
+        :param auth_token_length: Length of the generated AUTH token (32-128). Default: 64.
+        :param snapshot_retention_days: Daily snapshots kept (0 turns backups off). Default: 1.
+        :param snapshot_window: Daily UTC snapshot window. Default: 03:00-04:00.
+        :param maintenance_window: Weekly UTC maintenance window. Default: sun:05:00-sun:06:00.
+        :param log_retention: Retention of the slow-log and engine-log groups. Default: one month.
+        :param removal_policy: On stack deletion. SNAPSHOT takes a final snapshot. Default: RETAIN.
+        :param description: Description of the group, its subnet group and security group.
+        """
+        self.engine = parse_engine(engine)
+        if not self.engine.replicates:
+            raise fail(
+                "engine", self.engine.value, "'redis' or 'valkey' (use MemcachedCluster for memcached)"
+            )
+        self.parameter_group_family = parameter_group_family(self.engine, engine_version)
+        """The parameter group family, derived from engine and version (e.g. ``redis7``, ``valkey8``)."""
+        _validate(
+            node_type=node_type,
+            cluster_mode=cluster_mode,
+            num_shards=num_shards,
+            replicas_per_shard=replicas_per_shard,
+            port=port,
+            maxmemory_policy=maxmemory_policy,
+            parameters=parameters or {},
+            auth_token_length=auth_token_length,
+            snapshot_retention_days=snapshot_retention_days,
+            snapshot_window=snapshot_window,
+            maintenance_window=maintenance_window,
+        )
+        super().__init__(
+            scope,
+            construct_id,
+            vpc=vpc,
+            port=port,
+            description=description,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
+        )
+        self.engine_version = engine_version
+        self.cluster_mode_enabled = cluster_mode
+        self.num_shards = num_shards
+        self.replicas_per_shard = replicas_per_shard
+        self.multi_az_enabled = cluster_mode or replicas_per_shard >= 1
+        """Multi-AZ and automatic failover: on whenever a replica exists to take over."""
+
+        self.parameter_group = elasticache.CfnParameterGroup(
+            self,
+            "ParameterGroup",
+            cache_parameter_group_family=self.parameter_group_family,
+            description=f"{description}: {maxmemory_policy}",
+            properties={
+                **(parameters or {}),
+                "maxmemory-policy": maxmemory_policy,
+                "cluster-enabled": "yes" if cluster_mode else "no",
+            },
+        )
+        self.auth_token_secret: secretsmanager.ISecret = secretsmanager.Secret(
+            self,
+            "AuthToken",
+            description=f"{description}: AUTH token",
+            encryption_key=kms_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=auth_token_length,
+                exclude_characters=REDIS_AUTH_FORBIDDEN_CHARACTERS,
+                include_space=False,
+            ),
+            removal_policy=cdk.RemovalPolicy.DESTROY
+            if removal_policy == cdk.RemovalPolicy.DESTROY
+            else cdk.RemovalPolicy.RETAIN,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.auth_token_secret,
+            [
+                {
+                    "id": "AwsSolutions-SMG4",
+                    "reason": "ElastiCache has no managed rotation for AUTH tokens: rotating means a new "
+                    "secret version plus ModifyReplicationGroup with AuthTokenUpdateStrategy ROTATE/SET, "
+                    "which clients must follow (README: Rotating the Redis AUTH token).",
+                }
+            ],
+        )
+        """The AUTH token (the whole secret string). Clients read it at run time; the template only holds a
+        ``{{resolve:secretsmanager:...}}`` reference."""
+
+        self.slow_log_group = logs.LogGroup(
+            self, "SlowLog", retention=log_retention, removal_policy=removal_policy_for_logs(removal_policy)
+        )
+        self.engine_log_group = logs.LogGroup(
+            self, "EngineLog", retention=log_retention, removal_policy=removal_policy_for_logs(removal_policy)
+        )
+
+        transit_mode = (
+            {"transit_encryption_mode": "required"}
+            if supports_transit_encryption_mode(self.engine, engine_version)
+            else {}
+        )
+        topology: dict[str, Any] = (
+            {
+                "cluster_mode": "enabled",
+                "num_node_groups": num_shards,
+                "replicas_per_node_group": replicas_per_shard,
+            }
+            if cluster_mode
+            else {"num_cache_clusters": 1 + replicas_per_shard}
+        )
+        self.replication_group = elasticache.CfnReplicationGroup(
+            self,
+            "Resource",
+            replication_group_description=description,
+            engine=self.engine.value,
+            engine_version=engine_version,
+            cache_node_type=node_type,
+            port=port,
+            cache_parameter_group_name=self.parameter_group.ref,
+            cache_subnet_group_name=self.subnet_group.ref,
+            security_group_ids=[group.security_group_id for group in self.security_groups],
+            automatic_failover_enabled=self.multi_az_enabled,
+            multi_az_enabled=self.multi_az_enabled,
+            at_rest_encryption_enabled=True,
+            kms_key_id=kms_key.key_arn if kms_key else None,
+            transit_encryption_enabled=True,
+            auth_token=self.auth_token_secret.secret_value.unsafe_unwrap(),
+            snapshot_retention_limit=snapshot_retention_days,
+            snapshot_window=snapshot_window if snapshot_retention_days else None,
+            preferred_maintenance_window=maintenance_window,
+            auto_minor_version_upgrade=True,
+            log_delivery_configurations=[
+                _log_delivery("slow-log", self.slow_log_group),
+                _log_delivery("engine-log", self.engine_log_group),
+            ],
+            **transit_mode,
+            **topology,
+        )
+        self.replication_group.apply_removal_policy(removal_policy)
+        self.node.default_child = self.replication_group
+
+        self.replication_group_id: str = self.replication_group.ref
+        """The replication group id (generated by CloudFormation)."""
+        if cluster_mode:
+            self.endpoint_address: str = self.replication_group.attr_configuration_end_point_address
+            self.reader_endpoint_address: str | None = None
+        else:
+            self.endpoint_address = self.replication_group.attr_primary_end_point_address
+            self.reader_endpoint_address = self.replication_group.attr_reader_end_point_address
+        """``endpoint_address``: the primary endpoint, or the configuration endpoint in cluster mode.
+        ``reader_endpoint_address``: spreads reads over the replicas; None in cluster mode (use READONLY)."""
+
+    @property
+    def primary_endpoint_address(self) -> str | None:
+        """The primary's endpoint (writes); None in cluster mode, where clients use ``endpoint_address``."""
+        return None if self.cluster_mode_enabled else self.endpoint_address
+
+    # --- members and metrics -------------------------------------------------------------------------------
+
+    @property
+    def member_cluster_ids(self) -> list[str]:
+        """The ``CacheClusterId`` of every node, the dimension ElastiCache publishes its metrics under:
+        ``<group>-NNN`` with one shard, ``<group>-SSSS-NNN`` in cluster mode."""
+        nodes = range(1, 2 + self.replicas_per_shard)
+        if self.cluster_mode_enabled:
+            return [
+                cdk.Fn.join("", [self.replication_group_id, f"-{shard:04d}-{node:03d}"])
+                for shard in range(1, self.num_shards + 1)
+                for node in nodes
+            ]
+        return [cdk.Fn.join("", [self.replication_group_id, f"-{node:03d}"]) for node in nodes]
+
+    def metric(
+        self, metric_name: str, *, cache_cluster_id: str | None = None, **props: Any
+    ) -> cloudwatch.Metric:
+        """Metric ``metric_name`` of one node (default: the first node, the initial primary).
+
+        ``props`` are ``cloudwatch.MetricOptions`` (period, statistic, label, ...). Default: Average over
+        5 minutes. Roles move on failover (node -001 may become a replica), so for alarms that must follow
+        the whole group build one metric per ``member_cluster_ids`` entry.
+        """
+        return self._metric(metric_name, cache_cluster_id or self.member_cluster_ids[0], props)
+
+    def metric_cache_hit_rate(self, **props: Any) -> cloudwatch.Metric:
+        """CacheHitRate (percent of key lookups that hit). The source design warns below 80."""
+        return self.metric("CacheHitRate", **props)
+
+    def metric_evictions(self, **props: Any) -> cloudwatch.Metric:
+        """Evictions (Sum): keys dropped by maxmemory-policy. Steady evictions mean the cache is too small."""
+        return self.metric("Evictions", **{"statistic": "Sum", **props})
+
+    def metric_engine_cpu_utilization(self, **props: Any) -> cloudwatch.Metric:
+        """EngineCPUUtilization: the single Redis thread's CPU, the one that saturates first."""
+        return self.metric("EngineCPUUtilization", **props)
+
+    def metric_database_memory_usage_percentage(self, **props: Any) -> cloudwatch.Metric:
+        """DatabaseMemoryUsagePercentage: used memory against maxmemory."""
+        return self.metric("DatabaseMemoryUsagePercentage", **props)
+
+    def metric_curr_connections(self, **props: Any) -> cloudwatch.Metric:
+        """CurrConnections: client connections (a climb often means connection leaks in callers)."""
+        return self.metric("CurrConnections", **props)
+
+    def metric_replication_lag(
+        self, *, cache_cluster_id: str | None = None, **props: Any
+    ) -> cloudwatch.Metric:
+        """ReplicationLag (seconds, Maximum) of a replica. Default: the second node, the initial replica.
+
+        Raises ``ValueError`` when the group has no replicas.
+        """
+        if self.replicas_per_shard == 0:
+            raise ValueError(
+                "metric_replication_lag: this replication group has no replicas (replicas_per_shard=0)"
+            )
+        return self.metric(
+            "ReplicationLag", cache_cluster_id=cache_cluster_id or self.member_cluster_ids[1],
+            **{"statistic": "Maximum", **props},
+        )  # fmt: skip
+
+    # --- grants ---------------------------------------------------------------------------------------------
+
+    def grant_read_auth_token(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read the AUTH token (secretsmanager:GetSecretValue on this secret, and decrypt)."""
+        return self.auth_token_secret.grant_read(grantee)
+
+
+def removal_policy_for_logs(policy: cdk.RemovalPolicy) -> cdk.RemovalPolicy:
+    """Log groups cannot be snapshotted: kept with a kept store, deleted with a throwaway one."""
+    return cdk.RemovalPolicy.DESTROY if policy == cdk.RemovalPolicy.DESTROY else cdk.RemovalPolicy.RETAIN
+
+
+def _log_delivery(
+    log_type: str, group: logs.ILogGroup
+) -> elasticache.CfnReplicationGroup.LogDeliveryConfigurationRequestProperty:
+    return elasticache.CfnReplicationGroup.LogDeliveryConfigurationRequestProperty(
+        destination_type="cloudwatch-logs",
+        destination_details=elasticache.CfnReplicationGroup.DestinationDetailsProperty(
+            cloud_watch_logs_details=elasticache.CfnReplicationGroup.CloudWatchLogsDestinationDetailsProperty(
+                log_group=group.log_group_name
+            )
+        ),
+        log_format="json",
+        log_type=log_type,
+    )
+
+
+def _validate(
+    *,
+    node_type: str,
+    cluster_mode: bool,
+    num_shards: int,
+    replicas_per_shard: int,
+    port: int,
+    maxmemory_policy: str,
+    parameters: Mapping[str, str],
+    auth_token_length: int,
+    snapshot_retention_days: int,
+    snapshot_window: str,
+    maintenance_window: str,
+) -> None:
+    require_match(
+        "node_type", node_type, r"cache\.[a-z0-9]+\.[a-z0-9]+", "a node type such as 'cache.t4g.micro'"
+    )
+    require_range("replicas_per_shard", replicas_per_shard, 0, 5)
+    require_range("num_shards", num_shards, 1, 500)
+    if not cluster_mode and num_shards != 1:
+        raise fail("num_shards", num_shards, "1 unless cluster_mode=True")
+    if cluster_mode and replicas_per_shard < 1:
+        raise fail(
+            "replicas_per_shard", replicas_per_shard, "at least 1 with cluster_mode=True (it needs failover)"
+        )
+    require_port("port", port, well_known=6379, service="Redis")
+    if maxmemory_policy not in MAXMEMORY_POLICIES:
+        raise fail("maxmemory_policy", maxmemory_policy, "one of " + ", ".join(MAXMEMORY_POLICIES))
+    for name in _MANAGED_PARAMETERS:
+        if name in parameters:
+            raise fail(
+                f"parameters[{name!r}]", parameters[name], "no value here: set it through its own prop"
+            )
+    require_range("auth_token_length", auth_token_length, 32, 128)
+    require_range("snapshot_retention_days", snapshot_retention_days, 0, 35)
+    require_daily_window("snapshot_window", snapshot_window)
+    require_weekly_window("maintenance_window", maintenance_window)

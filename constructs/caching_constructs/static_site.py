@@ -1,0 +1,248 @@
+"""CloudFront in front of the REST API and a private S3 bucket of static files, plus the file deployment.
+
+* ``/`` and static files come from S3 through Origin Access Control (never a public bucket, never the
+  legacy origin access identity); ``CACHING_OPTIMIZED`` keeps them as long as their ``Cache-Control`` says.
+* API paths go to the API stage with a cache policy keyed on exactly the query strings the API keys on, and
+  ``ALL_VIEWER_EXCEPT_HOST_HEADER``: forwarding the viewer's Host would make API Gateway reject the request
+  (it routes on its own host name).
+* Viewers are redirected to HTTPS and get security headers; standard logs go to an SSE-S3 bucket (CloudFront
+  cannot deliver logs to a KMS-encrypted bucket).
+* The web ACL and the certificate are global CloudFront resources and so must live in us-east-1, whatever
+  region this stack deploys to: create them there (a small us-east-1 stack or the console) and pass ARNs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+from cdk_nag import NagSuppressions
+
+from constructs import Construct
+
+_NINETY_DAYS = cdk.Duration.days(90)
+IMMUTABLE = "public, max-age=31536000, immutable"
+"""Content-hashed files never change under their name, so browsers and CloudFront keep them for a year."""
+SHORT_LIVED = "public, max-age=60, must-revalidate"
+"""``index.html`` names the current hashed files, so it may be stale for a minute at most."""
+
+_SECURITY_HEADERS = cloudfront.ResponseSecurityHeadersBehavior(
+    content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+        content_security_policy="default-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        override=True,
+    ),
+    content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+    frame_options=cloudfront.ResponseHeadersFrameOptions(
+        frame_option=cloudfront.HeadersFrameOption.DENY, override=True
+    ),
+    referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+        referrer_policy=cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override=True
+    ),
+    strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+        access_control_max_age=cdk.Duration.days(730), include_subdomains=True, override=True
+    ),
+    xss_protection=cloudfront.ResponseHeadersXSSProtection(protection=True, mode_block=True, override=True),
+)
+
+
+class StaticSiteDistribution(Construct):
+    """The distribution, its two origins, the static and log buckets, and the static file deployments.
+
+    :param rest_api: the API behind ``api_path_patterns``.
+    :param api_path_patterns: CloudFront path patterns routed to the API, e.g. ``/products*``.
+    :param api_query_strings: the query strings the API's responses depend on (CloudFront's cache key).
+    :param api_default_ttl: CloudFront TTL for API responses that send no ``Cache-Control``.
+    :param site_dir: folder with ``index.html`` and a ``hashed_dir`` of content-hashed files.
+    :param hashed_dir: sub-folder of ``site_dir`` with content-hashed file names. Default ``assets``.
+    :param price_class: edge locations to serve from.
+    :param web_acl_arn: WAFv2 web ACL (scope CLOUDFRONT, us-east-1). Default None.
+    :param domain_name: custom domain; needs ``certificate_arn``. Default None.
+    :param certificate_arn: ACM certificate in us-east-1; enables the TLSv1.2_2021 policy. Default None.
+    :param log_retention: days CloudFront and S3 access logs are kept. Default 90.
+    :param removal_policy: for both buckets; DESTROY also empties them on delete. Default RETAIN.
+    :param deployment_log_retention: retention of the file deployment function's log group. Default one month.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        rest_api: apigw.RestApi,
+        api_path_patterns: Sequence[str],
+        api_query_strings: Sequence[str],
+        api_default_ttl: cdk.Duration,
+        site_dir: Path,
+        price_class: cloudfront.PriceClass,
+        hashed_dir: str = "assets",
+        web_acl_arn: str | None = None,
+        domain_name: str | None = None,
+        certificate_arn: str | None = None,
+        log_retention: cdk.Duration = _NINETY_DAYS,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        deployment_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if (domain_name is None) != (certificate_arn is None):
+            raise ValueError("domain_name and certificate_arn go together")
+        if not (site_dir / "index.html").is_file() or not (site_dir / hashed_dir).is_dir():
+            raise ValueError(f"{site_dir} must hold index.html and a {hashed_dir}/ folder")
+        disposable = removal_policy == cdk.RemovalPolicy.DESTROY
+
+        self.log_bucket = s3.Bucket(
+            self,
+            "LogBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            # CloudFront standard logging writes with an ACL: the bucket must accept object-writer ACLs.
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            lifecycle_rules=[s3.LifecycleRule(expiration=log_retention)],
+            removal_policy=removal_policy,
+            auto_delete_objects=disposable,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "StaticBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="s3-static/",
+            removal_policy=removal_policy,
+            auto_delete_objects=disposable,
+        )
+
+        self.api_cache_policy = cloudfront.CachePolicy(
+            self,
+            "ApiCachePolicy",
+            comment="API responses keyed on the query strings the API reads",
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.allow_list(*api_query_strings),
+            header_behavior=cloudfront.CacheHeaderBehavior.none(),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+            default_ttl=api_default_ttl,
+            min_ttl=cdk.Duration.seconds(0),
+            max_ttl=cdk.Duration.hours(1),
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )
+        self.response_headers_policy = cloudfront.ResponseHeadersPolicy(
+            self,
+            "SecurityHeaders",
+            comment="Security headers on every response",
+            security_headers_behavior=_SECURITY_HEADERS,
+        )
+        api_behavior = cloudfront.BehaviorOptions(
+            origin=origins.RestApiOrigin(rest_api),
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+            cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+            cache_policy=self.api_cache_policy,
+            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+            response_headers_policy=self.response_headers_policy,
+            compress=True,
+        )
+        certificate = (
+            acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn)
+            if certificate_arn
+            else None
+        )
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment="Caching architecture: static site and product API",
+            default_root_object="index.html",
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+                response_headers_policy=self.response_headers_policy,
+                compress=True,
+            ),
+            additional_behaviors={pattern: api_behavior for pattern in api_path_patterns},
+            price_class=price_class,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            domain_names=[domain_name] if domain_name else None,
+            certificate=certificate,
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if certificate else None,
+            enable_logging=True,
+            log_bucket=self.log_bucket,
+            log_file_prefix="cloudfront/",
+            web_acl_id=web_acl_arn,
+        )
+        self.deployment_log_group = logs.LogGroup(
+            self, "DeploymentLogs", retention=deployment_log_retention, removal_policy=removal_policy
+        )
+        self._deploy_site(site_dir, hashed_dir)
+        self._suppress_findings(web_acl_arn=web_acl_arn, certificate=certificate)
+
+    def _deploy_site(self, site_dir: Path, hashed_dir: str) -> None:
+        # Hashed files first, never pruned: a browser holding the previous index.html still finds its files.
+        self.assets_deployment = s3deploy.BucketDeployment(
+            self,
+            "HashedAssets",
+            sources=[s3deploy.Source.asset(str(site_dir / hashed_dir))],
+            destination_bucket=self.bucket,
+            destination_key_prefix=f"{hashed_dir}/",
+            cache_control=[s3deploy.CacheControl.from_string(IMMUTABLE)],
+            prune=False,
+            log_group=self.deployment_log_group,
+        )
+        # Then the entry page; only its paths are invalidated (the hashed files are new names, not changes).
+        self.index_deployment = s3deploy.BucketDeployment(
+            self,
+            "EntryPages",
+            sources=[s3deploy.Source.asset(str(site_dir), exclude=[f"{hashed_dir}/*", f"{hashed_dir}/**"])],
+            destination_bucket=self.bucket,
+            cache_control=[s3deploy.CacheControl.from_string(SHORT_LIVED)],
+            prune=False,
+            log_group=self.deployment_log_group,
+            distribution=self.distribution,
+            distribution_paths=["/", "/index.html"],
+        )
+        self.index_deployment.node.add_dependency(self.assets_deployment)
+
+    def _suppress_findings(self, *, web_acl_arn: str | None, certificate: acm.ICertificate | None) -> None:
+        distribution_findings = [
+            {
+                "id": "AwsSolutions-CFR1",
+                "reason": "A public product catalogue: no country is excluded; add geo rules per market.",
+            }
+        ]
+        if web_acl_arn is None:
+            distribution_findings.append(
+                {
+                    "id": "AwsSolutions-CFR2",
+                    "reason": "The web ACL is optional (edge.waf_web_acl_arn): it must live in us-east-1 "
+                    "and this environment sets none; throttling on the API stage still applies.",
+                }
+            )
+        if certificate is None:
+            distribution_findings.append(
+                {
+                    "id": "AwsSolutions-CFR4",
+                    "reason": "No custom domain is configured, so the distribution uses the *.cloudfront.net "
+                    "certificate, whose policy CloudFront fixes; set edge.domain_name and certificate_arn "
+                    "to enforce TLSv1.2_2021.",
+                }
+            )
+        NagSuppressions.add_resource_suppressions(self.distribution, distribution_findings)
+        NagSuppressions.add_resource_suppressions(
+            self.log_bucket,
+            [
+                {
+                    "id": "AwsSolutions-S1",
+                    "reason": "This is the access-log bucket; logging it to itself would loop.",
+                }
+            ],
+        )

@@ -1,0 +1,198 @@
+"""The stateful tier: the Redis/Valkey (or Memcached) cache, RDS MySQL with read replicas, DynamoDB + DAX.
+
+Everything sits in the network stack's isolated subnets behind the per-tier security groups, and admits
+only the application security group, each on its own default port.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_secretsmanager as secretsmanager
+from cdk_nag import NagSuppressions
+
+from caching_constructs.dax_cluster import DaxCluster
+from caching_constructs.memcached_cluster import MemcachedCluster
+from caching_constructs.mysql_database import MySqlDatabase
+from caching_constructs.redis_replication_group import RedisReplicationGroup
+from caching_constructs.validation import without_snapshot
+from config.schema import CacheConfig, DatabaseConfig, DaxConfig
+from constructs import Construct
+from stacks.cdk_values import log_retention
+
+DATA_SUBNETS = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+
+
+class DataStack(Stack):
+    """Public surface for the other tiers:
+
+    - ``cache``: ``RedisReplicationGroup`` or ``MemcachedCluster`` (``connections``, ``endpoint_address``,
+      ``reader_endpoint_address``, ``port``, ``metric_*()``); ``cache_auth_secret`` is its AUTH token secret
+      (None for Memcached) and ``grant_read_auth_token(grantee)`` on the Redis construct reads it.
+    - ``database``: ``MySqlDatabase`` (``connections``, ``writer_endpoint``, ``reader_endpoint(s)``,
+      ``secret``, ``database_name``, ``port``, ``grant_connect()``, ``metric_*()``).
+    - ``table``: the DynamoDB table (partition key ``id``); ``dax``: ``DaxCluster`` in front of it
+      (``connections``, ``endpoint_url``, ``grant_read_data()``, ``grant_write_data()``, ``metric_*()``).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        application_security_group: ec2.ISecurityGroup,
+        cache_security_group: ec2.ISecurityGroup,
+        database_security_group: ec2.ISecurityGroup,
+        dax_security_group: ec2.ISecurityGroup,
+        secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
+        cache: CacheConfig,
+        database: DatabaseConfig,
+        dax: DaxConfig,
+        removal_policy: RemovalPolicy,
+        deletion_protection: bool,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.cache: RedisReplicationGroup | MemcachedCluster = self._cache(
+            vpc, cache_security_group, cache, removal_policy
+        )
+        self.cache.connections.allow_default_port_from(application_security_group, "Application to the cache")
+        self.cache_auth_secret: secretsmanager.ISecret | None = (
+            self.cache.auth_token_secret if isinstance(self.cache, RedisReplicationGroup) else None
+        )
+
+        self.database = MySqlDatabase(
+            self,
+            "Database",
+            vpc=vpc,
+            vpc_subnets=DATA_SUBNETS,
+            security_groups=[database_security_group],
+            engine_version=database.engine_version,
+            instance_type=ec2.InstanceType(database.instance_class),
+            database_name=database.database_name,
+            port=database.port,
+            allocated_storage_gib=database.allocated_storage_gib,
+            max_allocated_storage_gib=database.max_allocated_storage_gib,
+            multi_az=database.multi_az,
+            read_replica_count=database.read_replica_count,
+            backup_retention=cdk.Duration.days(database.backup_retention_days),
+            rotation_interval=cdk.Duration.days(database.secret_rotation_days),
+            secrets_manager_endpoint=secrets_manager_endpoint,
+            # The rotation function is one more application-tier caller: it already reaches the
+            # endpoint, and keeping it in that group keeps every ingress rule in the network stack.
+            rotation_security_group=application_security_group,
+            performance_insights=database.performance_insights,
+            monitoring_interval=cdk.Duration.seconds(database.monitoring_interval_seconds),
+            log_retention=log_retention(database.log_retention_days),
+            deletion_protection=deletion_protection,
+            removal_policy=removal_policy,
+        )
+        self.database.connections.allow_default_port_from(application_security_group, "Application to MySQL")
+
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            deletion_protection=deletion_protection,
+            removal_policy=without_snapshot(removal_policy),
+        )
+        # DAX holds only copies of table items: it goes with the stack unless everything is retained.
+        keep_all = removal_policy == RemovalPolicy.RETAIN
+        dax_removal = RemovalPolicy.RETAIN if keep_all else RemovalPolicy.DESTROY
+        self.dax = DaxCluster(
+            self,
+            "Dax",
+            vpc=vpc,
+            tables=[self.table],
+            vpc_subnets=DATA_SUBNETS,
+            security_groups=[dax_security_group],
+            node_type=dax.node_type,
+            replication_factor=dax.node_count,
+            item_ttl=cdk.Duration.seconds(dax.item_ttl_seconds),
+            query_ttl=cdk.Duration.seconds(dax.query_ttl_seconds),
+            removal_policy=dax_removal,
+            description="DAX cluster in front of the catalog table",
+        )
+        self.dax.connections.allow_default_port_from(application_security_group, "Application to DAX")
+        self._suppress_environment_choices(database, deletion_protection)
+
+    def _cache(
+        self,
+        vpc: ec2.IVpc,
+        security_group: ec2.ISecurityGroup,
+        cache: CacheConfig,
+        removal_policy: RemovalPolicy,
+    ) -> RedisReplicationGroup | MemcachedCluster:
+        if cache.engine == "memcached":
+            return MemcachedCluster(
+                self,
+                "Cache",
+                vpc=vpc,
+                vpc_subnets=DATA_SUBNETS,
+                security_groups=[security_group],
+                engine_version=cache.engine_version,
+                node_type=cache.node_type,
+                num_nodes=cache.num_shards,
+                port=cache.port,
+                maintenance_window=cache.maintenance_window,
+                removal_policy=without_snapshot(removal_policy),
+                description="Memcached cache in front of the catalog database",
+            )
+        return RedisReplicationGroup(
+            self,
+            "Cache",
+            vpc=vpc,
+            vpc_subnets=DATA_SUBNETS,
+            security_groups=[security_group],
+            engine=cache.engine,
+            engine_version=cache.engine_version,
+            node_type=cache.node_type,
+            cluster_mode=cache.cluster_mode,
+            num_shards=cache.num_shards,
+            replicas_per_shard=cache.replicas_per_shard,
+            port=cache.port,
+            maxmemory_policy=cache.maxmemory_policy,
+            snapshot_retention_days=cache.snapshot_retention_days,
+            snapshot_window=cache.snapshot_window,
+            maintenance_window=cache.maintenance_window,
+            log_retention=log_retention(cache.log_retention_days),
+            removal_policy=removal_policy,
+            description=f"{cache.engine} cache in front of the catalog database",
+        )
+
+    def _suppress_environment_choices(self, database: DatabaseConfig, deletion_protection: bool) -> None:
+        """Findings that are deliberate per-environment cost choices, each on the one resource it concerns."""
+        if isinstance(self.cache, RedisReplicationGroup) and not self.cache.multi_az_enabled:
+            _suppress(
+                self.cache.replication_group,
+                "AwsSolutions-AEC4",
+                "One cache node in this environment by config (cache.replicas_per_shard=0): a dev cache is "
+                "disposable. Staging and prod run replicas with Multi-AZ automatic failover.",
+            )
+        if not database.multi_az:
+            _suppress(
+                self.database.instance,
+                "AwsSolutions-RDS3",
+                "No standby for the writer in this environment by config (database.multi_az=false); its read "
+                "replica runs in another AZ. Staging and prod run a Multi-AZ writer.",
+            )
+        if not deletion_protection:
+            for instance in (self.database.instance, *self.database.read_replicas):
+                _suppress(
+                    instance,
+                    "AwsSolutions-RDS10",
+                    "Deletion protection is off in this environment by config (deletion_protection=false) so "
+                    "it can be torn down at will; prod turns it on.",
+                )
+
+
+def _suppress(resource: Construct, rule: str, reason: str) -> None:
+    NagSuppressions.add_resource_suppressions(resource, [{"id": rule, "reason": reason}])

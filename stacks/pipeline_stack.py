@@ -1,0 +1,277 @@
+"""The delivery pipeline: CDK Pipelines deploying the same ``CachingStage`` to dev, staging and prod.
+
+The pipeline belongs to the prod environment: it lives in prod's account and region and reads its source
+from prod's ``pipeline`` section. The account a pipeline runs in holds the credentials that can change prod,
+so it gets prod's access rules; dev and staging are deployed into from there (cross-account when their
+accounts differ, which is why the artifact bucket is always KMS-encrypted).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import pipelines
+from cdk_nag import NagSuppressions
+
+from config.schema import EnvironmentConfig
+from constructs import Construct
+from stacks.compliance import apply_compliance_checks
+from stacks.stage import CachingStage
+
+PIPELINE_OWNER = "prod"
+"""The environment whose ``pipeline`` section (source) and account/region the pipeline stack uses."""
+
+# The stage outputs the smoke test reads, by CfnOutput id (the Api and Edge stacks define them), mapped to
+# the environment variables scripts/smoke_test.py reads.
+SMOKE_TEST_OUTPUTS = {"SMOKE_API_URL": "ApiUrl", "SMOKE_DISTRIBUTION_DOMAIN": "DistributionDomainName"}
+
+# Runs on the CodeBuild standard image's Python: the script is standard library only, nothing to install.
+SMOKE_TEST_COMMAND = "python3 scripts/smoke_test.py"
+
+
+def stage_output(stage: cdk.Stage, output_id: str) -> cdk.CfnOutput:
+    """The one ``CfnOutput`` with id ``output_id`` among the stage's stacks."""
+    found = [
+        node
+        for node in stage.node.find_all()
+        if isinstance(node, cdk.CfnOutput) and node.node.id == output_id
+    ]
+    if len(found) != 1:
+        raise ValueError(
+            f"stage {stage.node.id!r} has {len(found)} CfnOutputs named {output_id!r}; "
+            "the smoke test needs exactly one"
+        )
+    return found[0]
+
+
+class PipelineStack(cdk.Stack):
+    """Source -> synth (tests, then ``cdk synth``) -> self-mutate -> dev -> staging -> approval -> prod.
+
+    Every environment is the same ``CachingStage`` built from its own config, followed by a smoke test that
+    reads the stage's outputs. Environments that hold real customer data (no sample seed) get a read-only
+    smoke test: a pipeline never rewrites a production row.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        connection_arn: str,
+        repository: str,
+        branch: str,
+        environments: Sequence[EnvironmentConfig],
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.source = pipelines.CodePipelineSource.connection(
+            repository, branch, connection_arn=connection_arn
+        )
+        self.artifact_bucket = self._artifact_bucket()
+        self.pipeline = pipelines.CodePipeline(
+            self,
+            "Pipeline",
+            synth=pipelines.ShellStep(
+                "Synth",
+                input=self.source,
+                # The README's test command, then its synth command; both set up what they need themselves.
+                commands=["make test", "make synth"],
+                primary_output_directory="cdk.out",
+            ),
+            # Our own bucket: KMS-encrypted (what cross-account deploys need) and with server access logs,
+            # which the bucket CDK Pipelines would create has no option for.
+            artifact_bucket=self.artifact_bucket,
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(
+                    build_image=codebuild.LinuxBuildImage.STANDARD_7_0
+                )
+            ),
+        )
+        self.stages: dict[str, CachingStage] = {}
+        self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
+        for config in environments:
+            stage = CachingStage(self, config.name, config=config)
+            smoke_test = self._smoke_test(stage)
+            approval = (
+                [
+                    pipelines.ManualApprovalStep(
+                        f"Promote{config.name.title()}", comment=f"Deploy to {config.name}?"
+                    )
+                ]
+                if config.name == PIPELINE_OWNER
+                else []
+            )
+            self.pipeline.add_stage(stage, pre=approval, post=[smoke_test])
+            self.stages[config.name] = stage
+            self.smoke_tests[config.name] = smoke_test
+
+        # Suppressions need the CodeBuild projects and roles to exist, which they only do once built.
+        self.pipeline.build_pipeline()
+        apply_compliance_checks(self)
+        _suppress_pipeline_findings(self.pipeline, self.artifact_bucket)
+
+    def _artifact_bucket(self) -> s3.Bucket:
+        access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
+        )
+        NagSuppressions.add_resource_suppressions(
+            access_logs,
+            [
+                {
+                    "id": "AwsSolutions-S1",
+                    "reason": "This bucket receives the artifact bucket's access logs; "
+                    "logging it to itself would loop",
+                }
+            ],
+        )
+        key = kms.Key(
+            self,
+            "ArtifactKey",
+            description="Encrypts the delivery pipeline's artifacts (source, cloud assembly)",
+            enable_key_rotation=True,
+        )
+        return s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="artifacts/",
+        )
+
+    def _smoke_test(self, stage: CachingStage) -> pipelines.CodeBuildStep:
+        config = stage.config
+        # Environments without sample data hold real customer data: the pipeline never rewrites a row there.
+        read_only = config.functions.seed_product_count == 0
+        return pipelines.CodeBuildStep(
+            "SmokeTest",
+            input=self.source,
+            env_from_cfn_outputs={
+                name: stage_output(stage, output) for name, output in SMOKE_TEST_OUTPUTS.items()
+            },
+            env={
+                "SMOKE_READ_ONLY": "1" if read_only else "0",
+                # After a PUT, the stage cache may replay the old answer until its TTL runs out.
+                "SMOKE_SETTLE_SECONDS": str(config.api.item_cache_ttl_seconds + 30),
+            },
+            commands=[SMOKE_TEST_COMMAND],
+            role_policy_statements=[] if read_only else [self._signed_write_permission(config)],
+        )
+
+    def _signed_write_permission(self, config: EnvironmentConfig) -> iam.PolicyStatement:
+        """``execute-api:Invoke`` on ``PUT /products/*`` of the environment's APIs (writes require IAM).
+
+        The API's id lives in another stage, which a pipeline stack cannot reference, so the statement names
+        the environment's account and region and the method and path, with the API id and stage wildcarded.
+        """
+        account = config.account or cdk.Aws.ACCOUNT_ID
+        region = config.region or cdk.Aws.REGION
+        return iam.PolicyStatement(
+            actions=["execute-api:Invoke"],
+            resources=[f"arn:{cdk.Aws.PARTITION}:execute-api:{region}:{account}:*/*/PUT/products/*"],
+        )
+
+
+def _regex(pattern: str) -> dict[str, str]:
+    return {"regex": f"/{pattern}/"}
+
+
+# The wildcards CDK Pipelines writes into the roles it generates, and why each one is as narrow as it gets.
+_CODEBUILD_LOGS = (
+    r"^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/.+$"
+)
+_CODEBUILD_REPORTS = (
+    r"^Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/.+$"
+)
+_PIPELINE_WILDCARDS = (
+    (
+        "object-level grants on the pipeline's own artifact bucket (objects are named per execution)",
+        [
+            "Action::s3:GetBucket*",
+            "Action::s3:GetObject*",
+            "Action::s3:List*",
+            "Action::s3:Abort*",
+            "Action::s3:DeleteObject*",
+        ],
+    ),
+    (
+        "data-key actions on the pipeline's own artifact key only (KMS names them with wildcards)",
+        ["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"],
+    ),
+    (
+        "log streams and report groups of this CodeBuild project; names are generated per build",
+        [_regex(_CODEBUILD_LOGS), _regex(_CODEBUILD_REPORTS)],
+    ),
+    (
+        "self-mutation and asset publishing assume only CDK bootstrap roles, selected by the "
+        "aws-cdk:bootstrap-role tag condition; their names depend on the bootstrap qualifier",
+        [_regex(r"^Resource::arn:\\*:iam::(<AWS::AccountId>|\\d{12}):role/\\*$")],
+    ),
+    (
+        "the smoke test's signed PUT /products/* on the environment's API; the API id and stage are in "
+        "another stage, which the pipeline stack cannot reference",
+        [_regex(r"^Resource::arn:<AWS::Partition>:execute-api:.+:\\*/\\*/PUT/products/\\*$")],
+    ),
+    (
+        "cloudformation:DescribeStacks, s3:ListBucket (self-mutation) and codebuild:StartBuild/"
+        "BatchGetBuilds (asset publishing) on stacks and projects CDK Pipelines names at deploy time",
+        ["Resource::*"],
+    ),
+)
+
+
+def _suppress_pipeline_findings(pipeline: pipelines.CodePipeline, artifact_bucket: s3.Bucket) -> None:
+    """Suppress the generated roles' wildcard findings on each role's own policy, finding by finding."""
+    stack = cdk.Stack.of(artifact_bucket)
+    bucket_id = stack.resolve(stack.get_logical_id(artifact_bucket.node.default_child))
+    objects = f"Resource::<{bucket_id}.Arn>/*"
+    roles = [node for node in pipeline.node.find_all() if isinstance(node, iam.Role)]
+    for role in roles:
+        policy = role.node.try_find_child("DefaultPolicy")
+        if policy is None:
+            continue
+        suppressions = [
+            {"id": "AwsSolutions-IAM5", "reason": f"CDK Pipelines: {reason}", "applies_to": applies_to}
+            for reason, applies_to in _PIPELINE_WILDCARDS
+        ]
+        suppressions[0]["applies_to"] = [*suppressions[0]["applies_to"], objects]
+        NagSuppressions.add_resource_suppressions(policy, suppressions, apply_to_children=True)
+
+
+def add_pipeline_if_configured(app: cdk.App, configs: Sequence[EnvironmentConfig]) -> PipelineStack | None:
+    """The pipeline stack when the owner environment has a source configured; else one line on stderr."""
+    owner = next((config for config in configs if config.name == PIPELINE_OWNER), None)
+    source = owner.pipeline if owner else None
+    if owner is None or source is None or source.connection_arn is None or source.repository is None:
+        print(
+            "Pipeline stack skipped: no source configured (set pipeline.connection_arn and "
+            f"pipeline.repository of {PIPELINE_OWNER!r} in config/environments.py).",
+            file=sys.stderr,
+        )
+        return None
+    env = cdk.Environment(account=owner.account, region=owner.region) if owner.account else None
+    return PipelineStack(
+        app,
+        "Pipeline",
+        connection_arn=source.connection_arn,
+        repository=source.repository,
+        branch=source.branch,
+        environments=configs,
+        env=env,
+        termination_protection=owner.termination_protection,
+        tags=dict(owner.tags),
+        description="Caching architecture: CDK Pipeline deploying dev, staging and prod from source",
+    )

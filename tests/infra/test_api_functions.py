@@ -1,0 +1,221 @@
+"""The API stack's Lambda functions: placement, architecture, tracing, limits, wiring, schedules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.templates import resources_of_type
+
+HANDLERS = {
+    "functions.product_api.lambda_handler",
+    "functions.cache_warmer.lambda_handler",
+    "functions.schema_seed.on_event",
+    "functions.dax_demo.lambda_handler",
+}
+
+
+def _functions(env) -> dict[str, dict]:
+    """The project's functions keyed by handler (the CDK's own Node.js helpers are left out)."""
+    template = env.template(env.stage.api).to_json()
+    return {
+        resource["Properties"]["Handler"]: resource["Properties"]
+        for resource in resources_of_type(template, "AWS::Lambda::Function").values()
+        if resource["Properties"]["Handler"].startswith("functions.")
+    }
+
+
+def _subnet_ids(env, group_name: str) -> list[str]:
+    return [
+        subnet.subnet_id
+        for subnet in env.stage.network.vpc.select_subnets(subnet_group_name=group_name).subnets
+    ]
+
+
+def test_there_is_one_function_per_handler(synthesized):
+    for env in synthesized.values():
+        assert set(_functions(env)) == HANDLERS
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_functions_run_python_3_12_on_the_configured_architecture_with_tracing(synthesized, name):
+    env = synthesized[name]
+    assert env.config.functions.architecture == "arm64"
+    for function in _functions(env).values():
+        assert function["Runtime"] == "python3.12"
+        assert function["Architectures"] == ["arm64"]
+        assert function["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_functions_run_in_the_application_subnets_with_the_application_security_group(dev):
+    template = dev.template(dev.stage.api).to_json()
+    imports = json.dumps(template)
+    for function in _functions(dev).values():
+        vpc_config = function["VpcConfig"]
+        assert len(vpc_config["SubnetIds"]) == dev.config.network.max_azs
+        assert len(vpc_config["SecurityGroupIds"]) == 1
+        # Cross-stack references to the network stack's application subnets and security group.
+        assert "ApplicationSubnet" in json.dumps(vpc_config["SubnetIds"])
+        assert "ApplicationSecurityGroup" in json.dumps(vpc_config["SecurityGroupIds"])
+    assert "PublicSubnet" not in imports and "DataSubnet" not in imports
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_timeouts_memory_and_reserved_concurrency_follow_the_config(synthesized, name):
+    env = synthesized[name]
+    config = env.config.functions
+    functions = _functions(env)
+    api = functions["functions.product_api.lambda_handler"]
+    assert api["Timeout"] == config.timeout_seconds
+    assert api["MemorySize"] == config.memory_mb
+    assert api.get("ReservedConcurrentExecutions") == config.reserved_concurrency
+    assert functions["functions.cache_warmer.lambda_handler"]["Timeout"] == config.warmer_timeout_seconds
+    assert functions["functions.schema_seed.on_event"]["Timeout"] == config.schema_seed_timeout_seconds
+    warmer_reserved = functions["functions.cache_warmer.lambda_handler"].get("ReservedConcurrentExecutions")
+    assert warmer_reserved == (None if config.reserved_concurrency is None else 1)
+
+
+def test_every_function_logs_to_its_own_group_with_retention(synthesized):
+    for env in synthesized.values():
+        template = env.template(env.stage.api).to_json()
+        groups = resources_of_type(template, "AWS::Logs::LogGroup")
+        for function in _functions(env).values():
+            group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
+            assert (
+                groups[group_id]["Properties"]["RetentionInDays"] == env.config.functions.log_retention_days
+            )
+
+
+def test_the_asynchronous_warmer_has_a_failure_destination(dev):
+    template = dev.template(dev.stage.api).to_json()
+    (config,) = resources_of_type(template, "AWS::Lambda::EventInvokeConfig").values()
+    queue_id = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    queue = resources_of_type(template, "AWS::SQS::Queue")[queue_id]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert config["Properties"]["MaximumRetryAttempts"] == 2
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_the_warmer_runs_on_the_configured_schedule_with_a_dead_letter_queue(synthesized, name):
+    env = synthesized[name]
+    template = env.template(env.stage.api).to_json()
+    (rule,) = resources_of_type(template, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == env.config.functions.warm_schedule
+    (target,) = rule["Properties"]["Targets"]
+    warmer_id = next(
+        key
+        for key, resource in resources_of_type(template, "AWS::Lambda::Function").items()
+        if resource["Properties"]["Handler"] == "functions.cache_warmer.lambda_handler"
+    )
+    assert target["Arn"] == {"Fn::GetAtt": [warmer_id, "Arn"]}
+    assert "DeadLetterConfig" in target
+
+
+def test_environment_carries_endpoints_and_secret_arns_never_secret_values(synthesized):
+    for env in synthesized.values():
+        for handler, function in _functions(env).items():
+            variables = function["Environment"]["Variables"]
+            rendered = json.dumps(variables)
+            assert "resolve:secretsmanager" not in rendered, handler
+            assert not {"REDIS_PASSWORD", "DB_PASSWORD", "DB_USER"} & set(variables), handler
+            assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "CachingArchitecture"
+        api = _functions(env)["functions.product_api.lambda_handler"]["Environment"]["Variables"]
+        assert {
+            "REDIS_HOST",
+            "REDIS_AUTH_SECRET_ARN",
+            "DB_WRITER_HOST",
+            "DB_READER_HOST",
+            "DB_SECRET_ARN",
+        } <= set(api)
+        assert api["REDIS_TLS"] == "true" and api["DB_TLS"] == "true"
+        assert api["REDIS_PORT"] == str(env.config.cache.port)
+        assert api["CACHE_TTL_SECONDS"] == str(env.config.functions.cache_ttl_seconds)
+        dax = _functions(env)["functions.dax_demo.lambda_handler"]["Environment"]["Variables"]
+        assert {"DAX_ENDPOINT", "DAX_TABLE_NAME"} <= set(dax)
+
+
+def test_the_dax_function_has_its_own_asset_and_the_others_share_one(dev):
+    functions = _functions(dev)
+    keys = {handler: json.dumps(function["Code"]) for handler, function in functions.items()}
+    dax_key = keys.pop("functions.dax_demo.lambda_handler")
+    assert len(set(keys.values())) == 1
+    assert dax_key not in keys.values()
+
+
+def test_functions_read_only_their_own_secrets_and_no_statement_grants_a_wildcard_except_xray(dev):
+    template = dev.template(dev.stage.api).to_json()
+    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Resource"] == "*":
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                assert all(action.startswith("xray:") for action in actions), statement
+    reads = [
+        statement
+        for policy in resources_of_type(template, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "secretsmanager:GetSecretValue" in json.dumps(statement["Action"])
+    ]
+    assert reads and all(statement["Resource"] != "*" for statement in reads)
+
+
+def test_the_dax_function_may_read_and_write_through_dax(dev):
+    template = dev.template(dev.stage.api).to_json()
+    actions = {
+        action
+        for policy in resources_of_type(template, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        if action.startswith("dax:")
+    }
+    assert {"dax:GetItem", "dax:PutItem"} <= actions
+
+
+def test_the_data_tier_admits_the_application_security_group_on_each_port(dev):
+    network = dev.template(dev.stage.network).to_json()
+    ingress = resources_of_type(network, "AWS::EC2::SecurityGroupIngress").values()
+    ports = {
+        rule["Properties"]["FromPort"]
+        for rule in ingress
+        if "ApplicationSecurityGroup" in json.dumps(rule["Properties"]["SourceSecurityGroupId"])
+    }
+    assert {dev.config.cache.port, dev.config.database.port} <= ports
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_the_schema_step_is_a_provider_custom_resource_with_seed_count_and_version(synthesized, name):
+    from functions import catalog_schema
+
+    env = synthesized[name]
+    template = env.template(env.stage.api).to_json()
+    (schema,) = resources_of_type(template, "Custom::CatalogSchema").values()
+    properties = schema["Properties"]
+    assert properties["SeedProductCount"] == str(env.config.functions.seed_product_count)
+    assert properties["SchemaVersion"].startswith(catalog_schema.SCHEMA_VERSION + "-")
+    provider_function = resources_of_type(template, "AWS::Lambda::Function")[
+        properties["ServiceToken"]["Fn::GetAtt"][0]
+    ]
+    assert provider_function["Properties"]["Handler"] == "framework.onEvent"
+    assert "functions.schema_seed" not in json.dumps(provider_function)  # the framework invokes our handler
+
+
+def test_a_memcached_cache_is_refused_with_a_clear_error(tmp_path):
+    from config import parse_environment
+    from config.environments import ENVIRONMENTS
+    from stacks.stage import CachingStage
+    from tests.infra.conftest import new_app
+
+    raw = {**ENVIRONMENTS["dev"], "cache": {"engine": "memcached", "engine_version": "1.6.22"}}
+    with pytest.raises(ValueError, match="speaks Redis"):
+        CachingStage(new_app(tmp_path), "dev", config=parse_environment("dev", raw))
+
+
+def test_an_unknown_architecture_names_the_allowed_ones():
+    from caching_constructs.python_function import architecture_named
+
+    with pytest.raises(ValueError, match=r"architecture must be one of \['arm64', 'x86_64'\], got 'sparc'"):
+        architecture_named("sparc")

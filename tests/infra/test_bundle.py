@@ -1,0 +1,246 @@
+"""The real Lambda assets, built once through the CDK's local bundling (no Docker), then inspected.
+
+The stacks bundle for the Lambda platform (arm64, Python 3.12). So that this host can import what it builds,
+the test bundles the same specs for x86_64 and the host's Python; everything else is identical.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_lambda as lambda_
+
+from caching_constructs.python_bundling import (
+    BundlingError,
+    LocalPythonBundler,
+    PythonBundleSpec,
+    python_lambda_code,
+)
+from stacks.api_stack import CORE_HANDLERS, DAX_HANDLERS, LAMBDA_ROOT, core_bundle, dax_bundle
+from tests.infra.conftest import new_app
+
+HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+CORE_BUDGET_BYTES = 5 * 1024 * 1024
+"""Unzipped core asset (README, "Lambda bundles"): redis-py, PyMySQL and Powertools (without its unused
+event_handler) plus our code. Measured 4.6 MiB."""
+DAX_BUDGET_BYTES = 8 * 1024 * 1024
+"""Unzipped DAX asset: the core plus amazon-dax-client with antlr4; botocore comes from the runtime."""
+
+# What the Lambda Python runtime itself provides next to the function code.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "dateutil", "urllib3", "six.py", "jmespath")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory) -> dict[str, Path]:
+    """Synthesizes a stack with both functions, bundling on, and returns each asset's directory."""
+    outdir = tmp_path_factory.mktemp("bundle-cdk.out")
+    app = new_app(outdir, bundle=True)
+    stack = cdk.Stack(app, "BundleTest")
+    codes = {
+        "core": python_lambda_code(core_bundle("x86_64", HOST_PYTHON)),
+        "dax": python_lambda_code(dax_bundle("x86_64", HOST_PYTHON)),
+    }
+    for name, code in codes.items():
+        lambda_.Function(
+            stack,
+            name,
+            code=code,
+            handler="functions.product_api.lambda_handler",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+        )
+    app.synth()
+    staged = {}
+    for name, code in codes.items():
+        config = code.bind(stack)
+        staged[name] = outdir / f"asset.{config.s3_location.object_key.removesuffix('.zip')}"
+    return staged
+
+
+@pytest.fixture(scope="module")
+def runtime_dir(tmp_path_factory) -> Path:
+    """A stand-in for the runtime's own packages (boto3 and friends), linked from this virtualenv."""
+    import boto3
+
+    site = Path(boto3.__file__).parents[1]
+    directory = tmp_path_factory.mktemp("lambda-runtime")
+    for name in RUNTIME_PROVIDED:
+        (directory / name).symlink_to(site / name)
+    return directory
+
+
+def _import_in_clean_interpreter(modules, *path: Path) -> subprocess.CompletedProcess:
+    """``python -I -S``: no site-packages, no environment, no user site; only ``path`` and the stdlib.
+    ``-B`` keeps the import from writing bytecode into the asset under test."""
+    code = "import importlib, sys; sys.path[:0] = sys.argv[1].split(':');" + "".join(
+        f"importlib.import_module({m!r});" for m in modules
+    )
+    env = {"PATH": os.environ.get("PATH", "")}
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", code, ":".join(str(p) for p in path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def _size(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+
+
+def test_the_clean_interpreter_really_is_clean(assets):
+    result = _import_in_clean_interpreter(["redis"])
+    assert result.returncode != 0 and "No module named 'redis'" in result.stderr
+
+
+def test_core_handlers_and_their_lazy_imports_load_from_the_asset_alone(assets):
+    lazy = ["aws_lambda_powertools", "aws_lambda_powertools.metrics", "pymysql.cursors", "redis.cluster"]
+    result = _import_in_clean_interpreter([*CORE_HANDLERS, *lazy], assets["core"])
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_secrets_utility_loads_with_only_the_runtimes_boto3_added(assets, runtime_dir):
+    result = _import_in_clean_interpreter(
+        ["aws_lambda_powertools.utilities.parameters", "cachelib.secret_store"], assets["core"], runtime_dir
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_dax_handler_and_client_load_with_the_runtimes_botocore(assets, runtime_dir):
+    result = _import_in_clean_interpreter([*DAX_HANDLERS, "amazondax"], assets["dax"], runtime_dir)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", ["core", "dax"])
+def test_boto3_and_botocore_are_not_in_the_asset(assets, name):
+    present = {path.name.lower() for path in assets[name].iterdir()}
+    for package in ("boto3", "botocore", "s3transfer"):
+        assert package not in present
+        assert not any(entry.startswith(f"{package}-") for entry in present), present
+
+
+def test_what_only_botocore_needed_leaves_with_it_and_what_the_dax_client_needs_stays(assets):
+    present = {path.name.lower() for path in assets["dax"].iterdir()}
+    assert "urllib3" not in present and "dateutil" not in present
+    assert {"amazondax", "antlr4", "six.py", "jmespath"} <= present  # jmespath: Powertools needs it too
+
+
+def test_no_host_bytecode_or_console_scripts_are_shipped(assets):
+    for asset in assets.values():
+        assert not list(asset.rglob("*.pyc"))
+        assert not (asset / "bin").exists()
+
+
+def test_the_assets_fit_their_size_budgets(assets):
+    assert _size(assets["core"]) < CORE_BUDGET_BYTES, f"core asset is {_size(assets['core']) / 2**20:.1f} MiB"
+    assert _size(assets["dax"]) < DAX_BUDGET_BYTES, f"DAX asset is {_size(assets['dax']) / 2**20:.1f} MiB"
+
+
+def test_the_asset_carries_exactly_our_sources(assets):
+    for source_dir in ("cachelib", "functions"):
+        ours = sorted(
+            p.relative_to(LAMBDA_ROOT / source_dir) for p in (LAMBDA_ROOT / source_dir).rglob("*.py")
+        )
+        shipped = sorted(
+            p.relative_to(assets["core"] / source_dir) for p in (assets["core"] / source_dir).rglob("*.py")
+        )
+        assert shipped == ours
+
+
+def test_the_hash_depends_on_sources_and_requirements_only(tmp_path):
+    root = tmp_path / "lambda"
+    (root / "functions").mkdir(parents=True)
+    (root / "functions" / "handler.py").write_text("def lambda_handler(event, context):\n    return 1\n")
+    (root / "requirements.txt").write_text("six==1.17.0\n")
+
+    def spec(**overrides) -> PythonBundleSpec:
+        options = {
+            "asset_root": root,
+            "source_dirs": ["functions"],
+            "requirements": ["requirements.txt"],
+            "handler_modules": ["functions.handler"],
+            "architecture": "arm64",
+            "python_version": "3.12",
+        } | overrides
+        return PythonBundleSpec(**options)
+
+    original = spec().fingerprint()
+    (root / "functions" / "__pycache__").mkdir()
+    (root / "functions" / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"\0")
+    assert spec().fingerprint() == original  # caches and bytecode do not redeploy a function
+    assert spec(architecture="x86_64").fingerprint() != original
+    (root / "requirements.txt").write_text("six==1.16.0\n")
+    changed_lock = spec().fingerprint()
+    assert changed_lock != original
+    (root / "functions" / "handler.py").write_text("def lambda_handler(event, context):\n    return 2\n")
+    assert spec().fingerprint() != changed_lock
+
+
+def _bundle(tmp_path, requirements: str, **overrides) -> Path:
+    root = tmp_path / "lambda"
+    (root / "functions").mkdir(parents=True, exist_ok=True)
+    (root / "functions" / "handler.py").write_text("def lambda_handler(event, context):\n    return 1\n")
+    (root / "requirements.txt").write_text(requirements)
+    options = {
+        "asset_root": root,
+        "source_dirs": ["functions"],
+        "requirements": ["requirements.txt"],
+        "handler_modules": ["functions.handler"],
+        "architecture": "arm64",
+        "python_version": "3.12",
+    } | overrides
+    output = tmp_path / "out"
+    LocalPythonBundler(PythonBundleSpec(**options)).bundle(output)
+    return output
+
+
+def test_naming_boto3_in_the_requirements_stops_the_bundle(tmp_path):
+    with pytest.raises(BundlingError, match="boto3: the Lambda runtime provides them"):
+        _bundle(tmp_path, "boto3==1.44.5\n")
+
+
+def test_an_unresolvable_requirement_fails_loudly_with_pips_message(tmp_path):
+    with pytest.raises(BundlingError, match=r"(?s)pip failed installing requirements.txt.*redis==0\.0\.0"):
+        _bundle(tmp_path, "redis==0.0.0\n")  # a version that was never published
+
+
+def test_a_missing_handler_module_fails_the_bundle(tmp_path):
+    with pytest.raises(BundlingError, match=r"handler modules missing from the bundle: functions\.absent"):
+        _bundle(tmp_path, "", handler_modules=["functions.absent"])
+
+
+def test_a_failing_bundler_stops_synth_instead_of_shipping_an_empty_asset(tmp_path):
+    root = tmp_path / "lambda"
+    (root / "functions").mkdir(parents=True)
+    (root / "requirements.txt").write_text("")
+    spec = PythonBundleSpec(
+        asset_root=root,
+        source_dirs=["functions"],
+        requirements=["requirements.txt"],
+        handler_modules=["functions.absent"],
+        architecture="arm64",
+        python_version="3.12",
+    )
+    app = new_app(tmp_path / "cdk.out", bundle=True)
+    stack = cdk.Stack(app, "Failing")
+    with pytest.raises(Exception, match="handler modules missing"):
+        lambda_.Function(
+            stack,
+            "Fn",
+            code=python_lambda_code(spec),
+            handler="functions.absent.h",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+        )
+        app.synth()
+    # Only the CDK's scratch directory remains, never a finished asset that a deploy could upload.
+    finished = [
+        p for p in (tmp_path / "cdk.out").glob("asset.*") if not p.name.endswith(("-building", "-error"))
+    ]
+    assert finished == []

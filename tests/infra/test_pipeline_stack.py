@@ -1,0 +1,208 @@
+"""The delivery pipeline: the same stage for every environment, tests before synth, approval before prod,
+a smoke test after every deploy, cdk-nag clean, and no pipeline at all when no source is configured."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Annotations, Match, Template
+
+from config import ENVIRONMENT_NAMES, load_environment
+from stacks.pipeline_stack import PipelineStack, add_pipeline_if_configured
+from stacks.stage import CachingStage
+from tests.infra.conftest import new_app
+from tests.infra.templates import resources_of_type
+
+CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-aaaa-bbbb-cccc-000000000000"
+REPOSITORY = "example-org/caching-architecture"
+
+
+def configs_with_source(branch: str = "release"):
+    configs = [load_environment(name) for name in ENVIRONMENT_NAMES]
+    prod = configs[-1]
+    source = dataclasses.replace(
+        prod.pipeline, connection_arn=CONNECTION, repository=REPOSITORY, branch=branch
+    )
+    configs[-1] = dataclasses.replace(prod, pipeline=source)
+    return configs
+
+
+@pytest.fixture(scope="module")
+def pipeline_stack(tmp_path_factory) -> PipelineStack:
+    app = new_app(tmp_path_factory.mktemp("pipeline.out"))
+    stack = add_pipeline_if_configured(app, configs_with_source())
+    assert stack is not None
+    app.synth()
+    return stack
+
+
+@pytest.fixture(scope="module")
+def template(pipeline_stack) -> Template:
+    return Template.from_stack(pipeline_stack)
+
+
+@pytest.fixture(scope="module")
+def stages(template) -> dict[str, list[dict]]:
+    (pipeline,) = resources_of_type(template.to_json(), "AWS::CodePipeline::Pipeline").values()
+    return {stage["Name"]: stage["Actions"] for stage in pipeline["Properties"]["Stages"]}
+
+
+def _actions_of(actions: list[dict], provider: str) -> list[dict]:
+    return [action for action in actions if action["ActionTypeId"]["Provider"] == provider]
+
+
+def _project(template: Template, project_name_ref: dict) -> dict:
+    return template.to_json()["Resources"][project_name_ref["Ref"]]["Properties"]
+
+
+def _buildspec(template: Template, project_name_ref: dict) -> dict:
+    return json.loads(_project(template, project_name_ref)["Source"]["BuildSpec"])
+
+
+def test_every_environment_is_the_same_caching_stage_in_order(pipeline_stack, stages):
+    assert list(stages) == ["Source", "Build", "UpdatePipeline", "Assets", *ENVIRONMENT_NAMES]
+    assert all(isinstance(pipeline_stack.stages[name], CachingStage) for name in ENVIRONMENT_NAMES)
+    for name in ENVIRONMENT_NAMES:
+        deployed = {action["Name"].split(".")[0] for action in _actions_of(stages[name], "CloudFormation")}
+        stack_ids = {
+            stack.node.id
+            for stack in pipeline_stack.stages[name].node.children
+            if isinstance(stack, cdk.Stack)
+        }
+        assert deployed == stack_ids
+
+
+def test_the_source_comes_from_the_configured_connection_repository_and_branch(stages):
+    (source,) = stages["Source"]
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    configuration = source["Configuration"]
+    assert (
+        configuration["ConnectionArn"],
+        configuration["FullRepositoryId"],
+        configuration["BranchName"],
+    ) == (
+        CONNECTION,
+        REPOSITORY,
+        "release",
+    )
+
+
+def test_synth_runs_the_readme_test_command_before_synthesizing(template, stages):
+    (synth,) = stages["Build"]
+    commands = _buildspec(template, synth["Configuration"]["ProjectName"])["phases"]["build"]["commands"]
+    assert commands == ["make test", "make synth"]
+
+
+def test_prod_waits_for_a_manual_approval_before_any_deployment(stages):
+    (approval,) = _actions_of(stages["prod"], "Manual")
+    first_deploy = min(action["RunOrder"] for action in _actions_of(stages["prod"], "CloudFormation"))
+    assert approval["RunOrder"] < first_deploy
+
+
+@pytest.mark.parametrize("name", ["dev", "staging"])
+def test_earlier_environments_deploy_without_approval(stages, name):
+    assert _actions_of(stages[name], "Manual") == []
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+def test_each_environment_is_smoke_tested_after_its_deployment_with_its_outputs(template, stages, name):
+    (smoke,) = [action for action in _actions_of(stages[name], "CodeBuild") if action["Name"] == "SmokeTest"]
+    last_deploy = max(action["RunOrder"] for action in _actions_of(stages[name], "CloudFormation"))
+    assert smoke["RunOrder"] > last_deploy
+    variables = {v["name"]: v["value"] for v in json.loads(smoke["Configuration"]["EnvironmentVariables"])}
+    # Stack outputs reach the step as CodePipeline variables of the deploy actions that produced them.
+    assert re.fullmatch(r"#\{.*Api.*\.ApiUrl\}", variables["SMOKE_API_URL"])
+    assert re.fullmatch(r"#\{.*Edge.*\.DistributionDomainName\}", variables["SMOKE_DISTRIBUTION_DOMAIN"])
+    buildspec = _buildspec(template, smoke["Configuration"]["ProjectName"])
+    assert buildspec["phases"]["build"]["commands"] == ["python3 scripts/smoke_test.py"]
+    config = load_environment(name)
+    read_only = config.functions.seed_product_count == 0
+    environment = _project(template, smoke["Configuration"]["ProjectName"])["Environment"][
+        "EnvironmentVariables"
+    ]
+    assert {variable["Name"]: variable["Value"] for variable in environment} == {
+        "SMOKE_READ_ONLY": "1" if read_only else "0",
+        "SMOKE_SETTLE_SECONDS": str(config.api.item_cache_ttl_seconds + 30),
+    }
+
+
+def test_prod_is_smoke_tested_read_only_and_holds_no_write_permission(pipeline_stack):
+    assert load_environment("prod").functions.seed_product_count == 0
+    prod_role = pipeline_stack.smoke_tests["prod"].project.role
+    dev_role = pipeline_stack.smoke_tests["dev"].project.role
+    template = Template.from_stack(pipeline_stack).to_json()
+
+    def invoke_statements(role) -> list[dict]:
+        role_id = pipeline_stack.resolve(role.node.default_child.logical_id)
+        return [
+            statement
+            for policy in resources_of_type(template, "AWS::IAM::Policy").values()
+            if {"Ref": role_id} in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if statement["Action"] == "execute-api:Invoke"
+        ]
+
+    assert invoke_statements(prod_role) == []
+    (statement,) = invoke_statements(dev_role)
+    assert json.dumps(statement["Resource"]).endswith(':*/*/PUT/products/*"]]}')
+
+
+def test_artifacts_are_kms_encrypted_and_access_logged(template):
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": Match.any_value(),
+                        }
+                    }
+                ]
+            },
+            "LoggingConfiguration": {
+                "DestinationBucketName": Match.any_value(),
+                "LogFilePrefix": "artifacts/",
+            },
+        },
+    )
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_cdk_nag_finds_nothing_unsuppressed_in_the_pipeline(pipeline_stack):
+    annotations = Annotations.from_stack(pipeline_stack)
+    finding = Match.string_like_regexp(r"^AwsSolutions-")
+    findings = [*annotations.find_error("*", finding), *annotations.find_warning("*", finding)]
+    assert [f"{f.id}: {f.entry.data.splitlines()[0]}" for f in findings] == []
+
+
+def test_cdk_nag_runs_on_the_pipeline_stack(tmp_path):
+    """A non-compliant resource in the pipeline stack stops synth: the rules really visit it."""
+    from aws_cdk import aws_s3 as s3
+
+    app = new_app(tmp_path)
+    stack = add_pipeline_if_configured(app, configs_with_source())
+    s3.Bucket(stack, "UnloggedBucket")
+    with pytest.raises(RuntimeError, match=r"AwsSolutions-S1:[^\n]*\n\s+Pipeline/UnloggedBucket/Resource"):
+        app.synth()
+
+
+def test_the_pipeline_lives_with_prod_and_is_protected_like_it(pipeline_stack):
+    prod = load_environment("prod")
+    assert pipeline_stack.termination_protection == prod.termination_protection
+    assert pipeline_stack.tags.tag_values() == dict(prod.tags)
+
+
+def test_without_a_source_the_pipeline_is_skipped_with_one_line(tmp_path, capsys):
+    app = new_app(tmp_path)
+    assert add_pipeline_if_configured(app, [load_environment(name) for name in ENVIRONMENT_NAMES]) is None
+    assert [child.node.id for child in app.node.children] == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("Pipeline stack skipped: no source configured")
+    assert "pipeline.connection_arn" in err and "'prod'" in err

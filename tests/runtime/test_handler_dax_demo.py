@@ -1,0 +1,114 @@
+"""DAX demo: the same handler over moto's DynamoDB, reached either as "DAX" (amazon-dax-client's
+``AmazonDaxClient.resource`` returning moto's resource: the same Table interface) or as the fallback."""
+
+from __future__ import annotations
+
+import logging
+
+import amazondax
+import boto3
+import pytest
+from handler_support import assert_client_error, call
+from moto import mock_aws
+
+from functions import dax_demo
+
+TABLE = "dax-demo-items"
+ENDPOINT = "daxs://demo.abc123.dax-clusters.us-east-1.amazonaws.com"
+
+pytest_plugins = ["handler_fixtures"]  # fixtures shared by the handler tests
+
+
+@pytest.fixture
+def dynamodb(aws_credentials, monkeypatch):
+    monkeypatch.setenv("DAX_TABLE_NAME", TABLE)
+    monkeypatch.delenv("DAX_ENDPOINT", raising=False)
+    with mock_aws():
+        resource = boto3.resource("dynamodb", region_name="us-east-1")
+        resource.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield resource
+
+
+@pytest.fixture
+def through_dax(dynamodb, monkeypatch):
+    """DAX_ENDPOINT set; the DAX client's resource factory hands back moto's resource and records the call.
+    boto3's own DynamoDB resource must not be used on this path."""
+    calls = []
+
+    def fake_resource(*args, **kwargs):
+        calls.append(kwargs)
+        return dynamodb
+
+    monkeypatch.setenv("DAX_ENDPOINT", ENDPOINT)
+    monkeypatch.setattr(amazondax.AmazonDaxClient, "resource", staticmethod(fake_resource))
+    monkeypatch.setattr(
+        boto3, "resource", lambda *a, **k: pytest.fail("plain boto3 used while DAX is configured")
+    )
+    return calls
+
+
+def handler(*args, **kwargs):
+    return call(dax_demo.lambda_handler, *args, **kwargs)
+
+
+def test_put_then_get_through_dax(through_dax):
+    status, headers, body = handler("PUT", "/dax/items/sku-1", body={"colour": "red", "qty": 3, "price": 9.5})
+    assert status == 200 and headers["X-Data-Source"] == "dax"
+    assert body["id"] == "sku-1" and body["qty"] == 3 and body["price"] == "9.5"
+    status, headers, body = handler("GET", "/dax/items/sku-1")
+    assert status == 200 and headers["X-Data-Source"] == "dax" and body["colour"] == "red"
+    assert headers["Cache-Control"] == "no-store"
+    assert through_dax == [{"endpoint_url": ENDPOINT}]  # created once per container
+
+
+def test_falls_back_to_dynamodb_and_says_why(dynamodb, caplog):
+    with caplog.at_level(logging.WARNING, logger="dax_demo"):
+        status, headers, _ = handler("PUT", "/dax/items/a", body={"x": "y"})
+    assert status == 200 and headers["X-Data-Source"] == "dynamodb"
+    assert "DAX_ENDPOINT is not set" in caplog.text
+    status, _, body = handler("GET", "/dax/items/a")
+    assert status == 200 and body["x"] == "y"
+
+
+def test_missing_item_is_404(dynamodb):
+    assert_client_error(*handler("GET", "/dax/items/nope"), 404)
+
+
+@pytest.mark.parametrize("item_id", ["has space", "x" * 65, "semi;colon", ""])
+def test_bad_ids_are_400(dynamodb, item_id):
+    assert_client_error(*handler("GET", f"/dax/items/{item_id}"), 400)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1],
+        {"id": "override"},
+        {"1bad": 1},
+        {"nested": {"a": 1}},
+        {"n": 1e40},
+        {f"a{i}": i for i in range(21)},
+    ],
+)
+def test_bad_bodies_are_400(dynamodb, body):
+    assert_client_error(*handler("PUT", "/dax/items/a", body=body), 400)
+
+
+def test_other_methods_are_405(dynamodb):
+    status, headers, body = handler("DELETE", "/dax/items/a")
+    assert_client_error(status, headers, body, 405)
+    assert headers["Allow"] == "GET, PUT"
+
+
+def test_missing_table_is_503_not_500(aws_credentials, monkeypatch):
+    monkeypatch.setenv("DAX_TABLE_NAME", "does-not-exist")
+    monkeypatch.delenv("DAX_ENDPOINT", raising=False)
+    with mock_aws():
+        status, headers, body = handler("GET", "/dax/items/a")
+    assert_client_error(status, headers, body, 503)
+    assert headers["Retry-After"] == "1"

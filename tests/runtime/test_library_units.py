@@ -1,0 +1,181 @@
+"""Pure-Python parts: settings contract, typed codec, key builder, metrics EMF output."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cachelib import ConfigurationError, KeyBuilder, SerializationError, Settings, codec
+from cachelib.errors import CorruptEntry
+from cachelib.metrics import ALL_METRICS, CACHE_HIT, CACHE_LATENCY, CacheMetrics, flush_cache_metrics
+
+MINIMAL = {"REDIS_HOST": "cache.internal"}
+
+
+def test_settings_defaults_from_a_minimal_environment():
+    s = Settings.from_env(MINIMAL)
+    assert (s.redis_port, s.redis_tls, s.redis_cluster_mode, s.db_tls) == (6379, False, False, True)
+    assert s.metrics_namespace == "CachingArchitecture" and s.db_reader_host == s.db_writer_host
+    assert s.redis_socket_timeout_ms <= 500 and s.redis_retries <= 2  # never redis-py's 5 s x 10
+
+
+def test_settings_read_every_documented_variable():
+    env = {
+        **MINIMAL,
+        "REDIS_PORT": "6380",
+        "REDIS_TLS": "true",
+        "REDIS_CLUSTER_MODE": "TRUE",
+        "REDIS_AUTH_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:redis",
+        "REDIS_USERNAME": "app",
+        "DB_WRITER_HOST": "writer",
+        "DB_READER_HOST": "reader",
+        "DB_PORT": "3307",
+        "DB_NAME": "shop",
+        "DB_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:db",
+        "DB_TLS": "false",
+        "CACHE_TTL_SECONDS": "120",
+        "CACHE_NEGATIVE_TTL_SECONDS": "7",
+        "CACHE_L1_ENABLED": "true",
+        "CACHE_L1_TTL_SECONDS": "3",
+        "CACHE_KEY_PREFIX": "shop",
+        "CACHE_KEY_VERSION": "v2",
+        "POWERTOOLS_SERVICE_NAME": "product-api",
+        "POWERTOOLS_METRICS_NAMESPACE": "Custom",
+    }
+    s = Settings.from_env(env)
+    assert (s.redis_port, s.redis_tls, s.redis_cluster_mode, s.redis_username) == (6380, True, True, "app")
+    assert (s.db_writer_host, s.db_reader_host, s.db_port, s.db_name, s.db_tls) == (
+        "writer",
+        "reader",
+        3307,
+        "shop",
+        False,
+    )
+    assert (
+        s.cache_ttl_seconds,
+        s.cache_negative_ttl_seconds,
+        s.cache_l1_enabled,
+        s.cache_l1_ttl_seconds,
+    ) == (
+        120,
+        7,
+        True,
+        3,
+    )
+    assert (s.cache_key_prefix, s.cache_key_version, s.service_name, s.metrics_namespace) == (
+        "shop",
+        "v2",
+        "product-api",
+        "Custom",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "REDIS_HOST"),
+        ({**MINIMAL, "REDIS_TLS": "maybe"}, "REDIS_TLS: 'maybe'"),
+        ({**MINIMAL, "REDIS_PORT": "six"}, "REDIS_PORT: 'six'"),
+        ({**MINIMAL, "CACHE_TTL_SECONDS": "0"}, "CACHE_TTL_SECONDS: 0"),
+        ({**MINIMAL, "CACHE_KEY_PREFIX": "a:b"}, "CACHE_KEY_PREFIX"),
+    ],
+)
+def test_a_bad_setting_names_the_variable_and_the_value(env, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env(env)
+
+
+typed_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.datetimes(timezones=st.just(UTC))
+    | st.datetimes()
+    | st.dates(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(typed_values)
+def test_codec_round_trips_typed_values(value):
+    _kind, _soft, decoded = codec.decode_entry(codec.encode_entry(codec.KIND_VALUE, 1, value))
+    assert decoded == value and type(decoded) is type(value)
+
+
+def test_codec_keeps_decimal_precision_and_timezones():
+    value = {
+        "p": Decimal("0.10"),
+        "t": datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+        "d": date.min,
+    }
+    assert repr(codec.loads(codec.dumps(value))) == repr(value)
+
+
+def test_codec_escapes_user_dicts_that_look_like_tags():
+    value = {"$dec": "x"}
+    assert codec.loads(codec.dumps(value)) == value
+
+
+def test_codec_rejects_unsupported_types():
+    with pytest.raises(SerializationError, match="object"):
+        codec.dumps({"x": object()})
+
+
+@pytest.mark.parametrize("raw", [b"", b"V|1", b"N|1|payload", b"V|x|1", b"Z|1|1", b"V|1|{"])
+def test_codec_reports_corrupt_entries(raw):
+    with pytest.raises(CorruptEntry):
+        codec.decode_entry(raw)
+
+
+def test_keys_are_namespaced_versioned_hash_tagged_and_escape_user_input():
+    keys = KeyBuilder("shop", "3")
+    assert keys.key("product", 42) == "shop:3:{product:42}"
+    assert keys.key("products", page=2, category="books") == keys.key("products", category="books", page=2)
+    hostile = keys.key("search", "a}:b{ *")
+    assert hostile.count("{") == 1 and hostile.count("}") == 1 and " " not in hostile
+    assert keys.version_key("products", "books") == "shop:3:{ver-products:books}"
+    with pytest.raises(ValueError, match="namespace"):
+        keys.key("bad:ns", 1)
+    with pytest.raises(TypeError):
+        keys.key("product", 1.5)
+
+
+def test_metrics_flush_as_emf_with_the_contract_names(capsys):
+    from aws_lambda_powertools import Metrics
+
+    metrics = Metrics(namespace="CachingArchitecture", service="product-api")
+    metrics.clear_metrics()  # the metric set is shared by every Metrics instance in the process
+    recorder = CacheMetrics("CachingArchitecture", "product-api")
+
+    @metrics.log_metrics
+    @flush_cache_metrics(recorder)
+    def handler(event, context):
+        recorder.incr(CACHE_HIT, 3)
+        for ms in range(250):
+            recorder.latency(ms / 10)
+        return "ok"
+
+    assert handler({}, None) == "ok"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    docs = [d for d in lines if "_aws" in d]
+    names = {m["Name"] for d in docs for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert set(ALL_METRICS) <= names
+    assert all(d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CachingArchitecture" for d in docs)
+    assert all(d["service"] == "product-api" for d in docs)
+
+    def values(doc, name):
+        raw = doc.get(name, [])
+        return raw if isinstance(raw, list) else [raw]
+
+    assert sum(v for d in docs for v in values(d, CACHE_HIT)) == 3
+    samples = [v for d in docs for v in values(d, CACHE_LATENCY)]
+    assert len(samples) == 99 and len(docs) == 1  # a reservoir, within EMF's 100 values per metric
+    assert recorder.snapshot()[CACHE_HIT] == 0  # drained
