@@ -28,8 +28,9 @@ HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 CORE_BUDGET_BYTES = 5 * 1024 * 1024
 """Unzipped core asset (README, "Lambda bundles"): redis-py, PyMySQL and Powertools (without its unused
 event_handler) plus our code. Measured 4.6 MiB."""
-DAX_BUDGET_BYTES = 8 * 1024 * 1024
-"""Unzipped DAX asset: the core plus amazon-dax-client with antlr4; botocore comes from the runtime."""
+DAX_BUDGET_BYTES = 7 * 1024 * 1024
+"""Unzipped DAX asset: the core plus amazon-dax-client with antlr4; botocore comes from the runtime.
+Measured 5.7 MiB."""
 
 # What the Lambda Python runtime itself provides next to the function code.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "dateutil", "urllib3", "six.py", "jmespath")

@@ -76,7 +76,12 @@ def test_an_untrusted_certificate_is_rejected(redis_tls_server, tls_files):
 
 
 def test_plaintext_is_not_served(redis_tls_server):
-    client = redis.Redis(host="localhost", port=redis_tls_server.port, socket_timeout=1)
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis(
+        host="localhost", port=redis_tls_server.port, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     with pytest.raises(redis.ConnectionError):
         client.ping()
 
