@@ -2,7 +2,8 @@
 
 Credentials come from the environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``,
 as ``aws-actions/configure-aws-credentials`` sets them) or from the container credentials endpoint a
-CodeBuild job gets (``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI``). Nothing is written to disk or printed.
+CodeBuild job gets (``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI``, or ``..._FULL_URI`` with its token).
+Nothing is written to disk or printed.
 """
 
 from __future__ import annotations
@@ -41,11 +42,15 @@ def find_credentials(timeout: float) -> Credentials | None:
             environ["AWS_ACCESS_KEY_ID"], environ["AWS_SECRET_ACCESS_KEY"], environ.get("AWS_SESSION_TOKEN")
         )
     relative_uri = environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-    if relative_uri:
-        with urllib.request.urlopen(f"{_CONTAINER_ENDPOINT}{relative_uri}", timeout=timeout) as response:
-            document = json.load(response)
-        return Credentials(document["AccessKeyId"], document["SecretAccessKey"], document.get("Token"))
-    return None
+    full_uri = environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    if not relative_uri and not full_uri:
+        return None
+    request = urllib.request.Request(f"{_CONTAINER_ENDPOINT}{relative_uri}" if relative_uri else full_uri)
+    if not relative_uri and environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"):
+        request.add_header("Authorization", environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        document = json.load(response)
+    return Credentials(document["AccessKeyId"], document["SecretAccessKey"], document.get("Token"))
 
 
 def _hmac(key: bytes, message: str) -> bytes:

@@ -100,7 +100,15 @@ class MonitoringStack(cdk.Stack):
         return self.monitoring.dashboard
 
     def _alarm_topic(self, emails: Sequence[str]) -> sns.Topic:
-        key = kms.Key(self, "AlarmTopicKey", description="Encrypts the alarm topic", enable_key_rotation=True)
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Encrypts the alarm topic",
+            enable_key_rotation=True,
+            # It encrypts only messages in flight: nothing outlives the topic, so it goes with the stack
+            # (after KMS's waiting period, during which deletion can still be cancelled).
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
         # CloudWatch publishes to the topic as a service, so it needs the key; only for this account's alarms.
         key.add_to_resource_policy(
             iam.PolicyStatement(

@@ -37,6 +37,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from cdk_nag import NagSuppressions
 
+from caching_constructs.json_schema import json_schema
 from constructs import Construct
 
 READ_METHODS = frozenset({"GET"})
@@ -247,7 +248,7 @@ class CachedRestApi(Construct):
             model = self.api.add_model(
                 _model_id(route),
                 content_type="application/json",
-                schema=_json_schema(route.body_schema),
+                schema=json_schema(route.body_schema),
                 description=f"Body of {route.method} {route.path}",
             )
             options["request_models"] = {"application/json": model}
@@ -377,42 +378,3 @@ _PUBLIC_READ_REASON = (
 def _model_id(route: ApiRoute) -> str:
     words = re.findall(r"[A-Za-z0-9]+", f"{route.method} {route.path.replace('{', ' by ')}")
     return "".join(word[:1].upper() + word[1:].lower() for word in words) + "Body"
-
-
-def _json_schema(schema: Mapping[str, Any]) -> apigw.JsonSchema:
-    """``JsonSchema`` from a plain draft-4 dict (only the keywords the body models here use)."""
-    kinds = {
-        "object": apigw.JsonSchemaType.OBJECT,
-        "string": apigw.JsonSchemaType.STRING,
-        "number": apigw.JsonSchemaType.NUMBER,
-        "integer": apigw.JsonSchemaType.INTEGER,
-        "boolean": apigw.JsonSchemaType.BOOLEAN,
-    }
-    names = {
-        "title": "title",
-        "required": "required",
-        "enum": "enum",
-        "minLength": "min_length",
-        "maxLength": "max_length",
-        "minimum": "minimum",
-        "maximum": "maximum",
-        "pattern": "pattern",
-        "additionalProperties": "additional_properties",
-    }
-    options: dict[str, Any] = {}
-    if "$schema" in schema:
-        options["schema"] = apigw.JsonSchemaVersion.DRAFT4
-    kind = schema.get("type")
-    if isinstance(kind, str):
-        options["type"] = kinds[kind]
-    elif kind is not None:
-        options["type"] = [kinds[k] for k in kind]
-    for key, name in names.items():
-        if key in schema:
-            options[name] = schema[key]
-    if "properties" in schema:
-        options["properties"] = {key: _json_schema(value) for key, value in schema["properties"].items()}
-    unknown = set(schema) - {*names, "$schema", "type", "properties"}
-    if unknown:
-        raise ValueError(f"unsupported JSON schema keyword(s): {sorted(unknown)}")
-    return apigw.JsonSchema(**options)

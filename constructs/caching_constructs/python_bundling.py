@@ -45,7 +45,8 @@ RUNTIME_PROVIDED_DISTRIBUTIONS = frozenset({"boto3", "botocore", "s3transfer"})
 
 _PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 _IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
-_IGNORED_SUFFIXES = (".pyc", ".pyo")
+# Bytecode is the host's; documentation changes must not redeploy a function.
+_IGNORED_SUFFIXES = (".pyc", ".pyo", ".md")
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -200,7 +201,10 @@ class LocalPythonBundler:
                 raise BundlingError(
                     f"prune entry {relative!r} is not in the installed packages; update the list"
                 )
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
         for source_dir in spec.source_dirs:
             self._copy_sources(spec.asset_root / source_dir, output_dir / source_dir)
         missing = [m for m in spec.handler_modules if not module_file(output_dir, m).is_file()]

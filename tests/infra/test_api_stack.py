@@ -255,3 +255,10 @@ def test_api_methods_have_no_cognito_and_nag_runs_over_them(dev):
             ),
         },
     )
+
+
+def test_a_body_schema_keyword_the_model_cannot_express_is_refused():
+    from caching_constructs.json_schema import json_schema
+
+    with pytest.raises(ValueError, match=r"unsupported JSON schema keyword\(s\): \['oneOf'\]"):
+        json_schema({"type": "object", "oneOf": []})

@@ -175,7 +175,8 @@ def test_the_hash_depends_on_sources_and_requirements_only(tmp_path):
     original = spec().fingerprint()
     (root / "functions" / "__pycache__").mkdir()
     (root / "functions" / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"\0")
-    assert spec().fingerprint() == original  # caches and bytecode do not redeploy a function
+    (root / "functions" / "README.md").write_text("How the handler works.\n")
+    assert spec().fingerprint() == original  # caches, bytecode and docs do not redeploy a function
     assert spec(architecture="x86_64").fingerprint() != original
     (root / "requirements.txt").write_text("six==1.16.0\n")
     changed_lock = spec().fingerprint()

@@ -191,22 +191,6 @@ def test_a_configured_web_acl_and_certificate_enforce_tls_1_2_2021(tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    ("edge", "message"),
-    [
-        ({"waf_web_acl_arn": "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/1"}, "us-east-1"),
-        ({"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/1"}, "us-east-1"),
-        ({"domain_name": "shop.example.com"}, "domain_name and certificate_arn together"),
-    ],
-)
-def test_edge_resources_outside_us_east_1_or_half_configured_are_rejected(edge, message):
-    from config import ConfigError, parse_environment
-    from config.environments import ENVIRONMENTS
-
-    with pytest.raises(ConfigError, match=message):
-        parse_environment("dev", {**ENVIRONMENTS["dev"], "edge": edge})
-
-
 def _deployments(env) -> list[dict]:
     return [
         d["Properties"] for d in resources_of_type(_template(env), "Custom::CDKBucketDeployment").values()

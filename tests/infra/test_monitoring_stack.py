@@ -394,3 +394,14 @@ def test_prod_has_its_own_cost_center(prod, dev):
     assert (
         prod.stage.monitoring.tags.tag_values()["cost-center"] == load_environment("prod").tags["cost-center"]
     )
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+def test_xray_traces_requests_through_the_api_stage_and_every_function(synthesized, name):
+    env = synthesized[name]
+    template = env.template(env.stage.api)
+    template.has_resource_properties("AWS::ApiGateway::Stage", {"TracingEnabled": True})
+    for function in (env.stage.api.product_api, env.stage.api.cache_warmer, env.stage.api.dax_demo):
+        function_id = env.stage.api.resolve(function.function.node.default_child.logical_id)
+        properties = template.to_json()["Resources"][function_id]["Properties"]
+        assert properties["TracingConfig"] == {"Mode": "Active"}

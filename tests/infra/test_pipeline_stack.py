@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
@@ -32,12 +35,20 @@ def configs_with_source(branch: str = "release"):
 
 
 @pytest.fixture(scope="module")
-def pipeline_stack(tmp_path_factory) -> PipelineStack:
-    app = new_app(tmp_path_factory.mktemp("pipeline.out"))
+def pipeline_assembly(tmp_path_factory) -> tuple[PipelineStack, Path]:
+    outdir = tmp_path_factory.mktemp("pipeline.out")
+    app = new_app(outdir)
+    # As `cdk synth` writes it: cfn-lint recognises CDK output by this metadata and judges it accordingly.
+    app.node.set_context("aws:cdk:enable-path-metadata", True)
     stack = add_pipeline_if_configured(app, configs_with_source())
     assert stack is not None
     app.synth()
-    return stack
+    return stack, outdir
+
+
+@pytest.fixture(scope="module")
+def pipeline_stack(pipeline_assembly) -> PipelineStack:
+    return pipeline_assembly[0]
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +190,25 @@ def test_cdk_nag_finds_nothing_unsuppressed_in_the_pipeline(pipeline_stack):
     finding = Match.string_like_regexp(r"^AwsSolutions-")
     findings = [*annotations.find_error("*", finding), *annotations.find_warning("*", finding)]
     assert [f"{f.id}: {f.entry.data.splitlines()[0]}" for f in findings] == []
+
+
+def test_cfn_lint_finds_no_errors_in_the_pipeline_template(pipeline_assembly):
+    stack, outdir = pipeline_assembly
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("cfn-lint")),
+            "--format",
+            "parseable",
+            str(outdir / stack.template_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    errors = [line for line in result.stdout.splitlines() if re.search(r":E\d{4}:", line)]
+    assert errors == [], result.stdout + result.stderr
+    assert result.returncode in (0, 4, 8, 12), result.stdout + result.stderr  # 4/8: warnings/info only
 
 
 def test_cdk_nag_runs_on_the_pipeline_stack(tmp_path):

@@ -23,6 +23,8 @@ from botocore.credentials import Credentials as BotocoreCredentials
 
 from tests.conftest import ROOT
 
+pytest_plugins = ["handler_fixtures"]  # the handler tests' fixtures: throwaway Redis + MariaDB with products
+
 SCRIPT = ROOT / "scripts" / "smoke_test.py"
 SIGNING_ENV = {
     "SMOKE_SIGNING_REGION": "eu-west-1",
@@ -121,6 +123,17 @@ class FakeDeployment(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         server = type(self)
         behaviour = server.behaviour
+        if self.path == "/container-credentials":  # what CodeBuild's credentials endpoint answers
+            if self.headers.get("Authorization") != "container-token":
+                self._send(401, b"", {})
+                return
+            credentials = {
+                "AccessKeyId": SIGNING_ENV["AWS_ACCESS_KEY_ID"],
+                "SecretAccessKey": SIGNING_ENV["AWS_SECRET_ACCESS_KEY"],
+                "Token": SIGNING_ENV["AWS_SESSION_TOKEN"],
+            }
+            self._send(200, json.dumps(credentials).encode(), {"Content-Type": "application/json"})
+            return
         if self.path == "/index.html":
             headers = {"Content-Type": "text/html"}
             if behaviour.static_cache_control:
@@ -295,6 +308,30 @@ def test_writes_are_signed_for_iam_when_a_signing_region_applies(deployment):
     assert len(behaviour.writes) == 2
 
 
+def test_writes_are_signed_with_container_credentials_as_in_codebuild(deployment):
+    base_url, behaviour = deployment
+    behaviour.require_signature = True
+    result = run_smoke_test(
+        base_url,
+        SMOKE_SIGNING_REGION="eu-west-1",
+        AWS_CONTAINER_CREDENTIALS_FULL_URI=f"{base_url}/container-credentials",
+        AWS_CONTAINER_AUTHORIZATION_TOKEN="container-token",
+    )
+    assert result.returncode == 0, summary_of(result)
+    assert len(behaviour.writes) == 2
+
+
+def test_the_signing_region_comes_from_an_execute_api_url():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from sigv4 import execute_api_region
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    assert execute_api_region("https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod/") == "eu-west-1"
+    assert execute_api_region("https://d111111abcdef8.cloudfront.net/") is None
+    assert execute_api_region("http://127.0.0.1:8080/") is None
+
+
 def test_a_signing_region_without_credentials_fails_the_write_clearly(deployment):
     base_url, _ = deployment
     result = run_smoke_test(base_url, SMOKE_SIGNING_REGION="eu-west-1")
@@ -343,3 +380,24 @@ def test_an_outputs_file_without_the_api_url_is_a_usage_error(tmp_path):
     result = run_smoke_test("http://127.0.0.1:9", "--outputs-file", str(outputs))
     assert result.returncode == 2
     assert "ApiUrl found 0 times" in result.stderr
+
+
+def test_the_real_handler_behind_the_local_adapter_passes_the_smoke_test(handler_env, deployment):
+    """The product API itself (scripts/local_server.py -> handler -> real Redis and MariaDB); the fake server
+    only plays CloudFront for the static file, which the local adapter does not serve."""
+    from scripts.local_server import make_http_server, serve_in_thread
+
+    static_url, _ = deployment
+    server = make_http_server("127.0.0.1", 0)
+    thread = serve_in_thread(server)
+    try:
+        api_url = f"http://127.0.0.1:{server.server_address[1]}/"
+        result = run_smoke_test(static_url, SMOKE_API_URL=api_url, SMOKE_PRODUCT_ID="3")
+        summary = summary_of(result)
+        assert result.returncode == 0, summary
+        assert "cache-hit ok: second GET was a Redis hit (X-Cache: HIT)" in summary
+        assert "write ok: PUT visible on the next computed GET (0 stage-cache replays" in summary
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
