@@ -139,7 +139,13 @@ def chart(path: Path, cold: dict, warm: dict, bare_db: list[float], title: str) 
     ):
         if values:
             p50, p99 = percentile(values, 50), percentile(values, 99)
-            left.hist(values, bins=bins, alpha=0.55, color=colour, label=f"{label}: p50 {p50:.2f} / p99 {p99:.2f} ms")
+            left.hist(
+                values,
+                bins=bins,
+                alpha=0.55,
+                color=colour,
+                label=f"{label}: p50 {p50:.2f} / p99 {p99:.2f} ms",
+            )
     left.set_xscale("log")
     left.set_xlabel("handler latency (ms, log scale)")
     left.set_ylabel("requests")
@@ -147,7 +153,10 @@ def chart(path: Path, cold: dict, warm: dict, bare_db: list[float], title: str) 
     left.legend(fontsize=8)
 
     window = 500
-    for label, samples, colour in (("cold start", cold, "tab:blue"), ("after the warmer", warm, "tab:orange")):
+    for label, samples, colour in (
+        ("cold start", cold, "tab:blue"),
+        ("after the warmer", warm, "tab:orange"),
+    ):
         flags = np.array(samples["order"])
         if len(flags) >= window:
             rolling = np.convolve(flags, np.ones(window) / window, mode="valid")

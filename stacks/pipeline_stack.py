@@ -88,8 +88,10 @@ class PipelineStack(cdk.Stack):
             # which the bucket CDK Pipelines would create has no option for.
             artifact_bucket=self.artifact_bucket,
             code_build_defaults=pipelines.CodeBuildOptions(
+                # Ubuntu 24.04: the redis-server 7 and MariaDB 10.11 packages the tests also run with locally
+                # and on GitHub's ubuntu-24.04 runners.
                 build_environment=codebuild.BuildEnvironment(
-                    build_image=codebuild.LinuxBuildImage.STANDARD_7_0
+                    build_image=codebuild.LinuxBuildImage.STANDARD_8_0
                 )
             ),
         )

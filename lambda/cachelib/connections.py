@@ -37,7 +37,13 @@ class SecretCredentialProvider(CredentialProvider):
         self.username = username
 
     def get_credentials(self) -> tuple[str] | tuple[str, str]:
-        username, password = parse_credentials(get_secret(self.secret_arn), self.username)
+        try:
+            secret = get_secret(self.secret_arn)
+        except Exception as exc:
+            # Secrets Manager unreachable or the secret missing: the cache is unusable, which the caller
+            # handles as a Redis failure (breaker, BYPASS reads), never as a failed request.
+            raise RedisConnectionError(f"cannot read the Redis AUTH secret: {exc}") from exc
+        username, password = parse_credentials(secret, self.username)
         return (username, password) if username else (password,)
 
 

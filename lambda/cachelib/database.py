@@ -51,7 +51,11 @@ class Database:
     def _credentials(self, force_fetch: bool = False) -> tuple[str, str]:
         s = self.settings
         if s.db_secret_arn:
-            username, password = parse_credentials(get_secret(s.db_secret_arn, force_fetch=force_fetch))
+            try:
+                secret = get_secret(s.db_secret_arn, force_fetch=force_fetch)
+            except Exception as exc:
+                raise DatabaseUnavailable(f"cannot read the database secret: {exc}") from exc
+            username, password = parse_credentials(secret)
             if not username:
                 raise ConfigurationError("DB_SECRET_ARN: the secret has no 'username'")
             return username, password

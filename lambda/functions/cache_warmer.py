@@ -1,17 +1,18 @@
 """Scheduled cache warmer: loads the ``WARM_TOP_N`` hottest products into Redis before they are asked for.
 
 "Hottest" comes from the sorted set the product API feeds (``{hot:products}``). The warm is a two-stage
-pipeline with flat memory however many rows there are:
+pipeline whose memory stays flat however many rows there are (a few batches of ~1000 entries in flight):
 
-* a reader thread pages through the hot ids (5,000 at a time), streams their rows from the reader endpoint
-  through an unbuffered server-side cursor (pymysql ``SSCursor``), and puts batches of 1,000 rows on a
-  bounded queue. The database renders each row as a finished cache entry (key, hard TTL, framed typed
-  JSON: ``PRODUCT_JSON_SQL``), so Python only moves three byte strings per row;
-* the calling thread takes batches off the queue and writes each one with a single EVALSHA
+* a reader thread takes the hot ids 1000 at a time (one small Lua call returns them as ``"7,42,3"``) and
+  asks the reader endpoint for that batch through an unbuffered cursor (pymysql ``SSCursor``). The database
+  renders every row as a finished cache entry (key, hard TTL, framed typed JSON: ``PRODUCT_JSON_SQL``) and
+  returns the batch as one ``GROUP_CONCAT`` row, so Python touches no row individually;
+* the calling thread takes batches off a bounded queue and writes each with a single EVALSHA
   (:class:`functions.bulk_cache_writer.BulkEntryWriter`), TTLs intact, skipping keys fenced by a write.
 
-Both stages block on sockets most of the time, so they overlap. Afterwards the hot set is trimmed and its
-scores halved, so "hot" means "recently hot" and the set stays bounded.
+MySQL renders while Redis stores, on separate cores; Python mostly waits on sockets, which releases the GIL.
+Afterwards the hot set is trimmed and its scores halved, so "hot" means "recently hot" and the set stays
+bounded.
 
 Returns (and logs) ``{"warmed", "skipped", "requested", "durationMs", "rowsPerSecond"}``.
 """
@@ -31,19 +32,20 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cachelib import Cache, Database, ReadEndpoint, Settings
-from functions.bulk_cache_writer import BulkEntryWriter
+from functions.bulk_cache_writer import BulkEntryWriter, count_lines
 from functions.catalog_schema import PRODUCT_JSON_SQL
 from functions.product_store import hot_products_key, product_key
 
 LOGGER = logging.getLogger("cache_warmer")
 LOGGER.setLevel(logging.INFO)
 
-ID_PAGE = 5000
 BATCH_ROWS = 1000
-QUEUE_BATCHES = 4  # at most ~4 MB of rows in flight
+QUEUE_BATCHES = 4
 DEFAULT_TOP_N = 1000
 MAX_TOP_N = 1_000_000
 HOT_SET_KEEP_FACTOR = 10
+# A batch is <= 1000 rows of at most ~15 kB each (2000-character descriptions, JSON-escaped).
+GROUP_CONCAT_MAX_LEN = 32 * 1024 * 1024
 
 _cache: Cache | None = None
 _db: Database | None = None
@@ -78,11 +80,10 @@ class WarmResult:
 def top_n(event: Any, env: dict[str, str] | None = None) -> int:
     """``event["topN"]`` (a manual invocation) wins over ``WARM_TOP_N``."""
     env = os.environ if env is None else env
-    raw = (
-        event.get("topN")
-        if isinstance(event, dict) and "topN" in event
-        else env.get("WARM_TOP_N", DEFAULT_TOP_N)
-    )
+    if isinstance(event, dict) and "topN" in event:
+        raw = event["topN"]
+    else:
+        raw = env.get("WARM_TOP_N", DEFAULT_TOP_N)
     try:
         value = int(str(raw))
     except ValueError:
@@ -96,13 +97,15 @@ def key_parts(cache: Cache) -> tuple[str, str]:
     """The text around the id in a product key, so the database can build the keys too."""
     marker = 987654321
     head, _, tail = product_key(cache, marker).partition(str(marker))
-    if product_key(cache, 42) != f"{head}42{tail}":
-        raise RuntimeError("product keys must have the shape <head><id><tail>")
+    if product_key(cache, 42) != f"{head}42{tail}" or any(ch.isspace() for ch in head + tail):
+        raise RuntimeError(
+            f"product keys must look like <head><id><tail> without whitespace: {head!r}, {tail!r}"
+        )
     return head, tail
 
 
-# One page of the hot set, by rank, as a single comma-joined string of the numeric members: the reader
-# inlines it into the IN list, so Python never parses thousands of replies or binds thousands of values.
+# One page of the hot set, by rank, as one comma-joined string of its numeric members: the reader inlines
+# it into the IN list, so Python never parses a thousand replies or binds a thousand values.
 # Reply: {members scanned, "id,id,..."}.
 HOT_IDS_LUA = """
 local members = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2])
@@ -115,8 +118,9 @@ return {#members, table.concat(ids, ',')}
 _ID_LIST = re.compile(rb"[0-9]{1,19}(,[0-9]{1,19})*")
 
 
-def hot_id_pages(cache: Cache, n: int, page: int = ID_PAGE) -> Iterator[bytes]:
-    """The ``n`` hottest product ids, hottest first, ``page`` at a time, as ``b"7,42,3"``."""
+def hot_id_pages(cache: Cache, n: int, page: int | None = None) -> Iterator[bytes]:
+    """The ``n`` hottest product ids, hottest first, ``page`` (default ``BATCH_ROWS``) at a time, as ``b"7,42,3"``."""
+    page = page or BATCH_ROWS
     key = hot_products_key(cache)
     script = cache.client().register_script(HOT_IDS_LUA)
     for start in range(0, n, page):
@@ -128,42 +132,47 @@ def hot_id_pages(cache: Cache, n: int, page: int = ID_PAGE) -> Iterator[bytes]:
             return
 
 
-# Per row: the cache key, the hard TTL (ms) and the whole entry, framed as cachelib frames it
-# (``V|<soft deadline ms>|<typed JSON>``). The fresh lifetime is jittered down by up to 10%, by id.
-# Only constants are concatenated; {ids} is filled with a digits-and-commas string checked by _ID_LIST.
-_ENTRY_SQL = (
-    "SELECT CAST(CONCAT(%(head)s, id, %(tail)s) AS BINARY), "  # noqa: S608
-    "CAST(%(ttl)s - MOD(id * 7919 + %(offset)s, %(span)s + 1) + %(stale)s AS BINARY), "
-    "CAST(CONCAT('V|', %(now)s + %(ttl)s - MOD(id * 7919 + %(offset)s, %(span)s + 1), '|', "
+# One row per batch: "<key> <px> <entry>" lines joined by newlines, where the entry is framed as cachelib
+# frames it (V|<soft deadline ms>|<typed JSON>) and the fresh lifetime is jittered down by up to 10%, by id.
+# Only constants are concatenated; {ids} is replaced by a digits-and-commas string checked by _ID_LIST.
+_BATCH_SQL = (
+    "SELECT CAST(GROUP_CONCAT(CONCAT("  # noqa: S608
+    "%(head)s, id, %(tail)s, ' ', "
+    "%(ttl)s - MOD(id * 7919 + %(offset)s, %(span)s + 1) + %(stale)s, ' ', "
+    "'V|', %(now)s + %(ttl)s - MOD(id * 7919 + %(offset)s, %(span)s + 1), '|', "
     + PRODUCT_JSON_SQL
-    + ") AS BINARY) FROM products WHERE id IN ({ids})"
+    + ") SEPARATOR '\\n') AS BINARY) FROM products WHERE id IN ({ids})"
 )
 
 
-def stream_entries(
-    db: Database, settings: Settings, head: str, tail: str, ids: bytes
-) -> Iterator[list[tuple[bytes, bytes, bytes]]]:
-    """(key, PX, entry) rows for ``ids``, read with an unbuffered cursor, ``BATCH_ROWS`` at a time."""
+def read_batches(cache: Cache, db: Database, n: int) -> Iterator[bytes]:
+    """Batches of ready-made entries for the ``n`` hottest products, read from the reader endpoint."""
     import pymysql.cursors
 
+    settings = cache.settings
+    head, tail = key_parts(cache)
     ttl_ms = settings.cache_ttl_seconds * 1000
-    params = {
-        "head": head,
-        "tail": tail,
-        "now": int(time.time() * 1000),
-        "ttl": ttl_ms,
-        "span": ttl_ms // 10,
-        "offset": random.randrange(ttl_ms // 10 + 1),
-        "stale": settings.cache_stale_seconds * 1000,
-    }
     connection = db.connection(ReadEndpoint.READER)
-    with connection.cursor(pymysql.cursors.SSCursor) as cursor:
-        cursor.execute(_ENTRY_SQL.replace("{ids}", ids.decode("ascii")), params)
-        while True:
-            rows = cursor.fetchmany(BATCH_ROWS)
-            if not rows:
-                return
-            yield rows
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION group_concat_max_len = %s", (GROUP_CONCAT_MAX_LEN,))
+    for ids in hot_id_pages(cache, n):
+        params = {
+            "head": head,
+            "tail": tail,
+            "now": int(time.time() * 1000),
+            "ttl": ttl_ms,
+            "span": ttl_ms // 10,
+            "offset": random.randrange(ttl_ms // 10 + 1),
+            "stale": settings.cache_stale_seconds * 1000,
+        }
+        with connection.cursor(pymysql.cursors.SSCursor) as cursor:
+            cursor.execute(_BATCH_SQL.replace("{ids}", ids.decode("ascii")), params)
+            (batch,) = cursor.fetchone()
+        if batch is None:  # none of these ids exists any more
+            continue
+        if len(batch) >= GROUP_CONCAT_MAX_LEN:
+            raise RuntimeError("a warm batch hit group_concat_max_len and was truncated")
+        yield batch
 
 
 _DONE = object()
@@ -176,18 +185,16 @@ class _ReaderFailed:
 
 def _read_into(batches: queue.Queue, stop: threading.Event, cache: Cache, db: Database, n: int) -> None:
     try:
-        head, tail = key_parts(cache)
-        for ids in hot_id_pages(cache, n):
-            for rows in stream_entries(db, cache.settings, head, tail, ids):
-                item = (time.monotonic(), rows)
-                while not stop.is_set():
-                    try:
-                        batches.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
+        for batch in read_batches(cache, db, n):
+            item = (time.monotonic(), batch)
+            while not stop.is_set():
+                try:
+                    batches.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
     except BaseException as exc:  # handed to the writer thread, which re-raises it
         batches.put(_ReaderFailed(exc))
     finally:
@@ -216,13 +223,14 @@ def warm(cache: Cache, db: Database, n: int) -> WarmResult:
                 break
             if isinstance(item, _ReaderFailed):
                 raise item.error
-            read_at, rows = item
+            read_at, batch = item
+            rows = count_lines(batch)
             if time.monotonic() - read_at > max_batch_age:
-                result.skipped += len(rows)
+                result.skipped += rows
                 continue
-            written = writer.write([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+            written = writer.write(batch)
             result.warmed += written
-            result.skipped += len(rows) - written
+            result.skipped += rows - written
     finally:
         stop.set()
         reader.join(timeout=30)

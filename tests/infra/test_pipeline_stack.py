@@ -106,6 +106,8 @@ def test_synth_runs_the_readme_test_command_before_synthesizing(template, stages
     (synth,) = stages["Build"]
     commands = _buildspec(template, synth["Configuration"]["ProjectName"])["phases"]["build"]["commands"]
     assert commands == ["make test", "make synth"]
+    image = _project(template, synth["Configuration"]["ProjectName"])["Environment"]["Image"]
+    assert image == "aws/codebuild/standard:8.0"
 
 
 def test_prod_waits_for_a_manual_approval_before_any_deployment(stages):

@@ -153,3 +153,44 @@ def test_breaker_opens_after_the_threshold_and_half_opens_for_one_trial():
         BreakerState.HALF_OPEN,
         BreakerState.CLOSED,
     ]
+
+
+def test_database_credentials_come_from_the_secret_and_a_rotation_is_picked_up(
+    settings, mysql_server, aws_credentials
+):
+    import dataclasses
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from cachelib import Database
+
+    with mock_aws():
+        sm = boto3.client("secretsmanager", region_name="us-east-1")
+        rotating_user = "rotating"
+        mysql_server.admin_sql(
+            f"CREATE OR REPLACE USER '{rotating_user}'@'127.0.0.1' IDENTIFIED BY 'first-password';"
+            f"GRANT SELECT ON `{mysql_server.database}`.* TO '{rotating_user}'@'127.0.0.1';"
+        )
+        secret = {"username": rotating_user, "password": "first-password", "engine": "mysql"}
+        arn = sm.create_secret(Name="db-rotating", SecretString=json.dumps(secret))["ARN"]
+        db = Database(dataclasses.replace(settings, db_secret_arn=arn, db_user=None, db_password=None))
+        try:
+            with db.cursor() as cur:
+                cur.execute("SELECT CURRENT_USER()")
+                assert cur.fetchone()[0].startswith(rotating_user)
+            # What rotation does: new password on the server and in the secret; our copy is cached.
+            mysql_server.admin_sql(
+                f"ALTER USER '{rotating_user}'@'127.0.0.1' IDENTIFIED BY 'second-password';"
+            )
+            sm.put_secret_value(
+                SecretId=arn, SecretString=json.dumps({**secret, "password": "second-password"})
+            )
+            db.close()
+            with db.cursor() as cur:  # access denied with the cached secret -> refetched once -> connected
+                cur.execute("SELECT 1")
+                assert cur.fetchone() == (1,)
+        finally:
+            db.close()
+            mysql_server.admin_sql(f"DROP USER IF EXISTS '{rotating_user}'@'127.0.0.1';")

@@ -179,3 +179,21 @@ def test_metrics_flush_as_emf_with_the_contract_names(capsys):
     samples = [v for d in docs for v in values(d, CACHE_LATENCY)]
     assert len(samples) == 99 and len(docs) == 1  # a reservoir, within EMF's 100 values per metric
     assert recorder.snapshot()[CACHE_HIT] == 0  # drained
+
+
+def test_a_missing_server_binary_names_the_setup_target(monkeypatch):
+    import servers
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(servers, "_SBIN", ("/nonexistent",))
+    with pytest.raises(servers.ServerSetupError, match=r"redis-server.*make setup-servers"):
+        servers.start_redis()
+    with pytest.raises(servers.ServerSetupError, match=r"mariadbd.*make setup-servers"):
+        servers.start_mariadb()
+
+
+def test_test_redis_uses_the_dev_configs_eviction_policy(redis_server):
+    from config import load_environment
+
+    policy = redis_server.cli("CONFIG", "GET", "maxmemory-policy").splitlines()[-1]
+    assert policy == load_environment("dev").cache.maxmemory_policy

@@ -159,3 +159,28 @@ def test_cluster_mode_l1_invalidation_reaches_another_instance(cluster_cache):
             break
         deadline.wait(0.01)
     assert b.get_or_load(key, lambda _ep: "new", ttl=60).value == "new"
+
+
+def test_an_unreadable_auth_secret_is_a_cache_error_not_a_failed_read(
+    redis_tls_server, tls_files, secrets_manager
+):
+    missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf"
+    cache = Cache.from_settings(tls_settings(redis_tls_server, tls_files, redis_auth_secret_arn=missing))
+    try:
+        result = cache.get_or_load(cache.keys.key("product", 1), lambda _ep: {"id": 1}, ttl=60)
+        assert result.status is CacheStatus.BYPASS and result.value == {"id": 1}
+    finally:
+        cache.close()
+
+
+def test_an_unreadable_database_secret_is_database_unavailable(secrets_manager):
+    from cachelib import Database, DatabaseUnavailable
+
+    settings = Settings.from_env(
+        {
+            "REDIS_HOST": "unused",
+            "DB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-db-AbCdEf",
+        }
+    )
+    with pytest.raises(DatabaseUnavailable, match="database secret"):
+        Database(settings).connection()
