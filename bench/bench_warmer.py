@@ -1,7 +1,7 @@
-"""Issue 7 benchmarks: the cache warmer against the seed-style warm, its memory, and the handler's cold import.
+"""Issue 7 benchmarks: the warmer against the seed-style warm, its memory, and the handler's cold import.
 
-    .venv/bin/python bench/bench_warmer.py                # 100k-row comparison, RSS at 100k and 1M, import time
-    .venv/bin/python bench/bench_warmer.py --repeats 5    # more alternating rounds on a noisy machine
+    .venv/bin/python bench/bench_warmer.py               # 100k-row rounds, RSS at 100k and 1M, import time
+    .venv/bin/python bench/bench_warmer.py --repeats 5   # more alternating rounds on a noisy machine
 
 Starts its own throwaway redis-server and mariadbd (``tests/runtime/servers.py``), seeds 1M products
 through the schema step's code, ranks them in the hot set, then alternates, round by round:
@@ -63,7 +63,7 @@ def seed_style_warm(cache, db, rows: int) -> float:
     client = cache.client()
     started = time.perf_counter()
     with db.cursor(ReadEndpoint.READER) as cursor:
-        cursor.execute(f"SELECT {SELECT_COLUMNS} FROM products ORDER BY id LIMIT %s", (rows,))  # noqa: S608
+        cursor.execute(f"SELECT {SELECT_COLUMNS} FROM products ORDER BY id LIMIT %s", (rows,))
         fetched = cursor.fetchall()
     ttl = cache.settings.cache_ttl_seconds
     stale = cache.settings.cache_stale_seconds
@@ -152,7 +152,7 @@ def main() -> int:
             baseline.append(seed_style_warm(cache, db, args.rows))
             warmer.append(cache_warmer.warm(cache, db, args.rows).rowsPerSecond)
             print(
-                f"round {round_number + 1}: seed-style {baseline[-1]:,.0f} rows/s, warmer {warmer[-1]:,.0f} rows/s"
+                f"round {round_number + 1}: seed-style {baseline[-1]:,.0f}, warmer {warmer[-1]:,.0f} rows/s"
             )
         ratios = [w / b for w, b in zip(warmer, baseline, strict=True)]
 
@@ -184,7 +184,7 @@ def main() -> int:
             "rss": rss,
             "rss_growth_mb_100k_to_1m": round(growth_mb, 1),
             "import_time": import_times(),
-            "loadavg": open("/proc/loadavg").read().split()[:3],
+            "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         }
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "warmer.json").write_text(json.dumps(results, indent=2))

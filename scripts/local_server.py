@@ -92,7 +92,8 @@ def default_router() -> Callable[[str], Handler]:
 
 class _ProxyHandler(BaseHTTPRequestHandler):
     router: Callable[[str], Handler]
-    protocol_version = "HTTP/1.1"
+    # HTTP/1.0 (the stdlib default): one request per connection, so a client holding a connection open can
+    # never starve this single-threaded server, which runs requests one at a time like one Lambda container.
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

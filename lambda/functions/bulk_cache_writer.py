@@ -69,7 +69,7 @@ class BulkEntryWriter:
         return int(script(keys=[first_key(batch)], args=[batch]))
 
     def write(self, batch: bytes) -> int:
-        """Store every ``<key> <px> <entry>`` line of ``batch`` unless fenced; returns how many were stored."""
+        """Store each ``<key> <px> <entry>`` line of ``batch`` unless fenced; returns how many were stored."""
         if not batch:
             return 0
         if not self.cluster:

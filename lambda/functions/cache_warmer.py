@@ -119,7 +119,7 @@ _ID_LIST = re.compile(rb"[0-9]{1,19}(,[0-9]{1,19})*")
 
 
 def hot_id_pages(cache: Cache, n: int, page: int | None = None) -> Iterator[bytes]:
-    """The ``n`` hottest product ids, hottest first, ``page`` (default ``BATCH_ROWS``) at a time, as ``b"7,42,3"``."""
+    """The ``n`` hottest product ids, hottest first, ``page`` (default BATCH_ROWS) at a time: ``b"7,42"``."""
     page = page or BATCH_ROWS
     key = hot_products_key(cache)
     script = cache.client().register_script(HOT_IDS_LUA)
