@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for _path in (str(ROOT), str(ROOT / "lambda")):
+# tests/runtime holds the throwaway-server launcher (servers.py) shared with the test suite.
+for _path in (str(ROOT), str(ROOT / "lambda"), str(ROOT / "tests" / "runtime")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
@@ -122,7 +123,7 @@ def main() -> int:
         rss_child(args.rss_child)
         return 0
 
-    from tests.runtime.servers import start_mariadb, start_redis
+    from servers import start_mariadb, start_redis
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-warmer-"))
     redis_server = start_redis(workdir / "redis")

@@ -30,7 +30,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-for _path in (str(ROOT), str(ROOT / "lambda")):
+# tests/runtime holds the throwaway-server launcher (servers.py) shared with the test suite.
+for _path in (str(ROOT), str(ROOT / "lambda"), str(ROOT / "tests" / "runtime")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
@@ -137,7 +138,7 @@ def local_stack(
     seed: int, workdir: Path | None = None, redis_maxmemory: str = LOCAL_REDIS_MAXMEMORY
 ) -> Iterator[dict]:
     """Start redis-server and mariadbd, export the handler environment, create schema + ``seed`` products."""
-    from tests.runtime.servers import start_mariadb, start_redis
+    from servers import start_mariadb, start_redis
 
     base = workdir or Path(tempfile.mkdtemp(prefix="caching-local-"))
     redis_server = mariadb = None

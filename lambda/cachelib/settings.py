@@ -30,7 +30,8 @@ Local runs and tests may pass values directly instead of secret ARNs (never set 
 self-signed certificate), ``DB_USER`` and ``DB_PASSWORD``. An ARN wins over a direct value when both are set.
 
 Optional tuning variables (sane defaults; the CDK app does not set them): ``DB_TLS_CA_FILE`` (CA bundle
-for the database certificate, e.g. the RDS global bundle shipped in the asset), ``REDIS_CONNECT_TIMEOUT_MS``
+for the database certificate; default: the Amazon RDS CAs shipped in this package, ``rds-ca-bundle.pem``,
+since no public trust store carries them), ``REDIS_CONNECT_TIMEOUT_MS``
 (default 500), ``REDIS_SOCKET_TIMEOUT_MS`` (default 250), ``REDIS_RETRIES`` (default 1),
 ``DB_CONNECT_TIMEOUT_SECONDS`` (default 3), ``DB_READ_TIMEOUT_SECONDS`` (default 5),
 ``CACHE_STALE_SECONDS`` (how long past its fresh lifetime a value may be served stale while one caller
@@ -46,8 +47,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from cachelib.errors import ConfigurationError
+
+RDS_CA_BUNDLE = str(Path(__file__).with_name("rds-ca-bundle.pem"))
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
@@ -169,7 +173,7 @@ class Settings:
             db_user=_str(env, "DB_USER"),
             db_password=_str(env, "DB_PASSWORD"),
             db_tls=_bool(env, "DB_TLS", True),
-            db_tls_ca_file=_str(env, "DB_TLS_CA_FILE"),
+            db_tls_ca_file=_str(env, "DB_TLS_CA_FILE", RDS_CA_BUNDLE),
             db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1),
             db_read_timeout_seconds=_int(env, "DB_READ_TIMEOUT_SECONDS", 5, 1),
             cache_ttl_seconds=_int(env, "CACHE_TTL_SECONDS", 300, 1),

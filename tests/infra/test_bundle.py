@@ -155,6 +155,12 @@ def test_the_asset_carries_exactly_our_sources(assets):
         assert shipped == ours
 
 
+def test_the_asset_ships_the_rds_ca_bundle_the_database_client_verifies_against(assets):
+    for asset in assets.values():
+        shipped = asset / "cachelib" / "rds-ca-bundle.pem"
+        assert shipped.read_bytes() == (LAMBDA_ROOT / "cachelib" / "rds-ca-bundle.pem").read_bytes()
+
+
 def test_the_hash_depends_on_sources_and_requirements_only(tmp_path):
     root = tmp_path / "lambda"
     (root / "functions").mkdir(parents=True)
