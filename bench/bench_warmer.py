@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,15 +75,24 @@ def seed_style_warm(cache, db, rows: int) -> float:
     return len(fetched) / (time.perf_counter() - started)
 
 
+def _peak_rss_kb() -> int:
+    """VmHWM of this process. (ru_maxrss is inherited across fork+exec on Linux, so a child would report
+    its parent's peak; VmHWM belongs to the process image and starts afresh at exec.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def rss_child(rows: int) -> None:
-    """Run in a fresh process: warm ``rows`` and print RSS before/after (kB) as JSON."""
+    """Run in a fresh process: warm ``rows`` and print peak RSS before/after (kB) as JSON."""
     from functions import cache_warmer
 
     cache, db = cache_warmer._state()
     cache.client().ping()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_rss_kb()
     result = cache_warmer.warm(cache, db, rows)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _peak_rss_kb()
     print(
         json.dumps(
             {
@@ -189,12 +198,29 @@ def main() -> int:
         }
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "warmer.json").write_text(json.dumps(results, indent=2))
-        print(json.dumps(results, indent=2))
+        print(f"ratio per round {results['ratio_per_round']}, median {results['ratio_median']}")
+        fresh_and_stale = f"fresh {settings.cache_ttl_seconds} s jittered down <= 10%"
+        fresh_and_stale += f" + {settings.cache_stale_seconds} s stale"
+        print(
+            f"ttl check (product 1 after the last warm): PTTL {ttl_check['pttl_ms']:,} ms = {fresh_and_stale}"
+        )
+        print(
+            "rss: "
+            + "; ".join(
+                f"{rows:,} rows peak {r['peak_rss_kb']:,} kB ({r['rss_before_kb']:,} kB before the warm)"
+                for rows, r in rss.items()
+            )
+            + f"; growth {results['rss_growth_mb_100k_to_1m']} MB"
+        )
+        times = results["import_time"]
+        print(f"import functions.product_api: median {times['median_ms']} ms, min {times['min_ms']} ms")
+        print(f"results in {OUT / 'warmer.json'}")
         cache.close()
         db.close()
     finally:
         redis_server.stop()
         mariadb.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -69,7 +69,10 @@ def _emit_metrics(current: ProductStore) -> None:
 
         _metrics = Metrics(namespace=current.cache.settings.metrics_namespace)
     current.cache.metrics.flush(_metrics)
-    _metrics.flush_metrics()
+    _metrics.flush_metrics()  # one EMF line per invocation
+    # With POWERTOOLS_METRICS_DISABLED (local runs, tests) flush_metrics keeps the values, and Powertools
+    # would print them anyway once 100 pile up: drop them here.
+    _metrics.clear_metrics()
 
 
 def _cache_headers(x_cache: str) -> dict[str, str]:
