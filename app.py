@@ -18,10 +18,10 @@ def main() -> None:
     requested = app.node.try_get_context("env")
     try:
         configs = [load_environment(name) for name in ([requested] if requested else ENVIRONMENT_NAMES)]
+        for config in configs:
+            CachingStage(app, config.name, config=config)
     except ConfigError as error:
         sys.exit(f"Configuration error: {error}")
-    for config in configs:
-        CachingStage(app, config.name, config=config)
     if not requested:
         # The pipeline deploys every environment, so it belongs only to the all-environments synth.
         add_pipeline_if_configured(app, configs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from config.schema import EnvironmentConfig
+from config.schema import ConfigError, EnvironmentConfig
 from constructs import Construct
 from stacks.api_stack import ApiStack
 from stacks.cdk_values import removal_policy
@@ -23,6 +23,13 @@ class CachingStage(cdk.Stage):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs) -> None:
+        if config.cache.engine == "memcached":
+            # MemcachedCluster and DataStack support it for teams that use them on their own; the product API
+            # cannot run on it (the caching library needs Redis Lua scripts for leases and pub/sub for L1).
+            raise ConfigError(
+                f"environments.{config.name}.cache.engine: 'memcached' is not allowed in a full stage; "
+                "expected 'redis' or 'valkey' (the product API's cache library needs Lua scripts and pub/sub)"
+            )
         if config.account is not None:
             kwargs.setdefault("env", cdk.Environment(account=config.account, region=config.region))
         super().__init__(scope, construct_id, **kwargs)

@@ -203,14 +203,15 @@ def test_the_schema_step_is_a_provider_custom_resource_with_seed_count_and_versi
     assert "functions.schema_seed" not in json.dumps(provider_function)  # the framework invokes our handler
 
 
-def test_a_memcached_cache_is_refused_with_a_clear_error(tmp_path):
-    from config import parse_environment
+def test_a_memcached_cache_is_refused_with_a_one_line_config_error(tmp_path):
+    from config import ConfigError, parse_environment
     from config.environments import ENVIRONMENTS
     from stacks.stage import CachingStage
     from tests.infra.conftest import new_app
 
     raw = {**ENVIRONMENTS["dev"], "cache": {"engine": "memcached", "engine_version": "1.6.22"}}
-    with pytest.raises(ValueError, match="speaks Redis"):
+    one_line = r"^environments\.dev\.cache\.engine: 'memcached' is not allowed in a full stage; [^\n]+$"
+    with pytest.raises(ConfigError, match=one_line):
         CachingStage(new_app(tmp_path), "dev", config=parse_environment("dev", raw))
 
 
