@@ -27,7 +27,7 @@ help:  ## List the targets
 
 setup: $(STAMP) node_modules/.package-lock.json  ## Python venv, pinned Node, pinned CDK CLI
 
-$(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt constructs/pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt lambda/requirements-dax.txt constructs/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
