@@ -17,11 +17,11 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
-from cdk_nag import NagSuppressions
 
 from caching_constructs.cached_rest_api import ApiRoute, CachedRestApi
 from caching_constructs.dax_cluster import DaxCluster
 from caching_constructs.mysql_database import MySqlDatabase
+from caching_constructs.nag import suppress_findings
 from caching_constructs.python_bundling import PythonBundleSpec, python_lambda_code
 from caching_constructs.python_function import PYTHON_RUNTIME, VpcPythonFunction, architecture_named
 from caching_constructs.redis_replication_group import RedisReplicationGroup
@@ -185,7 +185,7 @@ class ApiStack(cdk.Stack):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
         )
-        NagSuppressions.add_resource_suppressions(
+        suppress_findings(
             self.failure_queue,
             [
                 {
@@ -240,6 +240,8 @@ class ApiStack(cdk.Stack):
         self.rest_api = CachedRestApi(
             self,
             "Api",
+            # The ApiName metric dimension: one per environment, so their alarms never mix.
+            rest_api_name=f"{self.stack_name}-products",
             description="Product catalogue with stage caching",
             cache_cluster_size=api.cache_cluster_size,
             throttle_rate_limit=api.throttle_rate_limit,
@@ -348,7 +350,7 @@ class ApiStack(cdk.Stack):
             resource_type="Custom::CatalogSchema",
             properties={"SeedProductCount": str(seed_count), "SchemaVersion": version},
         )
-        NagSuppressions.add_resource_suppressions(
+        suppress_findings(
             self.schema_provider,
             [
                 {

@@ -11,11 +11,11 @@ from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as secretsmanager
-from cdk_nag import NagSuppressions
 
 from caching_constructs.dax_cluster import DaxCluster
 from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
+from caching_constructs.nag import suppress_findings
 from caching_constructs.redis_replication_group import RedisReplicationGroup
 from caching_constructs.validation import without_snapshot
 from config.schema import CacheConfig, DatabaseConfig, DaxConfig
@@ -195,4 +195,4 @@ class DataStack(Stack):
 
 
 def _suppress(resource: Construct, rule: str, reason: str) -> None:
-    NagSuppressions.add_resource_suppressions(resource, [{"id": rule, "reason": reason}])
+    suppress_findings(resource, [{"id": rule, "reason": reason}])

@@ -7,8 +7,8 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudfront as cloudfront
-from cdk_nag import NagSuppressions
 
+from caching_constructs.nag import suppress_findings
 from caching_constructs.static_site import StaticSiteDistribution
 from config.schema import EdgeConfig
 from constructs import Construct
@@ -78,7 +78,7 @@ class EdgeStack(cdk.Stack):
     def _suppress_cdk_handler_findings(self) -> None:
         handler = self.node.try_find_child(_BUCKET_DEPLOYMENT_HANDLER)
         if handler is not None:
-            NagSuppressions.add_resource_suppressions(
+            suppress_findings(
                 handler,
                 [
                     {
@@ -104,13 +104,16 @@ class EdgeStack(cdk.Stack):
             )
         provider = self.node.try_find_child(_AUTO_DELETE_PROVIDER)
         if provider is not None:
-            NagSuppressions.add_resource_suppressions(
+            suppress_findings(
                 provider,
                 [
                     {
                         "id": "AwsSolutions-IAM4",
                         "reason": "The CDK's auto-delete-objects handler (dev only) logs through "
                         "AWSLambdaBasicExecutionRole.",
+                        "applies_to": [
+                            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+                        ],
                     },
                 ],
                 apply_to_children=True,

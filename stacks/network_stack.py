@@ -97,11 +97,16 @@ class NetworkStack(Stack):
         )
 
         # Secret reads (functions, the hosted rotation function) stay in the VPC instead of leaning on NAT.
+        # The endpoint only answers; its own group (unlike the one the CDK would make) has no egress rule.
+        self.secrets_manager_endpoint_security_group = self._security_group(
+            "SecretsManagerEndpointSecurityGroup", "Secrets Manager interface endpoint; HTTPS in from callers"
+        )
         self.secrets_manager_endpoint = self.vpc.add_interface_endpoint(
             "SecretsManagerEndpoint",
             service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
             private_dns_enabled=True,
             subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[self.secrets_manager_endpoint_security_group],
             open=False,
         )
         self.secrets_manager_endpoint.connections.allow_default_port_from(

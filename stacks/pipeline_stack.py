@@ -17,8 +17,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
-from cdk_nag import NagSuppressions
 
+from caching_constructs.nag import suppress_findings
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.compliance import apply_compliance_checks
@@ -127,7 +127,7 @@ class PipelineStack(cdk.Stack):
             enforce_ssl=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
         )
-        NagSuppressions.add_resource_suppressions(
+        suppress_findings(
             access_logs,
             [
                 {
@@ -220,12 +220,12 @@ _PIPELINE_WILDCARDS = (
     (
         "self-mutation and asset publishing assume only CDK bootstrap roles, selected by the "
         "aws-cdk:bootstrap-role tag condition; their names depend on the bootstrap qualifier",
-        [_regex(r"^Resource::arn:\\*:iam::(<AWS::AccountId>|\\d{12}):role/\\*$")],
+        [_regex(r"^Resource::arn:\*:iam::(<AWS::AccountId>|\d{12}):role/\*$")],
     ),
     (
         "the smoke test's signed PUT /products/* on the environment's API; the API id and stage are in "
         "another stage, which the pipeline stack cannot reference",
-        [_regex(r"^Resource::arn:<AWS::Partition>:execute-api:.+:\\*/\\*/PUT/products/\\*$")],
+        [_regex(r"^Resource::arn:<AWS::Partition>:execute-api:.+:\*/\*/PUT/products/\*$")],
     ),
     (
         "cloudformation:DescribeStacks, s3:ListBucket (self-mutation) and codebuild:StartBuild/"
@@ -250,7 +250,7 @@ def _suppress_pipeline_findings(pipeline: pipelines.CodePipeline, artifact_bucke
             for reason, applies_to in _PIPELINE_WILDCARDS
         ]
         suppressions[0]["applies_to"] = [*suppressions[0]["applies_to"], objects]
-        NagSuppressions.add_resource_suppressions(policy, suppressions, apply_to_children=True)
+        suppress_findings(policy, suppressions, apply_to_children=True)
 
 
 def add_pipeline_if_configured(app: cdk.App, configs: Sequence[EnvironmentConfig]) -> PipelineStack | None:

@@ -35,9 +35,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
-from cdk_nag import NagSuppressions
 
 from caching_constructs.json_schema import json_schema
+from caching_constructs.nag import suppress_findings
 from constructs import Construct
 
 READ_METHODS = frozenset({"GET"})
@@ -143,6 +143,9 @@ class CachedRestApi(Construct):
     :param throttle_rate_limit: steady-state requests per second for the stage.
     :param throttle_burst_limit: burst bucket size for the stage.
     :param stage_name: default ``api``.
+    :param rest_api_name: the API's name, which is also the ``ApiName`` dimension of every AWS/ApiGateway
+        metric. Default: a name unique to this construct's path (stage, stack and id), so two deployments
+        in one account and region never publish into, and alarm on, each other's metrics.
     :param access_log_retention: default one month.
     :param log_removal_policy: default DESTROY.
     """
@@ -158,10 +161,12 @@ class CachedRestApi(Construct):
         throttle_burst_limit: int,
         description: str,
         stage_name: str = "api",
+        rest_api_name: str | None = None,
         access_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, construct_id)
+        rest_api_name = rest_api_name or cdk.Names.unique_resource_name(self, max_length=128, separator="-")
         seen = set()
         for route in routes:
             route.validate()
@@ -175,6 +180,7 @@ class CachedRestApi(Construct):
         self.api = apigw.RestApi(
             self,
             "RestApi",
+            rest_api_name=rest_api_name,
             description=description,
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Execution logs (cdk-nag APIG6) need the account-level CloudWatch role; the CDK manages it.
@@ -254,7 +260,7 @@ class CachedRestApi(Construct):
             options["request_models"] = {"application/json": model}
         method = resource.add_method(route.method, integration, **options)
         if not route.requires_iam:
-            NagSuppressions.add_resource_suppressions(
+            suppress_findings(
                 method,
                 [
                     {"id": "AwsSolutions-APIG4", "reason": _PUBLIC_READ_REASON},
@@ -262,7 +268,7 @@ class CachedRestApi(Construct):
                 ],
             )
         else:
-            NagSuppressions.add_resource_suppressions(
+            suppress_findings(
                 method,
                 [{"id": "AwsSolutions-COG4", "reason": "Writes use IAM (SigV4) authorization, not Cognito."}],
             )
@@ -320,7 +326,7 @@ class CachedRestApi(Construct):
         # AwsCustomResource runs in one function per stack, created next to the first user under a fixed id.
         singleton = cdk.Stack.of(self).node.try_find_child(_AWS_CUSTOM_RESOURCE_SINGLETON)
         if singleton is not None:
-            NagSuppressions.add_resource_suppressions(
+            suppress_findings(
                 singleton,
                 [
                     {
@@ -340,7 +346,7 @@ class CachedRestApi(Construct):
             )
 
     def _suppress_findings(self) -> None:
-        NagSuppressions.add_resource_suppressions(
+        suppress_findings(
             self.api.deployment_stage,
             [
                 {
@@ -352,7 +358,7 @@ class CachedRestApi(Construct):
         )
         cloud_watch_role = self.api.node.try_find_child("CloudWatchRole")
         if cloud_watch_role is not None:
-            NagSuppressions.add_resource_suppressions(
+            suppress_findings(
                 cloud_watch_role,
                 [
                     {

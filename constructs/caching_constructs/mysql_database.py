@@ -21,9 +21,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
-from cdk_nag import NagSuppressions
 
 from caching_constructs.elasticache_base import DEFAULT_SUBNETS
+from caching_constructs.nag import suppress_findings
 from caching_constructs.validation import fail, require_match, require_port, require_range
 from constructs import Construct
 
@@ -85,7 +85,8 @@ class MySqlDatabase(Construct):
             Manager through (it is allowed in on 443). Default: none (the function needs another route).
         :param rotation_security_group: Security group of the in-VPC rotation function; it is allowed in to
             the database and the endpoint. When ``security_groups`` come from another stack, pass a group
-            from that stack too, so the ingress rule references nothing in this one. Default: a new one.
+            from that stack too, so the ingress rule references nothing in this one. Default: a new one,
+            whose only egress is to the database and ``secrets_manager_endpoint`` when that is given.
         :param performance_insights: Performance Insights (not on the smallest classes). Default: False.
         :param monitoring_interval: Enhanced monitoring interval (1, 5, 10, 15, 30 or 60 s; 0 turns it
             off). Default: 60 s.
@@ -185,7 +186,13 @@ class MySqlDatabase(Construct):
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
         """Master credentials (JSON: username, password, host, port, dbname, engine). Read at run time."""
         self.rotation_security_group = rotation_security_group or ec2.SecurityGroup(
-            self, "RotationSecurityGroup", vpc=vpc, description="MySQL secret rotation function"
+            self,
+            "RotationSecurityGroup",
+            vpc=vpc,
+            description="MySQL secret rotation function",
+            # With an endpoint the function needs exactly two destinations, and the connections below open
+            # them; without one it must reach Secrets Manager's public endpoint through a NAT.
+            allow_all_outbound=secrets_manager_endpoint is None,
         )
         self.connections.allow_default_port_from(
             self.rotation_security_group, "Members of the rotation function's security group to MySQL"
@@ -233,7 +240,7 @@ class MySqlDatabase(Construct):
         ]
 
         for replica in self.read_replicas:
-            NagSuppressions.add_resource_suppressions(replica, _REPLICA_FINDINGS)
+            suppress_findings(replica, _REPLICA_FINDINGS)
         _suppress_log_retention_provider(cdk.Stack.of(self))
 
     # --- endpoints ------------------------------------------------------------------------------------------
@@ -343,7 +350,7 @@ def _monitoring_role(scope: Construct) -> iam.Role:
             iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonRDSEnhancedMonitoringRole")
         ],
     )
-    NagSuppressions.add_resource_suppressions(
+    suppress_findings(
         role,
         [
             {
@@ -365,7 +372,7 @@ def _suppress_log_retention_provider(stack: cdk.Stack) -> None:
     provider = stack.node.try_find_child(_LOG_RETENTION_PROVIDER)
     if provider is None:
         return
-    NagSuppressions.add_resource_suppressions(
+    suppress_findings(
         provider,
         [
             {

@@ -10,8 +10,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
-from cdk_nag import NagSuppressions
 
+from caching_constructs.nag import suppress_findings
 from constructs import Construct
 
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -102,7 +102,7 @@ class VpcPythonFunction(Construct):
     def _suppress_managed_policy_findings(self) -> None:
         role = self.function.role
         assert role is not None  # the Function created it
-        NagSuppressions.add_resource_suppressions(
+        suppress_findings(
             role,
             [
                 {
@@ -124,7 +124,7 @@ class VpcPythonFunction(Construct):
             ],
             apply_to_children=True,
         )
-        NagSuppressions.add_resource_suppressions(
+        suppress_findings(
             self.function,
             [
                 {

@@ -20,7 +20,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from cdk_nag import NagSuppressions
 
 from caching_constructs.elasticache_base import ElastiCacheBase
 from caching_constructs.engine_families import (
@@ -29,6 +28,7 @@ from caching_constructs.engine_families import (
     parse_engine,
     supports_transit_encryption_mode,
 )
+from caching_constructs.nag import suppress_findings
 from caching_constructs.validation import (
     fail,
     require_daily_window,
@@ -164,7 +164,7 @@ class RedisReplicationGroup(ElastiCacheBase):
             if removal_policy == cdk.RemovalPolicy.DESTROY
             else cdk.RemovalPolicy.RETAIN,
         )
-        NagSuppressions.add_resource_suppressions(
+        suppress_findings(
             self.auth_token_secret,
             [
                 {

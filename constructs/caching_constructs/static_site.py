@@ -24,8 +24,8 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
-from cdk_nag import NagSuppressions
 
+from caching_constructs.nag import suppress_findings
 from constructs import Construct
 
 _NINETY_DAYS = cdk.Duration.days(90)
@@ -236,8 +236,8 @@ class StaticSiteDistribution(Construct):
                     "to enforce TLSv1.2_2021.",
                 }
             )
-        NagSuppressions.add_resource_suppressions(self.distribution, distribution_findings)
-        NagSuppressions.add_resource_suppressions(
+        suppress_findings(self.distribution, distribution_findings)
+        suppress_findings(
             self.log_bucket,
             [
                 {

@@ -50,9 +50,9 @@ def test_metrics_have_the_cache_shape_and_hit_rate_is_computed():
     assert cluster.metric_evictions().metric_name == "Evictions"
     assert cluster.metric_engine_cpu_utilization().metric_name == "CPUUtilization"
     assert cluster.metric_curr_connections().namespace == "AWS/ElastiCache"
-    assert stack.resolve(cluster.metric_curr_connections().dimensions["CacheClusterId"]) == {
-        "Ref": "Cache18F6EE16"
-    }
+    assert stack.resolve(cluster.metric_curr_connections().dimensions["CacheClusterId"]) == stack.resolve(
+        cluster.cache_cluster.ref
+    )
     hit_rate = cluster.metric_cache_hit_rate()
     assert isinstance(hit_rate, cloudwatch.MathExpression)
     assert set(hit_rate.using_metrics) == {"hits", "misses"}

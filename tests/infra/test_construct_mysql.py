@@ -169,3 +169,40 @@ def test_each_invalid_prop_raises_its_own_error(props, message):
     stack, vpc = bare_stack()
     with pytest.raises(ValueError, match=message):
         MySqlDatabase(stack, "Database", vpc=vpc, **props)
+
+
+def test_with_an_endpoint_the_rotation_function_reaches_only_the_database_and_the_endpoint():
+    stack, vpc = bare_stack()
+    endpoint = vpc.add_interface_endpoint(
+        "SecretsManager", service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER, open=False
+    )
+    database = MySqlDatabase(stack, "Database", vpc=vpc, secrets_manager_endpoint=endpoint)
+    template = Template.from_stack(stack).to_json()
+    rotation_id = stack.resolve(database.rotation_security_group.node.default_child.logical_id)
+    rotation = template["Resources"][rotation_id]["Properties"]
+    assert not [
+        rule for rule in rotation.get("SecurityGroupEgress", []) if rule["CidrIp"] != "255.255.255.255/32"
+    ]
+    egress = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::EC2::SecurityGroupEgress"
+        and r["Properties"]["GroupId"] == {"Fn::GetAtt": [rotation_id, "GroupId"]}
+    ]
+    destinations = {
+        (stack.resolve(rule["DestinationSecurityGroupId"])["Fn::GetAtt"][0], rule["FromPort"])
+        for rule in egress
+    }
+    assert destinations == {
+        (stack.resolve(database.security_groups[0].node.default_child.logical_id), 3307),
+        (stack.resolve(endpoint.connections.security_groups[0].node.default_child.logical_id), 443),
+    }
+
+
+def test_without_an_endpoint_the_rotation_function_may_reach_secrets_manager_through_a_nat():
+    stack, _, database = _database()
+    rotation_id = stack.resolve(database.rotation_security_group.node.default_child.logical_id)
+    egress = Template.from_stack(stack).to_json()["Resources"][rotation_id]["Properties"][
+        "SecurityGroupEgress"
+    ]
+    assert [rule["CidrIp"] for rule in egress] == ["0.0.0.0/0"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
+from config import ENVIRONMENT_NAMES
 from tests.infra.templates import resources_of_type
 
 
@@ -95,5 +96,47 @@ def test_data_tier_groups_have_no_default_egress(dev):
         {
             "GroupDescription": Match.string_like_regexp("ElastiCache"),
             "SecurityGroupEgress": Match.array_with([Match.object_like({"CidrIp": "255.255.255.255/32"})]),
+        },
+    )
+
+
+def _open_egress(group: dict) -> list[dict]:
+    """Egress rules to an address range, except the CDK's 'disallow all' placeholder."""
+    rules = group["Properties"].get("SecurityGroupEgress", [])
+    return [rule for rule in rules if "CidrIp" in rule and rule["CidrIp"] != "255.255.255.255/32"]
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+def test_only_the_application_group_has_egress_to_an_address_range(synthesized, name):
+    """The Secrets Manager endpoint and the data tier only answer; none of their groups reaches out."""
+    env = synthesized[name]
+    network = env.stage.network
+    application = network.resolve(network.application_security_group.node.default_child.logical_id)
+    for stack in env.stacks():
+        groups = resources_of_type(env.template(stack).to_json(), "AWS::EC2::SecurityGroup")
+        open_groups = {logical_id for logical_id, group in groups.items() if _open_egress(group)}
+        assert open_groups <= ({application} if stack is network else set()), (stack.node.path, open_groups)
+        egress = resources_of_type(env.template(stack).to_json(), "AWS::EC2::SecurityGroupEgress").values()
+        assert not [rule for rule in egress if "CidrIp" in rule["Properties"]], stack.node.path
+
+
+def test_the_secrets_manager_endpoint_admits_https_from_the_application_group_only(dev):
+    network = dev.stage.network
+    endpoint_group = network.secrets_manager_endpoint_security_group
+    assert network.secrets_manager_endpoint.connections.security_groups == [endpoint_group]
+    dev.template(network).has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        {
+            "GroupId": {
+                "Fn::GetAtt": [network.resolve(endpoint_group.node.default_child.logical_id), "GroupId"]
+            },
+            "SourceSecurityGroupId": {
+                "Fn::GetAtt": [
+                    network.resolve(network.application_security_group.node.default_child.logical_id),
+                    "GroupId",
+                ]
+            },
+            "FromPort": 443,
+            "ToPort": 443,
         },
     )
