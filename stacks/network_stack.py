@@ -83,8 +83,9 @@ class NetworkStack(Stack):
         self.application_security_group = self._security_group(
             "ApplicationSecurityGroup",
             "Lambda functions of the caching API; the only callers the data tier admits",
-            # Functions call AWS APIs (Secrets Manager, X-Ray, CloudWatch) through the NAT or endpoints.
-            allow_all_outbound=True,
+            # No open egress: every destination is granted through `connections` (cache, database, DAX, the
+            # Secrets Manager endpoint). Logs, EMF metrics and X-Ray traces leave through the Lambda service,
+            # not the function's ENI, so they need no rule.
         )
         self.cache_security_group = self._security_group(
             "CacheSecurityGroup", "ElastiCache nodes; ingress only from the application security group"

@@ -59,6 +59,7 @@ from cachelib.metrics import CacheMetrics, flush_cache_metrics
 from cachelib.near_cache import NearCache
 from cachelib.result import CacheResult, CacheStatus
 from cachelib.settings import Settings
+from cachelib.tracing import trace_if_enabled
 from cachelib.versions import Version, VersionCounters
 
 __all__ = [
@@ -89,4 +90,5 @@ __all__ = [
     "loads",
     "redis_connection_kwargs",
     "redis_retry",
+    "trace_if_enabled",
 ]

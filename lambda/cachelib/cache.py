@@ -14,15 +14,14 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
-
-from redis.exceptions import RedisError
 
 from cachelib import codec, scripts
 from cachelib.breaker import CircuitBreaker
-from cachelib.database import Database, ReadEndpoint
-from cachelib.errors import CorruptEntry, DatabaseUnavailable, InvalidationFailed
+from cachelib.connections import REDIS_ERRORS as _REDIS_ERRORS
+from cachelib.database import ReadEndpoint
+from cachelib.errors import CorruptEntry, DatabaseUnavailable
 from cachelib.keys import KeyBuilder, fence_key, lease_key
 from cachelib.metrics import (
     CACHE_ERROR,
@@ -33,22 +32,16 @@ from cachelib.metrics import (
     CACHE_STALE_SERVED,
     CacheMetrics,
 )
-from cachelib.near_cache import NearCache, encode_keys
+from cachelib.near_cache import NearCache
 from cachelib.result import CacheResult, CacheStatus
 from cachelib.settings import Settings
+from cachelib.writes import CacheWrites
 
 T = TypeVar("T")
 Loader = Callable[[ReadEndpoint], T | None]
 """Loads one value from the database at ``endpoint``; returns ``None`` when the row does not exist."""
 
 logger = logging.getLogger(__name__)
-
-try:  # RedisCluster raises its own exception types for topology failures
-    from redis.exceptions import RedisClusterException
-
-    _REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)
-except ImportError:  # pragma: no cover
-    _REDIS_ERRORS = (RedisError, OSError)
 
 _STATUS_METRIC = {
     CacheStatus.HIT: CACHE_HIT,
@@ -61,8 +54,10 @@ _STATUS_METRIC = {
 }
 
 
-class Cache:
-    """Cache-aside over Redis. Thread-safe; connections are opened lazily on first use."""
+class Cache(CacheWrites):
+    """Cache-aside over Redis. Thread-safe; connections are opened lazily on first use.
+
+    Reads are here; invalidation and ``write`` come from :class:`cachelib.writes.CacheWrites`."""
 
     def __init__(
         self,
@@ -99,9 +94,12 @@ class Cache:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Cache:
-        """A cache whose Redis client is built from ``settings`` on first use."""
+        """A cache whose Redis client is built from ``settings`` on first use.
+
+        Raises ``ConfigurationError`` at once when ``REDIS_HOST`` is not set, rather than on every read."""
         from cachelib.connections import create_redis_client
 
+        settings.require_redis_host()
         return cls(lambda: create_redis_client(settings), settings, **kwargs)
 
     # --- plumbing ---------------------------------------------------------------------------------
@@ -212,6 +210,14 @@ class Cache:
                     return self._served(value, CacheStatus.NEGATIVE_HIT if value is None else CacheStatus.HIT)
                 return self._refresh_or_stale(key, loader, ttl, negative_ttl, read_primary, value, generation)
         return self._miss(key, loader, ttl, negative_ttl, read_primary, generation)
+
+    def bypass(self, loader: Loader[T]) -> CacheResult[T]:
+        """Load from the writer without touching Redis, counted as ``CacheError`` (status ``BYPASS``): for a
+        read whose key cannot be built because Redis is unreachable (an unavailable list version)."""
+        started = time.perf_counter()
+        result = self._bypass(loader)
+        self.metrics.observe(CACHE_ERROR, (time.perf_counter() - started) * 1000)
+        return result
 
     def _bypass(self, loader: Loader[T]) -> CacheResult[T]:
         return CacheResult(loader(self.bypass_endpoint), CacheStatus.BYPASS)
@@ -329,71 +335,6 @@ class Cache:
             self.script(scripts.DELETE_IF_EQUAL)(keys=[key], args=[raw])
         except _REDIS_ERRORS as redis_exc:
             self.redis_failed(redis_exc)
-
-    # --- writes -----------------------------------------------------------------------------------
-
-    def invalidate(self, *keys: str, attempts: int = 3) -> None:
-        """After a commit: make ``keys`` unreadable and fence them (see README, "Writes").
-
-        Tries even when the breaker is open, ``attempts`` times; raises :class:`InvalidationFailed` if
-        Redis stays unreachable, so the caller can tell its client that the write is not yet visible.
-        """
-        if not keys:
-            return
-        if self.near_cache is not None:
-            self.near_cache.invalidate(keys)
-        fence_ms = self.settings.cache_write_fence_seconds * 1000
-        self._with_retries(
-            attempts,
-            keys,
-            lambda: [
-                self.script(scripts.INVALIDATE)(keys=[k, lease_key(k), fence_key(k)], args=[fence_ms])
-                for k in keys
-            ],
-        )
-        if self.near_cache is not None:
-            # Again after the delete: a read racing with it in this process may have fetched the old
-            # entry; bumping the L1 generation makes its pending put a no-op.
-            self.near_cache.invalidate(keys)
-            self._publish(keys)
-
-    def _publish(self, keys: Sequence[str]) -> None:
-        try:
-            self.client().publish(self.keys.channel(), encode_keys(keys))
-        except _REDIS_ERRORS as exc:  # L1 entries then expire by their short TTL
-            self.redis_failed(exc)
-
-    def _with_retries(self, attempts: int, keys: Iterable[str], action: Callable[[], Any]) -> Any:
-        last: BaseException | None = None
-        for attempt in range(max(1, attempts)):
-            try:
-                result = action()
-            except _REDIS_ERRORS as exc:
-                last = exc
-                self.redis_failed(exc)
-                time.sleep(0.02 * (2**attempt))
-                continue
-            self.breaker.record_success()
-            return result
-        raise InvalidationFailed(f"could not invalidate {', '.join(keys)}: {last}") from last
-
-    def write(
-        self,
-        db: Database,
-        statement: Callable[[Any], T],
-        *,
-        keys: Sequence[str] = (),
-        version_keys: Sequence[str] = (),
-    ) -> T:
-        """Run ``statement(cursor)`` in a writer transaction, commit, then invalidate ``keys`` and bump
-        ``version_keys``. Returns what ``statement`` returned. The cache is touched only after the commit,
-        and this returns only after it is right (or raises :class:`InvalidationFailed`)."""
-        with db.transaction() as cursor:
-            result = statement(cursor)
-        self.invalidate(*keys)
-        if version_keys:
-            self.versions.bump(*version_keys)
-        return result
 
     def close(self) -> None:
         if self.near_cache is not None:

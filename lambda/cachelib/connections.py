@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.credentials import CredentialProvider
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     import redis.cluster
 
     from cachelib.settings import Settings
+
+# Everything a Redis call can raise when the cache is unreachable or misbehaving (RedisCluster raises its
+# own types for topology failures): reads treat these as a cache error, never as a failed request.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)
 
 
 class SecretCredentialProvider(CredentialProvider):
@@ -88,16 +93,17 @@ def create_redis_client(settings: Settings) -> redis.Redis | redis.cluster.Redis
     ``redis.Redis`` connects lazily; ``RedisCluster`` reads the slot map at construction, so call this
     where a failure is handled (``Cache`` accepts this function as a lazy factory for that reason).
     """
+    host = settings.require_redis_host()
     kwargs = redis_connection_kwargs(settings)
     if settings.redis_cluster_mode:
         from redis.cluster import RedisCluster
 
         return RedisCluster(
-            host=settings.redis_host,
+            host=host,
             port=settings.redis_port,
             require_full_coverage=True,
             **kwargs,
         )
     import redis as redis_module
 
-    return redis_module.Redis(host=settings.redis_host, port=settings.redis_port, **kwargs)
+    return redis_module.Redis(host=host, port=settings.redis_port, **kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -43,6 +44,10 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 class Database:
     """Lazily connected writer/reader pair. Create one at module scope: ``DB = Database(SETTINGS)``."""
+
+    idle_check_seconds = 30.0
+    """A connection idle longer than this is pinged before use: the server, a proxy or a failover may have
+    dropped it while the container was frozen, and a dead socket must cost a reconnect, not a 503."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -103,9 +108,18 @@ class Database:
     def connection(self, endpoint: ReadEndpoint = ReadEndpoint.READER) -> pymysql.connections.Connection:
         """The thread's open connection to ``endpoint`` (opened on first use)."""
         conns: dict[ReadEndpoint, Any] = self._local.__dict__.setdefault("conns", {})
+        last_used: dict[ReadEndpoint, float] = self._local.__dict__.setdefault("last_used", {})
+        now = time.monotonic()
         conn = conns.get(endpoint)
+        if conn is not None and conn.open and now - last_used.get(endpoint, now) >= self.idle_check_seconds:
+            try:
+                conn.ping(reconnect=False)
+            except Exception:  # dropped while idle: replace it below
+                self._discard(endpoint)
+                conn = None
         if conn is None or not conn.open:
             conn = conns[endpoint] = self._open(endpoint)
+        last_used[endpoint] = now
         return conn
 
     def _discard(self, endpoint: ReadEndpoint) -> None:

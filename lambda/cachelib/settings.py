@@ -3,7 +3,8 @@
 The CDK app sets exactly these (endpoints and secret ARNs, never secret values):
 
 =============================  =========================================================================
-``REDIS_HOST``                 primary endpoint, or the configuration endpoint in cluster mode (required)
+``REDIS_HOST``                 primary endpoint, or the configuration endpoint in cluster mode (required
+                               by anything that uses Redis; a database-only function leaves it unset)
 ``REDIS_PORT``                 default ``6379``
 ``REDIS_TLS``                  ``"true"``/``"false"``, default ``"false"``; ElastiCache requires ``"true"``
 ``REDIS_CLUSTER_MODE``         ``"true"`` -> ``redis.cluster.RedisCluster``; default ``"false"``
@@ -93,7 +94,7 @@ def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str |
 class Settings:
     """Everything the library needs, immutable. Build with :meth:`from_env` at module scope."""
 
-    redis_host: str = "localhost"
+    redis_host: str | None = "localhost"  # None: no Redis configured (see require_redis_host)
     redis_port: int = 6379
     redis_tls: bool = False
     redis_cluster_mode: bool = False
@@ -137,11 +138,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the variables documented in this module; raises ``ConfigurationError`` naming a bad one."""
         env = os.environ if env is None else env
+        # REDIS_HOST may be absent (a database-only function such as the schema step); building a Redis
+        # client then fails with ConfigurationError (require_redis_host), never with a connect to nowhere.
         redis_host = _str(env, "REDIS_HOST")
-        if redis_host is None:
-            raise ConfigurationError(
-                "REDIS_HOST: not set; expected the Redis primary or configuration endpoint"
-            )
         writer = _str(env, "DB_WRITER_HOST", "localhost")
         prefix = _str(env, "CACHE_KEY_PREFIX", "app")
         if any(c in prefix for c in ":{} ") or len(prefix) > 64:
@@ -191,3 +190,11 @@ class Settings:
             service_name=_str(env, "POWERTOOLS_SERVICE_NAME", "caching-service"),
             metrics_namespace=_str(env, "POWERTOOLS_METRICS_NAMESPACE", "CachingArchitecture"),
         )
+
+    def require_redis_host(self) -> str:
+        """The Redis endpoint; raises ``ConfigurationError`` when ``REDIS_HOST`` was not set."""
+        if self.redis_host is None:
+            raise ConfigurationError(
+                "REDIS_HOST: not set; expected the Redis primary or configuration endpoint"
+            )
+        return self.redis_host

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cachelib import scripts
+from cachelib.connections import REDIS_ERRORS
 from cachelib.keys import fence_key
 
 if TYPE_CHECKING:
@@ -23,10 +24,17 @@ class Version:
     def __str__(self) -> str:
         return str(self.number)
 
+    @property
+    def available(self) -> bool:
+        """False when Redis could not be read. Never build a key from an unavailable version: a page cached
+        under the placeholder would be found again during the next blip, after writes it never saw. Read
+        through :meth:`cachelib.Cache.bypass` instead."""
+        return self.number > 0
+
 
 UNAVAILABLE = Version(0, True)
-"""Returned when Redis cannot be read: real counters start at server-time * 1000, so 0 never collides,
-and ``fenced`` sends the load to the writer."""
+"""Returned when Redis cannot be read (``available`` is False): real counters start at server-time * 1000,
+so 0 never collides, and ``fenced`` sends a load to the writer."""
 
 
 class VersionCounters:
@@ -41,7 +49,7 @@ class VersionCounters:
         try:
             number, fenced = cache.script(scripts.VERSION_READ)(keys=[version_key, fence_key(version_key)])
         except cache_errors() as exc:
-            cache.redis_failed(exc)
+            cache.redis_failed(exc, count=False)  # the read that follows (Cache.bypass) counts it
             return UNAVAILABLE
         cache.breaker.record_success()
         return Version(int(number), bool(fenced))
@@ -62,6 +70,4 @@ class VersionCounters:
 
 
 def cache_errors() -> tuple[type[BaseException], ...]:
-    from cachelib.cache import _REDIS_ERRORS
-
-    return _REDIS_ERRORS
+    return REDIS_ERRORS

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cachelib import Cache, Database, ReadEndpoint, Settings
+from cachelib import Cache, Database, ReadEndpoint, Settings, trace_if_enabled
 from functions.bulk_cache_writer import BulkEntryWriter, count_lines
 from functions.catalog_schema import PRODUCT_JSON_SQL
 from functions.product_store import hot_products_key, product_key
@@ -183,22 +183,27 @@ class _ReaderFailed:
         self.error = error
 
 
+def _offer(batches: queue.Queue, stop: threading.Event, item: object) -> bool:
+    """Put ``item`` unless the writer has stopped reading (a blocking put would then hang this thread and
+    the writer's join); returns whether it was queued."""
+    while not stop.is_set():
+        try:
+            batches.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def _read_into(batches: queue.Queue, stop: threading.Event, cache: Cache, db: Database, n: int) -> None:
     try:
         for batch in read_batches(cache, db, n):
-            item = (time.monotonic(), batch)
-            while not stop.is_set():
-                try:
-                    batches.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not _offer(batches, stop, (time.monotonic(), batch)):
                 return
     except BaseException as exc:  # handed to the writer thread, which re-raises it
-        batches.put(_ReaderFailed(exc))
+        _offer(batches, stop, _ReaderFailed(exc))
     finally:
-        batches.put(_DONE)
+        _offer(batches, stop, _DONE)
         db.close()  # this thread's connection; Database keeps one per thread
 
 
@@ -255,6 +260,7 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
 
     Failures raise, so the asynchronous invocation is retried and lands in the dead-letter queue.
     """
+    trace_if_enabled()
     n = top_n(event)
     cache, db = _state()
     result = warm(cache, db, n)

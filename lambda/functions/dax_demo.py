@@ -85,6 +85,17 @@ def _item_id(event: dict[str, Any]) -> str:
     return raw
 
 
+def _storable_number(number: Decimal) -> bool:
+    """A number this demo stores: 38 significant digits, 0 or a magnitude from 1E-130 (DynamoDB's smallest)
+    to below 1E+38. Anything else is the client's mistake (400); sent on, the store would reject it and the
+    client would see a 503."""
+    if not number.is_finite():
+        return False
+    if number == 0:
+        return True
+    return Decimal("1e-130") <= abs(number) < Decimal("1e38") and len(number.as_tuple().digits) <= 38
+
+
 def _attributes(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise HttpError(400, "invalid_body", "the body must be a JSON object of attributes")
@@ -98,7 +109,7 @@ def _attributes(body: Any) -> dict[str, Any]:
             attributes[name] = value
         elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
             number = Decimal(value)
-            if not number.is_finite() or abs(number) >= Decimal("1e38") or len(number.as_tuple().digits) > 38:
+            if not _storable_number(number):
                 raise HttpError(
                     400, "invalid_attribute", f"attribute {name!r} is out of DynamoDB's number range"
                 )

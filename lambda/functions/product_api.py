@@ -19,7 +19,7 @@ import logging
 import re
 from typing import Any
 
-from cachelib import Cache, Database, DatabaseUnavailable, InvalidationFailed, Settings
+from cachelib import Cache, Database, DatabaseUnavailable, InvalidationFailed, Settings, trace_if_enabled
 from functions.apigw import (
     NO_STORE,
     HttpError,
@@ -136,6 +136,7 @@ def _route(event: dict[str, Any], method: str, path: str, log: RequestLog) -> di
 
 
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    trace_if_enabled()  # before the first connection opens, so Redis and MySQL calls get subsegments
     if not isinstance(event, dict):
         event = {}
     method = event.get("httpMethod") if isinstance(event.get("httpMethod"), str) else ""

@@ -42,11 +42,8 @@ def _get_database():
         from cachelib.database import Database
         from cachelib.settings import Settings
 
-        # Settings.from_env() requires REDIS_HOST; this function never talks to Redis, so it does not
-        # need one configured.
-        env = dict(os.environ)
-        env.setdefault("REDIS_HOST", "unused")
-        _database = Database(Settings.from_env(env))
+        # Database-only: REDIS_HOST is not needed (and not set by the stack) for this function.
+        _database = Database(Settings.from_env())
     return _database
 
 
@@ -93,6 +90,9 @@ def _writer_endpoint():
 
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Provider-framework entry point for Create, Update and Delete."""
+    from cachelib.tracing import trace_if_enabled
+
+    trace_if_enabled()
     request_type = event.get("RequestType")
     if request_type not in _REQUEST_TYPES:
         raise ValueError(f"RequestType: {request_type!r} is not one of Create, Update, Delete")

@@ -107,17 +107,50 @@ def _open_egress(group: dict) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
-def test_only_the_application_group_has_egress_to_an_address_range(synthesized, name):
-    """The Secrets Manager endpoint and the data tier only answer; none of their groups reaches out."""
+def test_no_security_group_has_egress_to_an_address_range(synthesized, name):
+    """Functions reach exactly the tiers wired with `connections`; the data tier and endpoint only answer."""
     env = synthesized[name]
-    network = env.stage.network
-    application = network.resolve(network.application_security_group.node.default_child.logical_id)
     for stack in env.stacks():
         groups = resources_of_type(env.template(stack).to_json(), "AWS::EC2::SecurityGroup")
         open_groups = {logical_id for logical_id, group in groups.items() if _open_egress(group)}
-        assert open_groups <= ({application} if stack is network else set()), (stack.node.path, open_groups)
+        assert open_groups == set(), (stack.node.path, open_groups)
         egress = resources_of_type(env.template(stack).to_json(), "AWS::EC2::SecurityGroupEgress").values()
         assert not [rule for rule in egress if "CidrIp" in rule["Properties"]], stack.node.path
+
+
+def _egress_targets(rule: dict) -> tuple:
+    props = rule["Properties"]
+    return (
+        props["GroupId"]["Fn::GetAtt"][0],
+        props["DestinationSecurityGroupId"]["Fn::GetAtt"][0],
+        props["FromPort"],
+    )
+
+
+def test_the_application_group_reaches_exactly_the_tiers_it_is_wired_to(dev):
+    """EC2 gives a new group allow-all egress unless its template lists egress rules; CloudFormation strips
+    that default when the first AWS::EC2::SecurityGroupEgress is attached. So the application group (inline
+    egress empty, since every rule names another group) must carry only these standalone rules."""
+    network = dev.stage.network
+    template = dev.template(network).to_json()
+    groups = resources_of_type(template, "AWS::EC2::SecurityGroup")
+
+    def logical_id(group) -> str:
+        return network.resolve(group.node.default_child.logical_id)
+
+    application = logical_id(network.application_security_group)
+    assert groups[application]["Properties"].get("SecurityGroupEgress") is None
+    rules = {
+        _egress_targets(rule)
+        for rule in resources_of_type(template, "AWS::EC2::SecurityGroupEgress").values()
+        if rule["Properties"]["GroupId"]["Fn::GetAtt"][0] == application
+    }
+    assert rules == {
+        (application, logical_id(network.cache_security_group), dev.config.cache.port),
+        (application, logical_id(network.database_security_group), dev.config.database.port),
+        (application, logical_id(network.dax_security_group), 9111),
+        (application, logical_id(network.secrets_manager_endpoint_security_group), 443),
+    }
 
 
 def test_the_secrets_manager_endpoint_admits_https_from_the_application_group_only(dev):

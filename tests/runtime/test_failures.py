@@ -194,3 +194,17 @@ def test_database_credentials_come_from_the_secret_and_a_rotation_is_picked_up(
         finally:
             db.close()
             mysql_server.admin_sql(f"DROP USER IF EXISTS '{rotating_user}'@'127.0.0.1';")
+
+
+def test_a_connection_dropped_while_idle_is_replaced_instead_of_failing_the_read(products, mysql_server):
+    import pymysql
+
+    products.idle_check_seconds = 0  # as if the container had been frozen past the idle threshold
+    assert load(products, ReadEndpoint.READER, 1) == {"id": 1, "name": "p1"}
+    dropped = products.connection(ReadEndpoint.READER)
+    admin = pymysql.connect(**mysql_server.connect_kwargs(), autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute("KILL %s", (dropped.thread_id(),))  # what a server timeout or a failover does
+    admin.close()
+    assert load(products, ReadEndpoint.READER, 2) == {"id": 2, "name": "p2"}  # not DatabaseUnavailable
+    assert products.connection(ReadEndpoint.READER) is not dropped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from decimal import Decimal
 
@@ -183,3 +184,21 @@ def test_cluster_mode_groups_keys_by_node_and_keeps_ttls(handler_env, settings, 
     finally:
         cache.close()
         db.close()
+
+
+def test_a_redis_failure_mid_warm_raises_at_once_and_stops_the_reader(handler_env, redis_client, monkeypatch):
+    cache, db = cache_warmer._state()
+    _rank(redis_client, cache, {i: 100 - i for i in range(1, SEEDED + 1)})
+    monkeypatch.setattr(cache_warmer, "BATCH_ROWS", 1)  # many batches...
+    monkeypatch.setattr(cache_warmer, "QUEUE_BATCHES", 1)  # ...and a queue the reader keeps full
+
+    def redis_gone(self, batch):
+        time.sleep(0.2)  # let the reader fill the queue and block on it
+        raise redis.ConnectionError("Redis went away mid-warm")
+
+    monkeypatch.setattr(BulkEntryWriter, "write", redis_gone)
+    started = time.monotonic()
+    with pytest.raises(redis.ConnectionError, match="mid-warm"):
+        cache_warmer.warm(cache, db, SEEDED)
+    assert time.monotonic() - started < 5  # not the 30 s join timeout of a reader stuck on a full queue
+    assert not [t for t in threading.enumerate() if t.name == "warm-reader"]

@@ -99,6 +99,21 @@ def test_bad_bodies_are_400(dynamodb, body):
     assert_client_error(*handler("PUT", "/dax/items/a", body=body), 400)
 
 
+@pytest.mark.parametrize(
+    "raw_number", ["1e-131", "-1E-200", "1e38", "12345678901234567890123456789012345678.9"]
+)
+def test_numbers_outside_dynamodbs_range_are_400_not_a_store_error(dynamodb, raw_number):
+    assert_client_error(*handler("PUT", "/dax/items/a", raw_body=f'{{"n": {raw_number}}}'), 400)
+
+
+@pytest.mark.parametrize(
+    "raw_number", ["0", "1e-130", "-9.9e37", "1.50", "12345678901234567890123456789012345678"]
+)
+def test_numbers_inside_dynamodbs_range_are_stored(dynamodb, raw_number):
+    status, _, body = handler("PUT", "/dax/items/a", raw_body=f'{{"n": {raw_number}}}')
+    assert status == 200, body
+
+
 def test_other_methods_are_405(dynamodb):
     status, headers, body = handler("DELETE", "/dax/items/a")
     assert_client_error(status, headers, body, 405)

@@ -242,3 +242,44 @@ def test_sql_injection_in_a_body_is_stored_as_text(handler_env, mysql_server):
 def test_non_dict_event_is_a_404_not_a_crash(handler_env):
     result = product_api.lambda_handler(event("GET", "/"), None)
     assert result["statusCode"] == 404
+
+
+def test_a_list_read_whose_version_is_unreadable_bypasses_the_cache(handler_env, mysql_server, monkeypatch):
+    import time
+
+    from cachelib import CacheStatus, codec, scripts
+    from cachelib.metrics import CACHE_ERROR, CACHE_MISS
+    from functions.product_validation import ListQuery
+
+    store = product_api.store()
+    cache = store.cache
+    # A page filled under the placeholder version during an earlier Redis blip, before a write changed it.
+    placeholder = cache.keys.key("products", category="books", page=1, limit=20, v=0)
+    old_page = {"items": [{"id": 999999, "name": "old"}], "hasMore": False}
+    entry = codec.encode_entry(codec.KIND_VALUE, int(time.time() * 1000) + 60_000, old_page)
+    cache.client().set(placeholder, entry, px=60_000)
+
+    real_script = cache.script
+
+    def version_read_times_out(source):
+        if source != scripts.VERSION_READ:
+            return real_script(source)
+
+        def fail(**_kwargs):
+            raise redis.TimeoutError("version counter read timed out")
+
+        return fail
+
+    monkeypatch.setattr(cache, "script", version_read_times_out)
+    result = store.list(ListQuery("books", 1, 20))
+
+    conn = pymysql.connect(**mysql_server.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT id FROM products WHERE category = 'books' ORDER BY id LIMIT 20")
+        expected_ids = [row[0] for row in cur.fetchall()]
+    conn.close()
+    assert expected_ids and [item["id"] for item in result.value["items"]] == expected_ids
+    assert result.status is CacheStatus.BYPASS
+    counts = cache.metrics.snapshot()
+    assert (counts[CACHE_ERROR], counts[CACHE_MISS]) == (1, 0)  # an outage, counted once, never a miss
+    assert cache.client().get(placeholder) == entry  # read around, not refilled

@@ -47,6 +47,16 @@ def _event(request_type, properties=None, physical_id=None):
     return event
 
 
+def test_create_needs_no_redis_configuration(seed_env, mysql_server, monkeypatch):
+    # The schema step is database-only: the stack gives it no REDIS_HOST, and no placeholder is invented.
+    for name in [n for n in seed_env if n.startswith("REDIS_")]:
+        monkeypatch.delenv(name)
+    result = schema_seed.on_event(_event("Create", {"SeedProductCount": "3"}))
+    assert result["Data"]["SeededProducts"] == 3
+    assert schema_seed._get_database().settings.redis_host is None
+    assert _query(mysql_server, "SELECT COUNT(*) FROM products") == ((3,),)
+
+
 def test_create_twice_is_idempotent(seed_env, mysql_server):
     first = schema_seed.on_event(_event("Create"))
     second = schema_seed.on_event(_event("Create"))

@@ -78,7 +78,6 @@ def test_settings_read_every_documented_variable():
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({}, "REDIS_HOST"),
         ({**MINIMAL, "REDIS_TLS": "maybe"}, "REDIS_TLS: 'maybe'"),
         ({**MINIMAL, "REDIS_PORT": "six"}, "REDIS_PORT: 'six'"),
         ({**MINIMAL, "CACHE_TTL_SECONDS": "0"}, "CACHE_TTL_SECONDS: 0"),
@@ -88,6 +87,20 @@ def test_settings_read_every_documented_variable():
 def test_a_bad_setting_names_the_variable_and_the_value(env, message):
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env(env)
+
+
+def test_redis_host_is_optional_until_a_redis_client_is_requested():
+    from cachelib import Cache, create_redis_client
+
+    s = Settings.from_env({"DB_WRITER_HOST": "writer", "DB_NAME": "shop"})  # a database-only function
+    assert s.redis_host is None and s.db_writer_host == "writer"
+    with pytest.raises(ConfigurationError, match="REDIS_HOST: not set"):
+        create_redis_client(s)
+    with pytest.raises(ConfigurationError, match="REDIS_HOST: not set"):
+        Cache.from_settings(s)  # at construction, not on the first read
+    with pytest.raises(ConfigurationError, match="REDIS_HOST: not set"):
+        s.require_redis_host()
+    assert Settings.from_env({"REDIS_HOST": " "}).redis_host is None  # blank counts as unset
 
 
 typed_values = st.recursive(
