@@ -180,5 +180,9 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
         )
     except HttpError as exc:
         result = error_response(exc, log.correlation_id)
+    except Exception:
+        # Our fault, not the caller's: a JSON 500 with the correlation id, the traceback only in the log.
+        LOGGER.exception("unhandled error (correlation id %s)", log.correlation_id)
+        result = error_response(HttpError(500, "internal_error", "internal error"), log.correlation_id)
     log.emit(result["statusCode"])
     return result

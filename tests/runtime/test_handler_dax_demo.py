@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import amazondax
@@ -127,3 +128,14 @@ def test_missing_table_is_503_not_500(aws_credentials, monkeypatch):
         status, headers, body = handler("GET", "/dax/items/a")
     assert_client_error(status, headers, body, 503)
     assert headers["Retry-After"] == "1"
+
+
+def test_an_item_the_handler_cannot_render_is_a_json_500_without_a_traceback(dynamodb, caplog):
+    """Written by another tool, with a type the demo never writes: a server fault, logged, not a crash."""
+    dynamodb.Table(TABLE).put_item(Item={"id": "raw", "blob": b"\x00\x01"})
+    with caplog.at_level(logging.ERROR, logger="dax_demo"):
+        status, headers, body = handler("GET", "/dax/items/raw")
+    assert status == 500
+    assert headers["Content-Type"] == "application/json" and headers["Cache-Control"] == "no-store"
+    assert body["error"] == "internal_error" and "Traceback" not in json.dumps(body)
+    assert any(record.exc_info for record in caplog.records), "the traceback belongs in the log"
