@@ -203,6 +203,15 @@ class ApiConfig:
     list_cache_ttl_seconds: int = setting(30, int_range(0, 3600))
     throttle_rate_limit: int = setting(100, int_range(1, 10000))
     throttle_burst_limit: int = setting(200, int_range(1, 5000))
+    waf_web_acl_arn: str | None = setting(
+        None,
+        matches(
+            r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+",
+            "a regional WAFv2 web ACL ARN (…:wafv2:<region>:…:regional/webacl/…) or null",
+        ),
+    )
+    """ARN of a regional WAFv2 web ACL (scope REGIONAL, in the API's region) attached to the API stage, which
+    is reachable directly, not only through CloudFront. Default None: no ACL on the stage."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -246,6 +246,7 @@ class ApiStack(cdk.Stack):
             cache_cluster_size=api.cache_cluster_size,
             throttle_rate_limit=api.throttle_rate_limit,
             throttle_burst_limit=api.throttle_burst_limit,
+            web_acl_arn=api.waf_web_acl_arn,
             access_log_retention=log_retention(functions.log_retention_days),
             log_removal_policy=removal_policy,
             routes=[

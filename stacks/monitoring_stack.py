@@ -11,7 +11,7 @@ below) or an S3 origin error, which the access logs show.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
@@ -150,53 +150,91 @@ class MonitoringStack(cdk.Stack):
                 widgets.append(graph("Cache replication lag (s)", [cache.metric_replication_lag()]))
         self.monitoring.add_section("ElastiCache", widgets)
 
-        self._alarm(
+        self._cache_alarm(
             "CacheHitRateLow",
-            cache.metric_cache_hit_rate(),
+            cache,
+            lambda members: cache.metric_cache_hit_rate(**members),
+            metrics_per_node=2,
             threshold=hit_rate_floor,
             comparison=BELOW,
             severity=Severity.WARNING,
             description=f"Cache hit rate below {hit_rate_floor:g}%: more reads reach the database",
         )
-        self._alarm(
+        self._cache_alarm(
             "CacheEvictions",
-            cache.metric_evictions(),
+            cache,
+            lambda members: cache.metric_evictions(**members),
             threshold=config.cache_evictions,
             comparison=ABOVE,
             severity=Severity.WARNING,
             description="Keys evicted by maxmemory-policy: the working set no longer fits the cache",
         )
-        self._alarm(
+        self._cache_alarm(
             "CacheEngineCpuHigh",
-            cache.metric_engine_cpu_utilization(),
+            cache,
+            lambda members: cache.metric_engine_cpu_utilization(**members),
             threshold=config.cache_cpu_percent,
             comparison=ABOVE,
             description="Cache engine CPU high: commands queue and latency rises",
         )
-        self._alarm(
+        self._cache_alarm(
             "CacheConnectionsHigh",
-            cache.metric_curr_connections(),
+            cache,
+            lambda members: cache.metric_curr_connections(**members),
             threshold=config.cache_connections,
             comparison=ABOVE,
             severity=Severity.WARNING,
             description="Cache client connections climbing: check callers for connection leaks",
         )
         if redis:
-            self._alarm(
+            self._cache_alarm(
                 "CacheMemoryHigh",
-                cache.metric_database_memory_usage_percentage(),
+                cache,
+                lambda members: cache.metric_database_memory_usage_percentage(**members),
                 threshold=config.cache_memory_percent,
                 comparison=ABOVE,
                 description="Cache memory near maxmemory: evictions and write failures follow",
             )
             if cache.replicas_per_shard:
-                self._alarm(
+                self._cache_alarm(
                     "CacheReplicationLag",
-                    cache.metric_replication_lag(),
+                    cache,
+                    lambda members: cache.metric_replication_lag(**members),
                     threshold=config.cache_replication_lag_seconds,
                     comparison=ABOVE,
                     description="Cache replica lagging: reads from replicas return old values",
                 )
+
+    def _cache_alarm(
+        self,
+        alarm_id: str,
+        cache: RedisReplicationGroup | MemcachedCluster,
+        metric_of: Callable[[dict], cloudwatch.IMetric],
+        *,
+        metrics_per_node: int = 1,
+        description: str,
+        **props,
+    ) -> None:
+        """One alarm over every node of a Redis group, or one per batch of nodes when the expression would
+        read more than CloudWatch's 10 metrics per alarm (large cluster-mode groups). Memcached publishes
+        cluster-level metrics, so it needs no batches."""
+        if not isinstance(cache, RedisReplicationGroup):
+            self._alarm(alarm_id, metric_of({}), description=description, **props)
+            return
+        batches = cache.member_batches(metrics_per_node)
+        first = 1
+        for number, members in enumerate(batches, start=1):
+            last = first + len(members) - 1
+            if len(batches) == 1:
+                self._alarm(alarm_id, metric_of({"members": members}), description=description, **props)
+            else:
+                self._alarm(
+                    f"{alarm_id}Batch{number}",
+                    metric_of({"members": members}),
+                    description=f"{description} (nodes {first}-{last} of {len(cache.member_cluster_ids)})",
+                    **props,
+                )
+            first = last + 1
 
     def _monitor_database(self, database: MySqlDatabase) -> None:
         config, graph = self.config, self.monitoring.graph

@@ -34,6 +34,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk import custom_resources as cr
 
 from caching_constructs.json_schema import json_schema
@@ -136,7 +137,8 @@ class ApiRoute:
 
 class CachedRestApi(Construct):
     """A regional REST API with an encrypted stage cache, request validation, throttling, JSON access logs
-    and X-Ray tracing. CloudFront (a separate stack) is the public entry point in front of it.
+    and X-Ray tracing. CloudFront (a separate stack) sits in front of it, but the regional endpoint stays
+    reachable directly: only ``web_acl_arn`` puts a web ACL on that path.
 
     :param routes: every route of the API (see ``ApiRoute``).
     :param cache_cluster_size: stage cache size in GB, e.g. ``"0.5"``.
@@ -148,6 +150,8 @@ class CachedRestApi(Construct):
         in one account and region never publish into, and alarm on, each other's metrics.
     :param access_log_retention: default one month.
     :param log_removal_policy: default DESTROY.
+    :param web_acl_arn: a regional WAFv2 web ACL to attach to the stage. Default: none (the regional
+        endpoint then has no ACL; an ACL on a CloudFront distribution in front does not cover it).
     """
 
     def __init__(
@@ -164,8 +168,10 @@ class CachedRestApi(Construct):
         rest_api_name: str | None = None,
         access_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
+        web_acl_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.web_acl_arn = web_acl_arn
         rest_api_name = rest_api_name or cdk.Names.unique_resource_name(self, max_length=128, separator="-")
         seen = set()
         for route in routes:
@@ -345,17 +351,31 @@ class CachedRestApi(Construct):
                 apply_to_children=True,
             )
 
-    def _suppress_findings(self) -> None:
+    def _protect_stage(self) -> None:
+        """Attach the regional web ACL when given; otherwise say plainly what protects the open stage."""
+        if self.web_acl_arn is not None:
+            self.web_acl_association = wafv2.CfnWebACLAssociation(
+                self,
+                "WebAclAssociation",
+                resource_arn=self.api.deployment_stage.stage_arn,
+                web_acl_arn=self.web_acl_arn,
+            )
+            return
         suppress_findings(
             self.api.deployment_stage,
             [
                 {
                     "id": "AwsSolutions-APIG3",
-                    "reason": "Viewers reach the API through CloudFront, where the optional web ACL "
-                    "(edge.waf_web_acl_arn) filters requests; the regional stage has no ACL of its own.",
+                    "reason": "No regional web ACL is configured (api.waf_web_acl_arn), and the regional "
+                    "endpoint is reachable directly, bypassing any CloudFront web ACL. Exposure without "
+                    "one: writes require IAM (SigV4), reads are public catalogue data, request bodies are "
+                    "validated, and the stage throttles every client.",
                 }
             ],
         )
+
+    def _suppress_findings(self) -> None:
+        self._protect_stage()
         cloud_watch_role = self.api.node.try_find_child("CloudWatchRole")
         if cloud_watch_role is not None:
             suppress_findings(

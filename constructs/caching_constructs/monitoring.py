@@ -22,6 +22,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_sns as sns
 
+from caching_constructs.group_metrics import MAX_METRICS_PER_ALARM, metric_stat_count
 from constructs import Construct
 
 ABOVE = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
@@ -164,6 +165,11 @@ class OperationsMonitoring(Construct):
         """
         if alarm_id in self.alarms:
             raise ValueError(f"add_alarm: an alarm with id {alarm_id!r} already exists")
+        if (count := metric_stat_count(metric)) > MAX_METRICS_PER_ALARM:
+            raise ValueError(
+                f"add_alarm {alarm_id!r}: its expression reads {count} metrics, over CloudWatch's hard limit "
+                f"of {MAX_METRICS_PER_ALARM} per alarm; split it (e.g. RedisReplicationGroup.member_batches)"
+            )
         name = f"{self.alarm_name_prefix}-{severity}-{alarm_id}" if self.alarm_name_prefix else None
         alarm = cloudwatch.Alarm(
             self,

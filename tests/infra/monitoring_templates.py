@@ -43,4 +43,42 @@ def graphs_by_title(env) -> dict[str, dict]:
 
 
 def metric_names(graph: dict) -> list[str]:
-    return [line[1] for line in graph["metrics"]]
+    """What a graph draws: each visible metric's name, and each math expression's label."""
+    names = []
+    for line in graph["metrics"]:
+        if isinstance(line[0], dict):
+            names.append(line[0]["label"])
+        elif not (isinstance(line[-1], dict) and line[-1].get("visible") is False):
+            names.append(line[1])
+    return names
+
+
+def hidden_node_metrics(graph: dict) -> list[tuple[str, str]]:
+    """The metrics a graph's expressions read but do not draw: (metric name, CacheClusterId value)."""
+    return [
+        (line[1], line[3])
+        for line in graph["metrics"]
+        if isinstance(line[0], str) and isinstance(line[-1], dict) and line[-1].get("visible") is False
+    ]
+
+
+def returned_expression(alarm: dict) -> str:
+    """The metric math expression a math alarm watches (the query with ReturnData true)."""
+    (expression,) = [query["Expression"] for query in alarm["Metrics"] if query["ReturnData"]]
+    return expression
+
+
+def node_metrics(alarm: dict) -> dict[str, tuple[str, str, str]]:
+    """Every metric a math alarm reads, by query id: (namespace, metric name, CacheClusterId suffix).
+
+    The suffix is what follows the replication group id in the dimension ("-002", "-0003-001")."""
+    nodes = {}
+    for query in alarm["Metrics"]:
+        if "MetricStat" not in query:
+            continue
+        metric = query["MetricStat"]["Metric"]
+        (dimension,) = metric["Dimensions"]
+        assert dimension["Name"] == "CacheClusterId"
+        _group_id, suffix = dimension["Value"]["Fn::Join"][1]
+        nodes[query["Id"]] = (metric["Namespace"], metric["MetricName"], suffix)
+    return nodes

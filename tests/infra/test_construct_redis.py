@@ -151,15 +151,19 @@ def test_connections_open_nothing_until_asked_and_then_only_the_port():
     assert stack.resolve(group.connections.default_port.to_string()) == "6380"
 
 
-def test_metrics_use_the_elasticache_namespace_and_node_dimension():
+def test_per_node_metrics_use_the_elasticache_namespace_and_the_nodes_dimension():
     stack, _, group = _group()
+    node = group.member_cluster_ids[1]
     cases = {
-        group.metric_cache_hit_rate(): ("CacheHitRate", "Average"),
-        group.metric_evictions(): ("Evictions", "Sum"),
-        group.metric_engine_cpu_utilization(): ("EngineCPUUtilization", "Average"),
-        group.metric_database_memory_usage_percentage(): ("DatabaseMemoryUsagePercentage", "Average"),
-        group.metric_curr_connections(): ("CurrConnections", "Average"),
-        group.metric_replication_lag(): ("ReplicationLag", "Maximum"),
+        group.metric_cache_hit_rate(member=node): ("CacheHitRate", "Average"),
+        group.metric_evictions(member=node): ("Evictions", "Sum"),
+        group.metric_engine_cpu_utilization(member=node): ("EngineCPUUtilization", "Average"),
+        group.metric_database_memory_usage_percentage(member=node): (
+            "DatabaseMemoryUsagePercentage",
+            "Average",
+        ),
+        group.metric_curr_connections(member=node): ("CurrConnections", "Average"),
+        group.metric_replication_lag(member=node): ("ReplicationLag", "Maximum"),
     }
     for metric, (name, statistic) in cases.items():
         assert (metric.namespace, metric.metric_name, metric.statistic) == (
@@ -167,12 +171,77 @@ def test_metrics_use_the_elasticache_namespace_and_node_dimension():
             name,
             statistic,
         )
-        dimension = stack.resolve(metric.dimensions["CacheClusterId"])
-        assert dimension["Fn::Join"][1][0] == stack.resolve(group.replication_group_id)
-    assert (
-        stack.resolve(group.metric_replication_lag().dimensions["CacheClusterId"])["Fn::Join"][1][1] == "-002"
-    )
+        assert stack.resolve(metric.dimensions["CacheClusterId"]) == stack.resolve(node)
     assert group.metric("CacheHits", period=cdk.Duration.minutes(1)).period.to_seconds() == 60
+
+
+def _node_suffixes(stack, expression) -> dict[str, tuple[str, str, str]]:
+    """Each metric an expression reads: id -> (metric name, statistic, node suffix such as "-0002-001")."""
+    return {
+        metric_id: (
+            metric.metric_name,
+            metric.statistic,
+            stack.resolve(metric.dimensions["CacheClusterId"])["Fn::Join"][1][1],
+        )
+        for metric_id, metric in expression.using_metrics.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "metric_name", "statistic", "function"),
+    [
+        ("metric_engine_cpu_utilization", "EngineCPUUtilization", "Average", "MAX"),
+        ("metric_database_memory_usage_percentage", "DatabaseMemoryUsagePercentage", "Average", "MAX"),
+        ("metric_curr_connections", "CurrConnections", "Average", "MAX"),
+        ("metric_replication_lag", "ReplicationLag", "Maximum", "MAX"),
+        ("metric_evictions", "Evictions", "Sum", "SUM"),
+    ],
+)
+def test_group_metrics_cover_every_node_of_every_shard_so_a_failover_cannot_silence_them(
+    method, metric_name, statistic, function
+):
+    stack, _, group = _group(cluster_mode=True, num_shards=2, replicas_per_shard=1)
+    expression = getattr(group, method)()
+    assert expression.expression == f"{function}([node1, node2, node3, node4])"
+    assert _node_suffixes(stack, expression) == {
+        "node1": (metric_name, statistic, "-0001-001"),
+        "node2": (metric_name, statistic, "-0001-002"),
+        "node3": (metric_name, statistic, "-0002-001"),
+        "node4": (metric_name, statistic, "-0002-002"),
+    }
+
+
+def test_group_hit_rate_is_a_percentage_of_all_lookups_and_empty_when_there_are_none():
+    stack, _, group = _group(replicas_per_shard=2)
+    expression = group.metric_cache_hit_rate()
+    total_hits, total_misses = "SUM([hits1, hits2, hits3])", "SUM([misses1, misses2, misses3])"
+    lookups = f"({total_hits} + {total_misses})"
+    # Percent (0-100), the unit of ElastiCache's CacheHitRate, so thresholds read the same either way.
+    assert expression.expression == f"IF({lookups} > 0, 100 * {total_hits} / {lookups})"
+    nodes = _node_suffixes(stack, expression)
+    assert {key: nodes[key] for key in ("hits1", "hits3", "misses2")} == {
+        "hits1": ("CacheHits", "Sum", "-001"),
+        "hits3": ("CacheHits", "Sum", "-003"),
+        "misses2": ("CacheMisses", "Sum", "-002"),
+    }
+    assert len(nodes) == 6
+
+
+def test_group_metrics_can_be_limited_to_some_nodes_and_keep_the_period():
+    stack, _, group = _group(replicas_per_shard=2)
+    expression = group.metric_engine_cpu_utilization(
+        members=group.member_cluster_ids[1:], period=cdk.Duration.minutes(1)
+    )
+    assert [suffix for *_, suffix in _node_suffixes(stack, expression).values()] == ["-002", "-003"]
+    assert expression.period.to_seconds() == 60
+
+
+def test_member_batches_keep_every_alarm_within_cloudwatchs_ten_metrics():
+    stack, _, group = _group(cluster_mode=True, num_shards=4, replicas_per_shard=2)
+    assert [len(batch) for batch in group.member_batches()] == [10, 2]
+    assert [len(batch) for batch in group.member_batches(2)] == [5, 5, 2]
+    batched = [node for batch in group.member_batches(2) for node in batch]
+    assert stack.resolve(batched) == stack.resolve(group.member_cluster_ids)
 
 
 def test_replication_lag_needs_a_replica():

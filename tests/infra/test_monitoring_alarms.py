@@ -6,9 +6,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
+from caching_constructs.monitoring import ABOVE, OperationsMonitoring
 from config import ENVIRONMENT_NAMES, load_environment
 from config.schema import MonitoringConfig
 from stacks.stage import CachingStage
@@ -16,6 +20,8 @@ from tests.infra.conftest import new_app
 from tests.infra.monitoring_templates import (
     FUNCTIONS,
     alarms_by_name,
+    node_metrics,
+    returned_expression,
     topic_ref,
 )
 from tests.infra.templates import resources_of_type
@@ -23,35 +29,6 @@ from tests.infra.templates import resources_of_type
 # alarm id, severity, metric name, comparison, threshold from the config (None: computed, tested separately)
 Threshold = Callable[[MonitoringConfig], float]
 ALARMS: list[tuple[str, str, str, str, Threshold]] = [
-    (
-        "CacheHitRateLow",
-        "warning",
-        "CacheHitRate",
-        "LessThanThreshold",
-        lambda m: m.cache_hit_rate_warning * 100,
-    ),
-    ("CacheEvictions", "warning", "Evictions", "GreaterThanThreshold", lambda m: m.cache_evictions),
-    (
-        "CacheEngineCpuHigh",
-        "critical",
-        "EngineCPUUtilization",
-        "GreaterThanThreshold",
-        lambda m: m.cache_cpu_percent,
-    ),
-    (
-        "CacheConnectionsHigh",
-        "warning",
-        "CurrConnections",
-        "GreaterThanThreshold",
-        lambda m: m.cache_connections,
-    ),
-    (
-        "CacheMemoryHigh",
-        "critical",
-        "DatabaseMemoryUsagePercentage",
-        "GreaterThanThreshold",
-        lambda m: m.cache_memory_percent,
-    ),
     (
         "DatabaseCpuHigh",
         "critical",
@@ -123,6 +100,98 @@ for _function in FUNCTIONS:
     ]
 
 
+# ElastiCache alarms watch metric math over every node of the group (a node's role moves on failover):
+# alarm id, severity, expression over the node metrics, metric read per node, comparison, threshold.
+CACHE_ALARMS: list[tuple[str, str, str, tuple[str, ...], str, Threshold]] = [
+    (
+        "CacheHitRateLow",
+        "warning",
+        "IF({lookups} > 0, 100 * {hits} / {lookups})",
+        ("CacheHits", "CacheMisses"),
+        "LessThanThreshold",
+        lambda m: m.cache_hit_rate_warning * 100,  # the config's fraction, the expression's percent
+    ),
+    (
+        "CacheEvictions",
+        "warning",
+        "SUM({nodes})",
+        ("Evictions",),
+        "GreaterThanThreshold",
+        lambda m: m.cache_evictions,
+    ),
+    (
+        "CacheEngineCpuHigh",
+        "critical",
+        "MAX({nodes})",
+        ("EngineCPUUtilization",),
+        "GreaterThanThreshold",
+        lambda m: m.cache_cpu_percent,
+    ),
+    (
+        "CacheConnectionsHigh",
+        "warning",
+        "MAX({nodes})",
+        ("CurrConnections",),
+        "GreaterThanThreshold",
+        lambda m: m.cache_connections,
+    ),
+    (
+        "CacheMemoryHigh",
+        "critical",
+        "MAX({nodes})",
+        ("DatabaseMemoryUsagePercentage",),
+        "GreaterThanThreshold",
+        lambda m: m.cache_memory_percent,
+    ),
+]
+
+
+def _node_suffixes(count: int) -> list[str]:
+    return [f"-{node:03d}" for node in range(1, count + 1)]
+
+
+def _expected_expression(template: str, count: int) -> str:
+    ids = range(1, count + 1)
+    hits = f"SUM([{', '.join(f'hits{i}' for i in ids)}])"
+    misses = f"SUM([{', '.join(f'misses{i}' for i in ids)}])"
+    nodes = f"[{', '.join(f'node{i}' for i in ids)}]"
+    return template.format(hits=hits, lookups=f"({hits} + {misses})", nodes=nodes)
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+@pytest.mark.parametrize(
+    ("alarm_id", "severity", "expression", "metrics", "comparison", "threshold"),
+    CACHE_ALARMS,
+    ids=[a[0] for a in CACHE_ALARMS],
+)
+def test_each_cache_alarm_watches_every_node_of_the_group_with_its_configured_threshold(
+    synthesized, name, alarm_id, severity, expression, metrics, comparison, threshold
+):
+    env = synthesized[name]
+    config, nodes = env.config.monitoring, env.config.cache.nodes_per_shard
+    alarm = alarms_by_name(env)[f"{name}-Monitoring-{severity}-{alarm_id}"]
+    assert returned_expression(alarm) == _expected_expression(expression, nodes)
+    read = sorted((metric, suffix) for _, metric, suffix in node_metrics(alarm).values())
+    assert read == sorted((metric, suffix) for metric in metrics for suffix in _node_suffixes(nodes))
+    assert {namespace for namespace, *_ in node_metrics(alarm).values()} == {"AWS/ElastiCache"}
+    assert {query["MetricStat"]["Period"] for query in alarm["Metrics"] if "MetricStat" in query} == {
+        config.period_minutes * 60
+    }
+    assert alarm["ComparisonOperator"] == comparison
+    assert alarm["Threshold"] == pytest.approx(threshold(config))
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == config.evaluation_periods
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [topic_ref(env)]
+
+
+def test_after_a_failover_the_cpu_memory_and_hit_rate_alarms_still_see_the_new_primary(prod):
+    # prod: one primary and two replicas; any of them may be the primary after a failover.
+    assert prod.config.cache.nodes_per_shard == 3
+    alarms = alarms_by_name(prod)
+    for alarm_id in ("critical-CacheEngineCpuHigh", "critical-CacheMemoryHigh", "warning-CacheHitRateLow"):
+        suffixes = {suffix for *_, suffix in node_metrics(alarms[f"prod-Monitoring-{alarm_id}"]).values()}
+        assert suffixes == {"-001", "-002", "-003"}, alarm_id
+
+
 @pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
 @pytest.mark.parametrize(
     ("alarm_id", "severity", "metric", "comparison", "threshold"), ALARMS, ids=[a[0] for a in ALARMS]
@@ -143,7 +212,10 @@ def test_each_alarm_exists_with_its_configured_threshold_and_notifies_the_topic(
 
 def test_the_cache_hit_rate_warning_is_the_source_documents_80_percent(dev):
     assert dev.config.monitoring.cache_hit_rate_warning == 0.8
-    assert alarms_by_name(dev)["dev-Monitoring-warning-CacheHitRateLow"]["Threshold"] == 80
+    alarm = alarms_by_name(dev)["dev-Monitoring-warning-CacheHitRateLow"]
+    # The expression yields percent (100 * hits / lookups), so the 0.8 fraction becomes 80, not 0.8.
+    assert "100 * " in returned_expression(alarm)
+    assert alarm["Threshold"] == 80
 
 
 @pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
@@ -172,6 +244,12 @@ def test_replication_lag_is_alarmed_only_where_there_are_replicas(dev, prod):
     assert not any("CacheReplicationLag" in alarm for alarm in alarms_by_name(dev))
     lag = alarms_by_name(prod)["prod-Monitoring-critical-CacheReplicationLag"]
     assert lag["Threshold"] == prod.config.monitoring.cache_replication_lag_seconds
+    # Every node can be a replica after a failover; only replicas publish ReplicationLag.
+    assert returned_expression(lag) == "MAX([node1, node2, node3])"
+    assert sorted(node_metrics(lag).values()) == [
+        ("AWS/ElastiCache", "ReplicationLag", suffix) for suffix in ("-001", "-002", "-003")
+    ]
+    assert {query["MetricStat"]["Stat"] for query in lag["Metrics"] if "MetricStat" in query} == {"Maximum"}
     replicas = [alarm for alarm in alarms_by_name(prod) if "DatabaseReplica" in alarm]
     assert len(replicas) == prod.config.database.read_replica_count
 
@@ -268,7 +346,6 @@ def test_no_two_environments_share_an_api_name_so_their_api_metrics_never_mix(sy
 def test_data_tier_alarms_use_the_dimensions_each_service_publishes(synthesized, name):
     alarms = alarms_by_name(synthesized[name])
     expected = {
-        "warning-CacheHitRateLow": ("AWS/ElastiCache", {"CacheClusterId"}),
         "critical-DatabaseCpuHigh": ("AWS/RDS", {"DBInstanceIdentifier"}),
         "critical-DatabaseReplica1Lag": ("AWS/RDS", {"DBInstanceIdentifier"}),
         "critical-DaxErrorRequests": ("AWS/DAX", {"ClusterId"}),
@@ -278,3 +355,36 @@ def test_data_tier_alarms_use_the_dimensions_each_service_publishes(synthesized,
     for alarm_id, (namespace, dimension_names) in expected.items():
         alarm = alarms[f"{name}-Monitoring-{alarm_id}"]
         assert (alarm["Namespace"], set(_dimensions(alarm))) == (namespace, dimension_names), alarm_id
+
+
+def test_a_large_cluster_mode_group_is_alarmed_in_batches_within_cloudwatchs_ten_metrics(tmp_path):
+    base = load_environment("prod")
+    cache = dataclasses.replace(base.cache, cluster_mode=True, num_shards=4, replicas_per_shard=2)
+    stage = CachingStage(new_app(tmp_path), "prod", config=dataclasses.replace(base, cache=cache))
+    alarms = resources_of_type(Template.from_stack(stage.monitoring).to_json(), "AWS::CloudWatch::Alarm")
+    by_name = {alarm["Properties"]["AlarmName"]: alarm["Properties"] for alarm in alarms.values()}
+    every_node = {f"-{shard:04d}-{node:03d}" for shard in range(1, 5) for node in range(1, 4)}
+    # 12 nodes: the hit rate reads 2 metrics per node (5 nodes per alarm), the others 1 (10 per alarm).
+    for alarm_id, batches in (("warning-CacheHitRateLow", 3), ("critical-CacheEngineCpuHigh", 2)):
+        names = [f"prod-Monitoring-{alarm_id}Batch{number}" for number in range(1, batches + 1)]
+        assert f"prod-Monitoring-{alarm_id}Batch{batches + 1}" not in by_name
+        covered = set()
+        for name in names:
+            metrics = node_metrics(by_name[name])
+            assert len(metrics) <= 10, name
+            covered |= {suffix for *_, suffix in metrics.values()}
+        assert covered == every_node, alarm_id
+
+
+def test_the_facade_refuses_an_alarm_over_more_metrics_than_cloudwatch_allows():
+    stack = cdk.Stack()
+    monitoring = OperationsMonitoring(
+        stack, "Monitoring", alarm_topic=sns.Topic(stack, "Topic"), period=cdk.Duration.minutes(5)
+    )
+    nodes = {
+        f"node{i}": cloudwatch.Metric(namespace="AWS/ElastiCache", metric_name="CurrConnections")
+        for i in range(11)
+    }
+    too_many = cloudwatch.MathExpression(expression="MAX(METRICS())", using_metrics=nodes)
+    with pytest.raises(ValueError, match="11 metrics, over CloudWatch's hard limit of 10"):
+        monitoring.add_alarm("TooMany", too_many, threshold=1, comparison=ABOVE, description="x")

@@ -11,17 +11,18 @@ from tests.infra.monitoring_templates import (
     alarms_by_name,
     dashboard_body,
     graphs_by_title,
+    hidden_node_metrics,
     metric_names,
     monitoring_template,
 )
 from tests.infra.templates import resources_of_type
 
 PANELS = {
-    "Cache hit rate (%)": ["CacheHitRate"],
-    "Cache evictions": ["Evictions"],
-    "Cache engine CPU (%)": ["EngineCPUUtilization"],
-    "Cache connections": ["CurrConnections"],
-    "Cache memory used of maxmemory (%)": ["DatabaseMemoryUsagePercentage"],
+    "Cache hit rate (%)": ["CacheHitRate (group)"],
+    "Cache evictions": ["Evictions (sum over nodes)"],
+    "Cache engine CPU (%)": ["EngineCPUUtilization (max over nodes)"],
+    "Cache connections": ["CurrConnections (max over nodes)"],
+    "Cache memory used of maxmemory (%)": ["DatabaseMemoryUsagePercentage (max over nodes)"],
     "Database CPU (%)": ["CPUUtilization"],
     "Database freeable memory (bytes)": ["FreeableMemory"],
     "Database connections": ["DatabaseConnections"],
@@ -58,7 +59,18 @@ def test_the_dashboard_has_a_panel_for_each_metric_that_matters(synthesized, nam
 
 def test_the_dashboard_shows_replication_lag_only_with_replicas(dev, prod):
     assert "Cache replication lag (s)" not in graphs_by_title(dev)
-    assert metric_names(graphs_by_title(prod)["Cache replication lag (s)"]) == ["ReplicationLag"]
+    graph = graphs_by_title(prod)["Cache replication lag (s)"]
+    assert metric_names(graph) == ["ReplicationLag (max over nodes)"]
+    assert hidden_node_metrics(graph) == [("ReplicationLag", f"<token>-00{node}") for node in (1, 2, 3)]
+
+
+def test_cache_panels_read_every_node_of_the_group(prod):
+    graphs = graphs_by_title(prod)
+    nodes = [f"<token>-00{node}" for node in (1, 2, 3)]
+    assert hidden_node_metrics(graphs["Cache hit rate (%)"]) == [
+        (metric, node) for metric in ("CacheHits", "CacheMisses") for node in nodes
+    ]
+    assert hidden_node_metrics(graphs["Cache engine CPU (%)"]) == [("EngineCPUUtilization", n) for n in nodes]
 
 
 def test_cloudfront_panels_read_us_east_1_with_the_global_region_dimension(dev):
