@@ -19,7 +19,8 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "cache": {"engine": "redis", "engine_version": "7.1", "replicas_per_shard": 0},
         "database": {"read_replica_count": 1, "backup_retention_days": 1},
         "dax": {"node_count": 1},
-        "functions": {"seed_product_count": 1000, "log_retention_days": 14},
+        # dev runs the optional near cache so its pub/sub invalidation is exercised somewhere deployed.
+        "functions": {"seed_product_count": 1000, "log_retention_days": 14, "l1_enabled": True},
         "api": {"cache_cluster_size": "0.5", "throttle_rate_limit": 50, "throttle_burst_limit": 100},
     },
     "staging": {

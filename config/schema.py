@@ -176,8 +176,11 @@ class FunctionsConfig:
     """Redis TTL for product rows and list pages. Default 300."""
     negative_ttl_seconds: int = setting(30, int_range(1, 3600))
     """Redis TTL for 'no such product'. Default 30."""
-    l1_enabled: bool = setting(True)
+    l1_enabled: bool = setting(False)
+    """Per-container near cache. Default False: another container may serve an old value until the pub/sub
+    invalidation arrives (at worst l1_ttl_seconds), which weakens the read-after-write guarantee."""
     l1_ttl_seconds: int = setting(5, int_range(1, 300))
+    """Near-cache entry lifetime when l1_enabled. Default 5."""
     warm_top_n: int = setting(1000, int_range(1, 1_000_000))
     """Hottest products the warmer loads. Default 1000."""
     warm_schedule: str = setting(

@@ -135,6 +135,14 @@ def test_environment_carries_endpoints_and_secret_arns_never_secret_values(synth
         assert {"DAX_ENDPOINT", "DAX_TABLE_NAME"} <= set(dax)
 
 
+@pytest.mark.parametrize(("name", "near_cache"), [("dev", "true"), ("staging", "false"), ("prod", "false")])
+def test_the_near_cache_runs_only_where_the_config_turns_it_on(synthesized, name, near_cache):
+    """Off outside dev: another container's L1 could serve an old value until pub/sub invalidation lands."""
+    for handler in ("functions.product_api.lambda_handler", "functions.cache_warmer.lambda_handler"):
+        variables = _functions(synthesized[name])[handler]["Environment"]["Variables"]
+        assert variables["CACHE_L1_ENABLED"] == near_cache, handler
+
+
 def test_the_dax_function_has_its_own_asset_and_the_others_share_one(dev):
     functions = _functions(dev)
     keys = {handler: json.dumps(function["Code"]) for handler, function in functions.items()}
