@@ -11,7 +11,7 @@ below) or an S3 origin error, which the access logs show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
@@ -38,17 +38,14 @@ from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.redis_replication_group import RedisReplicationGroup
 from config.schema import MonitoringConfig
 from constructs import Construct
-
-APPLICATION_NAMESPACE = "CachingArchitecture"
-"""EMF namespace of the caching library's metrics (``POWERTOOLS_METRICS_NAMESPACE``)."""
-APPLICATION_COUNTS = (
-    "CacheHit",
-    "CacheMiss",
-    "CacheStaleServed",
-    "CacheLoaderWait",
-    "CacheNegativeHit",
-    "CacheError",
+from stacks.monitoring_application import (  # noqa: F401  (re-exported: the stack's public names)
+    APPLICATION_COUNTS,
+    APPLICATION_NAMESPACE,
+    application_metric,
+    monitor_application,
 )
+from stacks.monitoring_cache import CacheMonitoring
+
 MIB = 1024 * 1024
 
 
@@ -86,13 +83,18 @@ class MonitoringStack(cdk.Stack):
             alarm_name_prefix=self.stack_name,
         )
         self._evaluation = monitoring.evaluation_periods
-        self._monitor_cache(cache)
+        CacheMonitoring(self.monitoring, monitoring, cache, alarm=self._alarm).add()
         self._monitor_database(database)
         self._monitor_api(api_stage)
         self._monitor_distribution(distribution)
         self._monitor_functions(functions)
         self._monitor_dax(dax)
-        self._monitor_application(application_services)
+        monitor_application(
+            self.monitoring,
+            application_services,
+            cache_errors_threshold=monitoring.application_cache_errors,
+            alarm=self._alarm,
+        )
         self.monitoring.add_alarm_status()
 
     @property
@@ -125,116 +127,6 @@ class MonitoringStack(cdk.Stack):
 
     def _alarm(self, alarm_id: str, metric: cloudwatch.IMetric, **props) -> None:
         self.monitoring.add_alarm(alarm_id, metric, evaluation_periods=self._evaluation, **props)
-
-    def _monitor_cache(self, cache: RedisReplicationGroup | MemcachedCluster) -> None:
-        config, redis = self.config, isinstance(cache, RedisReplicationGroup)
-        # ElastiCache reports CacheHitRate in percent; the config holds the source document's fraction (0.8).
-        hit_rate_floor = config.cache_hit_rate_warning * 100
-        graph = self.monitoring.graph
-        widgets = [
-            graph(
-                "Cache hit rate (%)",
-                [cache.metric_cache_hit_rate()],
-                left_annotations=[cloudwatch.HorizontalAnnotation(value=hit_rate_floor, label="warning")],
-                left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
-            ),
-            graph("Cache evictions", [cache.metric_evictions()]),
-            graph("Cache engine CPU (%)", [cache.metric_engine_cpu_utilization()]),
-            graph("Cache connections", [cache.metric_curr_connections()]),
-        ]
-        if redis:
-            widgets.append(
-                graph("Cache memory used of maxmemory (%)", [cache.metric_database_memory_usage_percentage()])
-            )
-            if cache.replicas_per_shard:
-                widgets.append(graph("Cache replication lag (s)", [cache.metric_replication_lag()]))
-        self.monitoring.add_section("ElastiCache", widgets)
-
-        self._cache_alarm(
-            "CacheHitRateLow",
-            cache,
-            lambda members: cache.metric_cache_hit_rate(**members),
-            metrics_per_node=2,
-            threshold=hit_rate_floor,
-            comparison=BELOW,
-            severity=Severity.WARNING,
-            description=f"Cache hit rate below {hit_rate_floor:g}%: more reads reach the database",
-        )
-        self._cache_alarm(
-            "CacheEvictions",
-            cache,
-            lambda members: cache.metric_evictions(**members),
-            threshold=config.cache_evictions,
-            comparison=ABOVE,
-            severity=Severity.WARNING,
-            description="Keys evicted by maxmemory-policy: the working set no longer fits the cache",
-        )
-        self._cache_alarm(
-            "CacheEngineCpuHigh",
-            cache,
-            lambda members: cache.metric_engine_cpu_utilization(**members),
-            threshold=config.cache_cpu_percent,
-            comparison=ABOVE,
-            description="Cache engine CPU high: commands queue and latency rises",
-        )
-        self._cache_alarm(
-            "CacheConnectionsHigh",
-            cache,
-            lambda members: cache.metric_curr_connections(**members),
-            threshold=config.cache_connections,
-            comparison=ABOVE,
-            severity=Severity.WARNING,
-            description="Cache client connections climbing: check callers for connection leaks",
-        )
-        if redis:
-            self._cache_alarm(
-                "CacheMemoryHigh",
-                cache,
-                lambda members: cache.metric_database_memory_usage_percentage(**members),
-                threshold=config.cache_memory_percent,
-                comparison=ABOVE,
-                description="Cache memory near maxmemory: evictions and write failures follow",
-            )
-            if cache.replicas_per_shard:
-                self._cache_alarm(
-                    "CacheReplicationLag",
-                    cache,
-                    lambda members: cache.metric_replication_lag(**members),
-                    threshold=config.cache_replication_lag_seconds,
-                    comparison=ABOVE,
-                    description="Cache replica lagging: reads from replicas return old values",
-                )
-
-    def _cache_alarm(
-        self,
-        alarm_id: str,
-        cache: RedisReplicationGroup | MemcachedCluster,
-        metric_of: Callable[[dict], cloudwatch.IMetric],
-        *,
-        metrics_per_node: int = 1,
-        description: str,
-        **props,
-    ) -> None:
-        """One alarm over every node of a Redis group, or one per batch of nodes when the expression would
-        read more than CloudWatch's 10 metrics per alarm (large cluster-mode groups). Memcached publishes
-        cluster-level metrics, so it needs no batches."""
-        if not isinstance(cache, RedisReplicationGroup):
-            self._alarm(alarm_id, metric_of({}), description=description, **props)
-            return
-        batches = cache.member_batches(metrics_per_node)
-        first = 1
-        for number, members in enumerate(batches, start=1):
-            last = first + len(members) - 1
-            if len(batches) == 1:
-                self._alarm(alarm_id, metric_of({"members": members}), description=description, **props)
-            else:
-                self._alarm(
-                    f"{alarm_id}Batch{number}",
-                    metric_of({"members": members}),
-                    description=f"{description} (nodes {first}-{last} of {len(cache.member_cluster_ids)})",
-                    **props,
-                )
-            first = last + 1
 
     def _monitor_database(self, database: MySqlDatabase) -> None:
         config, graph = self.config, self.monitoring.graph
@@ -395,39 +287,6 @@ class MonitoringStack(cdk.Stack):
             comparison=ABOVE,
             description="DAX requests failing",
         )
-
-    def _monitor_application(self, services: Sequence[str]) -> None:
-        graph = self.monitoring.graph
-        widgets = []
-        for service in services:
-            counts = [application_metric(service, name) for name in APPLICATION_COUNTS]
-            latency = [application_metric(service, "CacheLatency", statistic=stat) for stat in ("p50", "p99")]
-            widgets.append(graph(f"{service}: cache outcomes", counts, width=12))
-            widgets.append(graph(f"{service}: cache latency (ms)", latency, width=12))
-            self._alarm(
-                f"{_pascal(service)}CacheErrors",
-                application_metric(service, "CacheError"),
-                threshold=self.config.application_cache_errors,
-                comparison=ABOVE,
-                description=f"{service}: cache calls failing (reads fall back to the database)",
-            )
-        self.monitoring.add_section("Application (caching library, EMF)", widgets)
-
-
-def application_metric(service: str, metric_name: str, *, statistic: str = "Sum") -> cloudwatch.Metric:
-    """A metric the caching library publishes as EMF (``CachingArchitecture``, dimension ``service``)."""
-    return cloudwatch.Metric(
-        namespace=APPLICATION_NAMESPACE,
-        metric_name=metric_name,
-        dimensions_map={"service": service},
-        statistic=statistic,
-        # A label would turn an alarm's metric into a metric-math query; only the latency graph needs one.
-        label=f"{metric_name} {statistic}" if statistic != "Sum" else None,
-    )
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.title() for part in name.replace("_", "-").split("-"))
 
 
 def _publishes_additional_metrics(distribution: cloudfront.Distribution) -> bool:

@@ -10,8 +10,9 @@ alarm on one node goes quiet exactly when it matters. These expressions cover ev
 - evictions: ``SUM`` over the nodes.
 
 CloudWatch limits an alarm on metric math to ``MAX_METRICS_PER_ALARM`` metrics (a hard limit, "Limits that
-apply to alarms based on metric math expressions"); a dashboard graph takes up to 500. Alarm on a large
-group by splitting its nodes with ``member_batches`` and alarming on each batch.
+apply to alarms based on metric math expressions") and a dashboard widget to ``MAX_METRICS_PER_GRAPH``
+(service quotas, "Dashboards"). Both count the node metrics an expression reads, not only what it draws:
+alarm on a large group per ``member_batches`` and graph it per ``graph_member_batches``.
 """
 
 from __future__ import annotations
@@ -24,14 +25,26 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 MAX_METRICS_PER_ALARM = 10
 """Metrics (``MetricStat`` queries) one metric math alarm may reference: a hard CloudWatch limit."""
 MAX_METRICS_PER_GRAPH = 500
-"""Metrics and expressions one dashboard graph may hold."""
+"""Queries one dashboard graph widget may run: every metric it draws or its expressions read, and (counted
+too, to stay on the safe side of the quota) each expression itself."""
 
 
 def member_batches(members: Sequence[str], metrics_per_member: int) -> list[list[str]]:
     """``members`` in order, split into the fewest batches whose expressions each fit one alarm."""
     if not 1 <= metrics_per_member <= MAX_METRICS_PER_ALARM:
         raise ValueError(f"member_batches: metrics_per_member must be 1-{MAX_METRICS_PER_ALARM}")
-    size = MAX_METRICS_PER_ALARM // metrics_per_member
+    return _batches(members, MAX_METRICS_PER_ALARM // metrics_per_member)
+
+
+def graph_member_batches(members: Sequence[str], metrics_per_member: int) -> list[list[str]]:
+    """``members`` in order, split into the fewest batches whose expression (one row plus the node metrics
+    it reads) each fits one dashboard graph."""
+    if metrics_per_member < 1:
+        raise ValueError("graph_member_batches: metrics_per_member must be at least 1")
+    return _batches(members, (MAX_METRICS_PER_GRAPH - 1) // metrics_per_member)
+
+
+def _batches(members: Sequence[str], size: int) -> list[list[str]]:
     return [list(members[start : start + size]) for start in range(0, len(members), size)]
 
 
@@ -59,7 +72,7 @@ def hit_rate_over(
     """
     if not hits or len(hits) != len(misses):
         raise ValueError("hit_rate_over: needs one CacheHits and one CacheMisses metric per node")
-    _check_graph_size(2 * len(hits))
+    _check_graph_size(2 * len(hits) + 1)
     using = {f"hits{i}": metric for i, metric in enumerate(hits, start=1)}
     using |= {f"misses{i}": metric for i, metric in enumerate(misses, start=1)}
     total_hits = _function("SUM", [f"hits{i}" for i in range(1, len(hits) + 1)])
@@ -80,12 +93,20 @@ def metric_stat_count(metric: cloudwatch.IMetric) -> int:
     return 1
 
 
+def metric_query_count(metric: cloudwatch.IMetric) -> int:
+    """How many queries a graph runs for ``metric``: 1 for a metric; for an expression, itself plus every
+    query of the metrics and expressions it uses (drawn or not)."""
+    if isinstance(metric, cloudwatch.MathExpression):
+        return 1 + sum(metric_query_count(used) for used in metric.using_metrics.values())
+    return 1
+
+
 def _aggregate(
     function: str, metrics: Sequence[cloudwatch.Metric], *, label: str, period: cdk.Duration
 ) -> cloudwatch.MathExpression:
     if not metrics:
         raise ValueError(f"{function} over no metrics: pass at least one node")
-    _check_graph_size(len(metrics))
+    _check_graph_size(len(metrics) + 1)
     ids = [f"node{i}" for i in range(1, len(metrics) + 1)]
     return cloudwatch.MathExpression(
         expression=_function(function, ids),
@@ -99,8 +120,10 @@ def _function(function: str, ids: Sequence[str]) -> str:
     return f"{function}([{', '.join(ids)}])"
 
 
-def _check_graph_size(count: int) -> None:
-    if count >= MAX_METRICS_PER_GRAPH:
+def _check_graph_size(queries: int) -> None:
+    """An expression that could not be drawn even alone on a graph (it cannot be alarmed on either)."""
+    if queries > MAX_METRICS_PER_GRAPH:
         raise ValueError(
-            f"a group metric over {count} node metrics exceeds CloudWatch's {MAX_METRICS_PER_GRAPH} per graph"
+            f"a group metric of {queries} queries (the expression and {queries - 1} node metrics) exceeds "
+            f"CloudWatch's {MAX_METRICS_PER_GRAPH} per graph; pass fewer members (graph_member_batches)"
         )

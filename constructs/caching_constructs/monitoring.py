@@ -22,7 +22,12 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_sns as sns
 
-from caching_constructs.group_metrics import MAX_METRICS_PER_ALARM, metric_stat_count
+from caching_constructs.group_metrics import (
+    MAX_METRICS_PER_ALARM,
+    MAX_METRICS_PER_GRAPH,
+    metric_query_count,
+    metric_stat_count,
+)
 from constructs import Construct
 
 ABOVE = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
@@ -113,7 +118,17 @@ class OperationsMonitoring(Construct):
         width: int = 8,
         region: str | None = None,
     ) -> cloudwatch.GraphWidget:
-        """A line graph over this facade's period. ``region`` draws metrics from another region."""
+        """A line graph over this facade's period. ``region`` draws metrics from another region.
+
+        Raises ``ValueError`` when the graph would run more than CloudWatch's ``MAX_METRICS_PER_GRAPH``
+        queries, counting the metrics its expressions read but do not draw (a hit rate reads 2 per node).
+        """
+        queries = sum(metric_query_count(metric) for metric in (*left, *right))
+        if queries > MAX_METRICS_PER_GRAPH:
+            raise ValueError(
+                f"graph {title!r}: it reads {queries} metrics and expressions, over CloudWatch's "
+                f"{MAX_METRICS_PER_GRAPH} per graph widget; split it (group_metrics.graph_member_batches)"
+            )
         return cloudwatch.GraphWidget(
             title=title,
             left=list(left),
