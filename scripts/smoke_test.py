@@ -5,6 +5,10 @@ Standard library only, so a pipeline step runs it with the image's ``python3`` a
 
 Checks, against a stage's outputs (the API URL and the CloudFront domain):
 
+The product is ``--product-id`` (``SMOKE_PRODUCT_ID``) or, when none is given, the first product of
+``GET /products?page=1&limit=1``, so an environment without sample data (prod) needs no fixed id. If that
+catalogue is empty, the cache check reads the list page instead and the write check fails.
+
 1. ``cache-hit``: ``GET /products/{id}`` twice; the second answer must come from a cache. The product API says
    ``X-Cache: HIT`` when Redis answered. API Gateway's stage cache replays a stored response with its
    original headers, so a replay is recognised by its ``X-Correlation-Id``: the API echoes the id each request
@@ -26,6 +30,7 @@ the stage's CloudFormation outputs; ``--outputs-file`` reads them from ``cdk dep
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -55,7 +60,7 @@ class CheckFailed(Exception):
 class Options:
     api_url: str
     distribution: str
-    product_id: int
+    product_id: int | None
     static_path: str
     read_only: bool
     signing_region: str | None
@@ -132,8 +137,32 @@ class Client:
                 f"{method} {url} failed: {reason} (timeout {self.options.timeout:g}s)"
             ) from None
 
+    @property
+    def first_page_url(self) -> str:
+        return f"{self.options.api_url.rstrip('/')}/products?page=1&limit=1"
+
+    @functools.cached_property
+    def product_id(self) -> int | None:
+        """The configured product, else the catalogue's first one; None when the catalogue is empty."""
+        if self.options.product_id is not None:
+            return self.options.product_id
+        reply = self.request("GET", self.first_page_url)
+        if reply.status != 200:
+            raise CheckFailed(f"GET {self.first_page_url} answered {reply.status}: {reply.body[:120]!r}")
+        items = reply.json("the first catalogue page").get("items")
+        if not isinstance(items, list):
+            raise CheckFailed("the first catalogue page has no items list")
+        if not items:
+            return None
+        product_id = items[0].get("id") if isinstance(items[0], dict) else None
+        if not isinstance(product_id, int):
+            raise CheckFailed(f"the first catalogue page lists a product without an integer id: {items[0]!r}")
+        return product_id
+
     def product_url(self) -> str:
-        return f"{self.options.api_url.rstrip('/')}/products/{self.options.product_id}"
+        if self.product_id is None:
+            raise CheckFailed("the catalogue is empty: no product to read or write (set SMOKE_PRODUCT_ID)")
+        return f"{self.options.api_url.rstrip('/')}/products/{self.product_id}"
 
     def get_product(self, what: str) -> Reply:
         reply = self.request("GET", self.product_url())
@@ -149,6 +178,8 @@ def _lower(items) -> dict[str, str]:
 
 
 def check_cache_hit(client: Client) -> str:
+    if client.product_id is None:
+        return _check_list_page_hit(client)
     client.get_product("first GET")
     second = client.get_product("second GET")
     if second.replayed:
@@ -156,9 +187,22 @@ def check_cache_hit(client: Client) -> str:
     x_cache = second.header("X-Cache")
     if x_cache != "HIT":
         raise CheckFailed(
-            f"second GET /products/{client.options.product_id} was not a cache hit (X-Cache: {x_cache})"
+            f"second GET /products/{client.product_id} was not a cache hit (X-Cache: {x_cache})"
         )
     return "second GET was a Redis hit (X-Cache: HIT)"
+
+
+def _check_list_page_hit(client: Client) -> str:
+    """An empty catalogue still has a cached (empty) first page."""
+    url = client.first_page_url
+    second = client.request("GET", url)
+    if second.status != 200:
+        raise CheckFailed(f"GET {url} answered {second.status}: {second.body[:120]!r}")
+    if second.replayed:
+        return "catalogue empty; the list page was served by the API Gateway stage cache"
+    if second.header("X-Cache") != "HIT":
+        raise CheckFailed(f"second GET {url} was not a cache hit (X-Cache: {second.header('X-Cache')})")
+    return "catalogue empty; the second list-page GET was a Redis hit (X-Cache: HIT)"
 
 
 def check_write_invalidates(client: Client) -> str:
@@ -274,7 +318,13 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--outputs-file", help="read the API URL and distribution from `cdk deploy --outputs-file`"
     )
-    parser.add_argument("--product-id", type=int, default=int(env("SMOKE_PRODUCT_ID", "1")))
+    parser.add_argument(
+        "--product-id",
+        type=int,
+        # A string default goes through `type` too, so a bad SMOKE_PRODUCT_ID is a usage error (exit 2).
+        default=env("SMOKE_PRODUCT_ID") or None,
+        help="product to read and write (env SMOKE_PRODUCT_ID; default: the first product of the catalogue)",
+    )
     parser.add_argument("--static-path", default=env("SMOKE_STATIC_PATH", "/index.html"))
     parser.add_argument(
         "--read-only", action="store_true", default=_env_flag("SMOKE_READ_ONLY"), help="skip the write check"

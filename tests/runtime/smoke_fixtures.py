@@ -16,7 +16,7 @@ def deployment() -> Iterator[tuple[str, Behaviour]]:
     handler = type(
         "Handler",
         (FakeDeployment,),
-        {"behaviour": behaviour, "cached": None, "stored_response": None, "replays_left": 0},
+        {"behaviour": behaviour, "cached": None, "stored_response": None, "replays_left": 0, "list_reads": 0},
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

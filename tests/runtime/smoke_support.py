@@ -52,6 +52,8 @@ class Behaviour:
     static_cache_control: str | None = "public, max-age=60"
     require_signature: bool = False
     """Writes without a SigV4 Authorization header get 403, as the IAM-authorized write methods do."""
+    catalog_empty: bool = False
+    """GET /products lists nothing (an environment without sample data) and no product exists."""
     product: dict = field(default_factory=lambda: dict(PRODUCT))
     writes: list[dict] = field(default_factory=list)
 
@@ -95,6 +97,7 @@ class FakeDeployment(BaseHTTPRequestHandler):
         tuple[dict, str] | None
     )  # API Gateway's stage cache: body and the correlation id it carries
     replays_left: int
+    list_reads: int
 
     def log_message(self, *args) -> None:  # keep pytest output clean
         pass
@@ -134,7 +137,13 @@ class FakeDeployment(BaseHTTPRequestHandler):
                 headers["Cache-Control"] = behaviour.static_cache_control
             self._send(200, b"<html></html>", headers)
             return
-        if self.path != f"/prod/products/{PRODUCT['id']}":
+        if self.path == "/prod/products?page=1&limit=1":
+            items = [] if behaviour.catalog_empty else [behaviour.product]
+            x_cache = "HIT" if server.list_reads and behaviour.redis_hits else "MISS"
+            server.list_reads += 1
+            self._api(200, {"items": items, "hasMore": False}, {"X-Cache": x_cache})
+            return
+        if behaviour.catalog_empty or self.path != f"/prod/products/{PRODUCT['id']}":
             self._api(404, {"error": "not_found"}, {"Cache-Control": "no-store"})
             return
         if server.stored_response is not None and (behaviour.stage_cache_always or server.replays_left):

@@ -96,6 +96,41 @@ def test_read_only_mode_never_writes(deployment):
     assert behaviour.writes == []
 
 
+def test_without_a_product_id_the_first_catalogue_product_is_checked(deployment):
+    """Prod has no sample data and no fixed id: the script finds a product through the list route."""
+    base_url, behaviour = deployment
+    result = run_smoke_test(base_url, SMOKE_PRODUCT_ID="")
+    summary = summary_of(result)
+    assert result.returncode == 0, summary
+    assert "cache-hit ok: second GET was a Redis hit (X-Cache: HIT)" in summary
+    assert [write["stock"] for write in behaviour.writes] == [13, 12]
+
+
+def test_an_empty_catalogue_checks_the_cached_list_page_when_read_only(deployment):
+    base_url, behaviour = deployment
+    behaviour.catalog_empty = True
+    result = run_smoke_test(base_url, "--read-only", SMOKE_PRODUCT_ID="")
+    summary = summary_of(result)
+    assert result.returncode == 0, summary
+    assert "cache-hit ok: catalogue empty; the second list-page GET was a Redis hit" in summary
+
+
+def test_an_empty_catalogue_fails_the_write_check(deployment):
+    base_url, behaviour = deployment
+    behaviour.catalog_empty = True
+    result = run_smoke_test(base_url, SMOKE_PRODUCT_ID="")
+    assert result.returncode == 1
+    assert "write FAILED: the catalogue is empty: no product to read or write" in summary_of(result)
+    assert behaviour.writes == []
+
+
+def test_a_product_id_that_is_not_a_number_is_a_usage_error(deployment):
+    base_url, _ = deployment
+    result = run_smoke_test(base_url, SMOKE_PRODUCT_ID="seven")
+    assert result.returncode == 2
+    assert "--product-id: invalid int value: 'seven'" in result.stderr
+
+
 def test_an_unreachable_api_fails_within_the_timeout():
     result = run_smoke_test("http://127.0.0.1:9", "--read-only", SMOKE_TIMEOUT_SECONDS="2")
     assert result.returncode == 1
@@ -149,7 +184,8 @@ def test_the_real_handler_behind_the_local_adapter_passes_the_smoke_test(handler
     thread = serve_in_thread(server)
     try:
         api_url = f"http://127.0.0.1:{server.server_address[1]}/"
-        result = run_smoke_test(static_url, SMOKE_API_URL=api_url, SMOKE_PRODUCT_ID="3")
+        # No product id: the script finds one through the real list route, as it does in prod.
+        result = run_smoke_test(static_url, SMOKE_API_URL=api_url, SMOKE_PRODUCT_ID="")
         summary = summary_of(result)
         assert result.returncode == 0, summary
         assert "cache-hit ok: second GET was a Redis hit (X-Cache: HIT)" in summary
