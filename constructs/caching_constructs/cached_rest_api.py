@@ -24,28 +24,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk import custom_resources as cr
 
+from caching_constructs.api_routes import (  # noqa: F401  (re-exported: part of this module's API)
+    READ_METHODS,
+    WRITE_METHODS,
+    ApiRoute,
+    method_deployment_options,
+    model_id,
+)
 from caching_constructs.json_schema import json_schema
 from caching_constructs.nag import suppress_findings
 from constructs import Construct
 
-READ_METHODS = frozenset({"GET"})
-WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 UNAUTHORIZED_CACHE_CONTROL = "FAIL_WITH_403"
-
-_PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 # One JSON line per request; integrationLatency vs responseLatency shows a stage-cache hit (no integration).
 ACCESS_LOG_FIELDS = {
@@ -67,72 +67,6 @@ ACCESS_LOG_FIELDS = {
     "errorMessage": "$context.error.message",
     "xrayTraceId": "$context.xrayTraceId",
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApiRoute:
-    """One method on one path, integrated with a Lambda function through proxy integration.
-
-    :param method: HTTP method, e.g. ``GET``.
-    :param path: resource path with ``{name}`` path parameters, e.g. ``/products/{id}``.
-    :param handler: the function behind the route.
-    :param cache_ttl: stage-cache TTL; None (default) means this method is never cached. GET only.
-    :param query_parameters: optional query strings the response depends on (cache key when cached).
-    :param body_schema: JSON schema (draft 4) for the request body; required for writes.
-    :param iam_auth: require SigV4-signed requests. Default: True for writes, False for reads.
-    """
-
-    method: str
-    path: str
-    handler: lambda_.IFunction
-    cache_ttl: cdk.Duration | None = None
-    query_parameters: tuple[str, ...] = ()
-    body_schema: Mapping[str, Any] | None = None
-    iam_auth: bool | None = None
-
-    @property
-    def path_parameters(self) -> tuple[str, ...]:
-        return tuple(_PATH_PARAMETER.findall(self.path))
-
-    @property
-    def cache_key_parameters(self) -> list[str]:
-        """Exactly the request parameters the response depends on."""
-        return [f"method.request.path.{name}" for name in self.path_parameters] + [
-            f"method.request.querystring.{name}" for name in self.query_parameters
-        ]
-
-    @property
-    def requires_iam(self) -> bool:
-        return self.method in WRITE_METHODS if self.iam_auth is None else self.iam_auth
-
-    @property
-    def settings_path(self) -> str:
-        """The key ``StageOptions.method_options`` takes: ``/products/{id}/GET``."""
-        return f"{self.path.rstrip('/')}/{self.method}"
-
-    @property
-    def patch_path(self) -> str:
-        """The method's path in an UpdateStage patch operation: ``/~1products~1{id}/GET``."""
-        return "/" + self.path.replace("/", "~1") + "/" + self.method
-
-    def validate(self) -> None:
-        where = f"{self.method} {self.path}"
-        if self.method not in READ_METHODS | WRITE_METHODS:
-            raise ValueError(f"{where}: method must be one of {sorted(READ_METHODS | WRITE_METHODS)}")
-        if not self.path.startswith("/"):
-            raise ValueError(f"{where}: path must start with '/'")
-        if self.cache_ttl is not None and self.method not in READ_METHODS:
-            raise ValueError(
-                f"{where}: only GET methods may be cached; writes must always reach the function"
-            )
-        if self.cache_ttl is not None and not 0 < self.cache_ttl.to_seconds() <= 3600:
-            raise ValueError(
-                f"{where}: cache_ttl must be from 1 to 3600 seconds, got {self.cache_ttl.to_seconds()}"
-            )
-        if self.method in WRITE_METHODS and not self.requires_iam:
-            raise ValueError(f"{where}: writes must use IAM authorization")
-        if self.method in {"PUT", "POST", "PATCH"} and self.body_schema is None:
-            raise ValueError(f"{where}: writes need a body_schema so bad bodies are rejected before Lambda")
 
 
 class CachedRestApi(Construct):
@@ -207,7 +141,7 @@ class CachedRestApi(Construct):
                 tracing_enabled=True,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
                 access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
-                method_options={route.settings_path: self._method_options(route) for route in routes},
+                method_options={route.settings_path: method_deployment_options(route) for route in routes},
             ),
         )
         # The stack publishes its own, stably named URL output; drop the RestApi's generated duplicate.
@@ -230,14 +164,6 @@ class CachedRestApi(Construct):
     def stage(self) -> apigw.Stage:
         return self.api.deployment_stage
 
-    @staticmethod
-    def _method_options(route: ApiRoute) -> apigw.MethodDeploymentOptions:
-        if route.cache_ttl is None:
-            return apigw.MethodDeploymentOptions(caching_enabled=False)
-        return apigw.MethodDeploymentOptions(
-            caching_enabled=True, cache_ttl=route.cache_ttl, cache_data_encrypted=True
-        )
-
     def _add_method(self, route: ApiRoute) -> apigw.Method:
         resource = self.api.root.resource_for_path(route.path)
         request_parameters = {f"method.request.path.{name}": True for name in route.path_parameters}
@@ -258,7 +184,7 @@ class CachedRestApi(Construct):
         }
         if route.body_schema is not None:
             model = self.api.add_model(
-                _model_id(route),
+                model_id(route),
                 content_type="application/json",
                 schema=json_schema(route.body_schema),
                 description=f"Body of {route.method} {route.path}",
@@ -399,8 +325,3 @@ _PUBLIC_READ_REASON = (
     "Public catalogue read: anonymous by design so that CloudFront and the stage cache can serve it; "
     "it returns no private data and writes on the same resources require IAM."
 )
-
-
-def _model_id(route: ApiRoute) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", f"{route.method} {route.path.replace('{', ' by ')}")
-    return "".join(word[:1].upper() + word[1:].lower() for word in words) + "Body"

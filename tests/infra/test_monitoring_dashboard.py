@@ -3,9 +3,19 @@ from us-east-1, the caching library's own EMF metrics per service, and the statu
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
+import json
 
-from config import ENVIRONMENT_NAMES
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Template
+
+from caching_constructs.monitoring import OperationsMonitoring
+from config import ENVIRONMENT_NAMES, load_environment
+from stacks.stage import CachingStage
+from tests.infra.conftest import new_app
 from tests.infra.monitoring_templates import (
     FUNCTIONS,
     alarms_by_name,
@@ -122,3 +132,47 @@ def test_the_dashboard_ends_with_the_status_of_every_alarm(dev):
     widgets = dashboard_body(dev)["widgets"]
     assert widgets[-1]["type"] == "alarm"
     assert len(widgets[-1]["properties"]["alarms"]) == len(alarms_by_name(dev))
+
+
+def test_the_facade_refuses_a_graph_whose_expressions_read_more_than_500_metrics_together():
+    stack = cdk.Stack()
+    monitoring = OperationsMonitoring(
+        stack, "Monitoring", alarm_topic=sns.Topic(stack, "Topic"), period=cdk.Duration.minutes(5)
+    )
+
+    def hit_rate_over(nodes: range) -> cloudwatch.MathExpression:
+        # Each expression alone (250 node metrics) fits a graph; the widget reads what both read.
+        hits = {
+            f"h{n}": cloudwatch.Metric(namespace="AWS/ElastiCache", metric_name="CacheHits") for n in nodes
+        }
+        return cloudwatch.MathExpression(expression="100 * SUM(METRICS())", using_metrics=hits)
+
+    monitoring.graph("Fits", [hit_rate_over(range(249)), hit_rate_over(range(249))])
+    with pytest.raises(
+        ValueError, match=r"graph 'Too big': it reads 502 metrics and expressions, over .* 500"
+    ):
+        monitoring.graph("Too big", [hit_rate_over(range(250)), hit_rate_over(range(250))])
+
+
+def test_a_large_cluster_mode_group_is_drawn_in_graphs_that_each_read_at_most_500_metrics(tmp_path):
+    base = load_environment("prod")
+    # 270 nodes: the hit rate reads 540 node metrics, more than one graph widget may read.
+    cache = dataclasses.replace(base.cache, cluster_mode=True, num_shards=90, replicas_per_shard=2)
+    stage = CachingStage(new_app(tmp_path), "prod", config=dataclasses.replace(base, cache=cache))
+    template = Template.from_stack(stage.monitoring).to_json()
+    (dashboard,) = resources_of_type(template, "AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    body = json.loads("".join(part if isinstance(part, str) else "<token>" for part in parts))
+    graphs = {w["properties"]["title"]: w["properties"] for w in body["widgets"] if w["type"] == "metric"}
+    assert all(len(graph["metrics"]) <= 500 for graph in graphs.values())
+    hit_rate = [
+        graphs["Cache hit rate (%) (nodes 1-249 of 270)"],
+        graphs["Cache hit rate (%) (nodes 250-270 of 270)"],
+    ]
+    assert "Cache hit rate (%)" not in graphs
+    read = [
+        node for graph in hit_rate for metric, node in hidden_node_metrics(graph) if metric == "CacheHits"
+    ]
+    assert len(read) == len(set(read)) == 270
+    assert [len(graph["metrics"]) for graph in hit_rate] == [2 * 249 + 1, 2 * 21 + 1]
+    assert metric_names(graphs["Cache engine CPU (%)"]) == ["EngineCPUUtilization (max over nodes)"]

@@ -1,0 +1,66 @@
+"""The caching library's own metrics (EMF, namespace ``CachingArchitecture``, dimension ``service``) on the
+operations dashboard, and the alarm on its cache errors, one set per service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from aws_cdk import aws_cloudwatch as cloudwatch
+
+from caching_constructs.monitoring import ABOVE, OperationsMonitoring
+
+APPLICATION_NAMESPACE = "CachingArchitecture"
+"""EMF namespace of the caching library's metrics (``POWERTOOLS_METRICS_NAMESPACE``)."""
+APPLICATION_COUNTS = (
+    "CacheHit",
+    "CacheMiss",
+    "CacheStaleServed",
+    "CacheLoaderWait",
+    "CacheNegativeHit",
+    "CacheError",
+)
+
+
+def application_metric(service: str, metric_name: str, *, statistic: str = "Sum") -> cloudwatch.Metric:
+    """A metric the caching library publishes as EMF (``CachingArchitecture``, dimension ``service``)."""
+    return cloudwatch.Metric(
+        namespace=APPLICATION_NAMESPACE,
+        metric_name=metric_name,
+        dimensions_map={"service": service},
+        statistic=statistic,
+        # A label would turn an alarm's metric into a metric-math query; only the latency graph needs one.
+        label=f"{metric_name} {statistic}" if statistic != "Sum" else None,
+    )
+
+
+def monitor_application(
+    monitoring: OperationsMonitoring,
+    services: Sequence[str],
+    *,
+    cache_errors_threshold: float,
+    alarm: Callable[..., None],
+) -> None:
+    """Outcome and latency panels per service, and a critical alarm on its cache errors.
+
+    :param alarm: adds an alarm with the stack's evaluation periods (``MonitoringStack._alarm``).
+    """
+    graph = monitoring.graph
+    widgets = []
+    for service in services:
+        counts = [application_metric(service, name) for name in APPLICATION_COUNTS]
+        latency = [application_metric(service, "CacheLatency", statistic=stat) for stat in ("p50", "p99")]
+        widgets.append(graph(f"{service}: cache outcomes", counts, width=12))
+        widgets.append(graph(f"{service}: cache latency (ms)", latency, width=12))
+        alarm(
+            f"{pascal_case(service)}CacheErrors",
+            application_metric(service, "CacheError"),
+            threshold=cache_errors_threshold,
+            comparison=ABOVE,
+            description=f"{service}: cache calls failing (reads fall back to the database)",
+        )
+    monitoring.add_section("Application (caching library, EMF)", widgets)
+
+
+def pascal_case(name: str) -> str:
+    """``product-api`` -> ``ProductApi``: a service name as part of an alarm id."""
+    return "".join(part.title() for part in name.replace("_", "-").split("-"))
