@@ -153,7 +153,9 @@ class CachedRestApi(Construct):
             "BodyAndParametersValidator", validate_request_body=True, validate_request_parameters=True
         )
         self.methods = {route.settings_path: self._add_method(route) for route in routes}
-        self._require_authorized_invalidation()
+        self._require_authorized_invalidation(
+            log_retention=access_log_retention, log_removal_policy=log_removal_policy
+        )
         self._suppress_findings()
 
     @property
@@ -206,7 +208,9 @@ class CachedRestApi(Construct):
             )
         return method
 
-    def _require_authorized_invalidation(self) -> None:
+    def _require_authorized_invalidation(
+        self, *, log_retention: logs.RetentionDays, log_removal_policy: cdk.RemovalPolicy
+    ) -> None:
         cached = [route for route in self.routes if route.cache_ttl is not None]
         if not cached:
             return
@@ -253,6 +257,13 @@ class CachedRestApi(Construct):
                 [iam.PolicyStatement(actions=["apigateway:PATCH"], resources=[stage_arn])]
             ),
             install_latest_aws_sdk=False,
+            # Its own group, so the function's logs expire and go with the stack like the API's access logs.
+            log_group=logs.LogGroup(
+                self,
+                "CacheInvalidationAuthorizationLogs",
+                retention=log_retention,
+                removal_policy=log_removal_policy,
+            ),
         )
         self.invalidation_authorization.node.add_dependency(stage)
         # AwsCustomResource runs in one function per stack, created next to the first user under a fixed id.
