@@ -51,13 +51,16 @@ def test_xray_traces_requests_through_the_api_stage_and_every_function(synthesiz
         assert properties["TracingConfig"] == {"Mode": "Active"}
 
 
+LOG_GROUP = "AWS::Logs::LogGroup"
+
+
 def test_dev_tears_down_cleanly_no_log_group_outlives_its_stack(dev):
     """dev's removal policy is destroy: a retained group (e.g. one the CDK creates for a helper function)
     would be left behind by every `cdk destroy`."""
     retained = [
         f"{stack.node.id}/{logical_id}"
         for stack in dev.stacks()
-        for logical_id, group in resources_of_type(dev.template(stack).to_json(), "AWS::Logs::LogGroup").items()
+        for logical_id, group in resources_of_type(dev.template(stack).to_json(), LOG_GROUP).items()
         if group.get("DeletionPolicy", "Delete") != "Delete"
     ]
     assert retained == []
