@@ -72,7 +72,6 @@ def measure_data_set(products: int, db: Database) -> int:
 def db_settings(mysql) -> Settings:
     return Settings.from_env(
         {
-            "REDIS_HOST": "unused",
             "DB_WRITER_HOST": mysql.host,
             "DB_PORT": str(mysql.port),
             "DB_NAME": mysql.database,

@@ -38,22 +38,6 @@ for _path in (str(ROOT), str(ROOT / "lambda"), str(ROOT / "tests" / "runtime")):
 OUT = ROOT / "bench" / "out"
 
 
-def _env_for(redis_server, mariadb) -> dict[str, str]:
-    return {
-        "REDIS_HOST": redis_server.host,
-        "REDIS_PORT": str(redis_server.port),
-        "DB_WRITER_HOST": mariadb.host,
-        "DB_READER_HOST": mariadb.host,
-        "DB_PORT": str(mariadb.port),
-        "DB_NAME": mariadb.database,
-        "DB_USER": mariadb.user,
-        "DB_PASSWORD": mariadb.password,
-        "DB_TLS": "false",
-        "CACHE_TTL_SECONDS": "300",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }
-
-
 def seed_style_warm(cache, db, rows: int) -> float:
     """fetchall() + one SETEX round trip per row (same entry bytes as cachelib). Returns rows/s."""
     from cachelib import codec
@@ -132,13 +116,13 @@ def main() -> int:
         rss_child(args.rss_child)
         return 0
 
-    from servers import start_mariadb, start_redis
+    from servers import function_env, start_mariadb, start_redis
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-warmer-"))
     redis_server = start_redis(workdir / "redis")
     mariadb = start_mariadb(workdir / "mariadb", database="catalog")
     try:
-        env = _env_for(redis_server, mariadb)
+        env = function_env(redis_server, mariadb, CACHE_TTL_SECONDS="300", POWERTOOLS_METRICS_DISABLED="true")
         os.environ.update(env)
         from cachelib import Cache, Database, Settings
         from functions import cache_warmer, catalog_schema

@@ -138,7 +138,7 @@ def local_stack(
     seed: int, workdir: Path | None = None, redis_maxmemory: str = LOCAL_REDIS_MAXMEMORY
 ) -> Iterator[dict]:
     """Start redis-server and mariadbd, export the handler environment, create schema + ``seed`` products."""
-    from servers import start_mariadb, start_redis
+    from servers import function_env, start_mariadb, start_redis
 
     base = workdir or Path(tempfile.mkdtemp(prefix="caching-local-"))
     redis_server = mariadb = None
@@ -146,22 +146,13 @@ def local_stack(
     try:
         redis_server = start_redis(base / "redis", maxmemory=redis_maxmemory)  # policy from config (dev)
         mariadb = start_mariadb(base / "mariadb", database="catalog")
-        env = {
-            "REDIS_HOST": redis_server.host,
-            "REDIS_PORT": str(redis_server.port),
-            "REDIS_TLS": "false",
-            "REDIS_CLUSTER_MODE": "false",
-            "DB_WRITER_HOST": mariadb.host,
-            "DB_READER_HOST": mariadb.host,
-            "DB_PORT": str(mariadb.port),
-            "DB_NAME": mariadb.database,
-            "DB_USER": mariadb.user,
-            "DB_PASSWORD": mariadb.password,
-            "DB_TLS": "false",
-            "SEED_PRODUCT_COUNT": str(seed),
-            "POWERTOOLS_SERVICE_NAME": "product-api-local",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        }
+        env = function_env(
+            redis_server,
+            mariadb,
+            SEED_PRODUCT_COUNT=str(seed),
+            POWERTOOLS_SERVICE_NAME="product-api-local",
+            POWERTOOLS_METRICS_DISABLED="true",
+        )
         os.environ.update(env)
         yield {
             "env": env,

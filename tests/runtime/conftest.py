@@ -25,6 +25,7 @@ from servers import (
     RedisServer,
     ServerSetupError,
     TlsFiles,
+    function_env,
     make_tls_files,
     start_mariadb,
     start_redis,
@@ -116,27 +117,18 @@ def _clean_servers(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def server_env(redis_server: RedisServer, mysql_server: MariaDBServer) -> dict[str, str]:
     """What the CDK app sets on a function, pointing at the throwaway servers (direct credentials)."""
-    return {
-        "REDIS_HOST": redis_server.host,
-        "REDIS_PORT": str(redis_server.port),
-        "REDIS_TLS": "false",
-        "REDIS_CLUSTER_MODE": "false",
-        "DB_WRITER_HOST": mysql_server.host,
-        "DB_READER_HOST": mysql_server.host,
-        "DB_PORT": str(mysql_server.port),
-        "DB_NAME": mysql_server.database,
-        "DB_USER": mysql_server.user,
-        "DB_PASSWORD": mysql_server.password,
-        "DB_TLS": "false",
-        "CACHE_TTL_SECONDS": "300",
-        "CACHE_NEGATIVE_TTL_SECONDS": "30",
-        "CACHE_L1_ENABLED": "false",
-        "CACHE_L1_TTL_SECONDS": "2",
-        "CACHE_KEY_PREFIX": "test",
-        "CACHE_KEY_VERSION": "1",
-        "POWERTOOLS_SERVICE_NAME": "cachelib-tests",
-        "POWERTOOLS_METRICS_NAMESPACE": "CachingArchitecture",
-    }
+    return function_env(
+        redis_server,
+        mysql_server,
+        CACHE_TTL_SECONDS="300",
+        CACHE_NEGATIVE_TTL_SECONDS="30",
+        CACHE_L1_ENABLED="false",
+        CACHE_L1_TTL_SECONDS="2",
+        CACHE_KEY_PREFIX="test",
+        CACHE_KEY_VERSION="1",
+        POWERTOOLS_SERVICE_NAME="cachelib-tests",
+        POWERTOOLS_METRICS_NAMESPACE="CachingArchitecture",
+    )
 
 
 @pytest.fixture

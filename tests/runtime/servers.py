@@ -358,6 +358,25 @@ def start_mariadb(workdir: Path | None = None, **kwargs: object) -> MariaDBServe
     return server
 
 
+def function_env(redis: RedisServer, mariadb: MariaDBServer, **overrides: str) -> dict[str, str]:
+    """The variables the CDK app sets on a function, pointed at these servers with direct credentials
+    (``DB_USER``/``DB_PASSWORD`` instead of secret ARNs, no TLS); ``overrides`` add or replace some."""
+    return {
+        "REDIS_HOST": redis.host,
+        "REDIS_PORT": str(redis.port),
+        "REDIS_TLS": "false",
+        "REDIS_CLUSTER_MODE": "false",
+        "DB_WRITER_HOST": mariadb.host,
+        "DB_READER_HOST": mariadb.host,
+        "DB_PORT": str(mariadb.port),
+        "DB_NAME": mariadb.database,
+        "DB_USER": mariadb.user,
+        "DB_PASSWORD": mariadb.password,
+        "DB_TLS": "false",
+        **overrides,
+    }
+
+
 __all__ = [
     "SETUP_HINT",
     "MariaDBServer",
@@ -367,6 +386,7 @@ __all__ = [
     "TlsFiles",
     "dev_maxmemory_policy",
     "find_binary",
+    "function_env",
     "make_tls_files",
     "start_mariadb",
     "start_redis",
