@@ -38,32 +38,8 @@ class CachingStage(cdk.Stage):
         # Stack-level tags also reach resources that CloudFormation creates on the stacks' behalf.
         stack_props = {"termination_protection": config.termination_protection, "tags": tags}
 
-        self.network = NetworkStack(
-            self,
-            "Network",
-            network=config.network,
-            removal_policy=removal_policy(config.removal_policy, supports_snapshot=False),
-            description="Caching architecture: VPC, endpoints, flow logs and per-tier security groups",
-            **stack_props,
-        )
+        self.network, self.data = add_network_and_data(self, config, **stack_props)
         network = self.network
-        self.data = DataStack(
-            self,
-            "Data",
-            vpc=network.vpc,
-            application_security_group=network.application_security_group,
-            cache_security_group=network.cache_security_group,
-            database_security_group=network.database_security_group,
-            dax_security_group=network.dax_security_group,
-            secrets_manager_endpoint=network.secrets_manager_endpoint,
-            cache=config.cache,
-            database=config.database,
-            dax=config.dax,
-            removal_policy=removal_policy(config.removal_policy, supports_snapshot=True),
-            deletion_protection=config.deletion_protection,
-            description="Caching architecture: ElastiCache, RDS MySQL with read replicas, DynamoDB with DAX",
-            **stack_props,
-        )
         self.api = ApiStack(
             self,
             "Api",
@@ -115,3 +91,35 @@ class CachingStage(cdk.Stage):
             cdk.Tags.of(self).add(key, value)
         # Aspects do not cross a Stage boundary: one added to the App never visits the stacks in here.
         apply_compliance_checks(self)
+
+
+def add_network_and_data(
+    scope: Construct, config: EnvironmentConfig, **stack_props
+) -> tuple[NetworkStack, DataStack]:
+    """The two stacks every environment starts with; a data-tier-only build (e.g. Memcached) uses them too."""
+    network = NetworkStack(
+        scope,
+        "Network",
+        network=config.network,
+        removal_policy=removal_policy(config.removal_policy, supports_snapshot=False),
+        description="Caching architecture: VPC, endpoints, flow logs and per-tier security groups",
+        **stack_props,
+    )
+    data = DataStack(
+        scope,
+        "Data",
+        vpc=network.vpc,
+        application_security_group=network.application_security_group,
+        cache_security_group=network.cache_security_group,
+        database_security_group=network.database_security_group,
+        dax_security_group=network.dax_security_group,
+        secrets_manager_endpoint=network.secrets_manager_endpoint,
+        cache=config.cache,
+        database=config.database,
+        dax=config.dax,
+        removal_policy=removal_policy(config.removal_policy, supports_snapshot=True),
+        deletion_protection=config.deletion_protection,
+        description="Caching architecture: ElastiCache, RDS MySQL with read replicas, DynamoDB with DAX",
+        **stack_props,
+    )
+    return network, data
