@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Hides the machine-wide npmrc warning on every npx call; real npm errors still print.
 export npm_config_loglevel := error
 
-.PHONY: help setup setup-servers synth test lint format snapshots local demo bench clean
+.PHONY: help setup setup-servers synth test lint format snapshots local demo bench lock-lambda clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ bench: setup setup-servers  ## All benchmarks (about 10 minutes); compare with b
 	$(PY) bench/bench_stampede.py --query-ms 20 --rounds 5
 	$(PY) bench/bench_db_load.py
 	$(PY) bench/bench_warmer.py --repeats 5
+
+lock-lambda: setup  ## Re-resolve lambda/requirements*.lock (hash-pinned) after changing lambda/requirements*.txt
+	$(PY) scripts/lock_lambda_requirements.py
 
 snapshots: setup  ## Refresh the template snapshots after an intended change (read the diff!)
 	$(PY) -m pytest tests/infra/test_snapshots.py --snapshot-update -q

@@ -3,22 +3,24 @@
 ``python_lambda_code()`` returns a ``lambda.Code`` whose bundling runs ``LocalPythonBundler``:
 
 1. ``pip install --target <asset> --platform manylinux2014_<arch> --implementation cp --python-version <x.y>
-   --only-binary=:all: -r <requirements>`` so that compiled wheels match the Lambda platform, not the host.
-   Packages that publish only an sdist (``amazon-dax-client``) must be listed in ``sdist_packages``: they are
-   first built into a wheel on the host, and the build fails unless that wheel is pure Python
-   (``*-none-any``), because a host-compiled extension would not run on the Lambda platform.
-2. boto3, botocore and s3transfer come with the Lambda runtime. A requirements file that names one of them
-   stops the bundle; when a dependency pulls one in (``amazon-dax-client`` needs botocore), it is removed
-   from the asset together with the distributions only it needed (botocore's urllib3 and python-dateutil,
-   which the runtime ships with it), and the bundler says so on stderr.
+   --only-binary=:all: --no-deps --require-hashes -r <lock>`` so that wheels match the Lambda platform, not
+   the host, and exactly the locked artifacts are installed (``requirements_lock``): an artifact whose sha256
+   is not in the lock, or a lock that is stale against the top-level requirements files, stops the bundle.
+   Packages that publish only an sdist (``amazon-dax-client``) must be listed in ``sdist_packages``: pip
+   downloads the locked sdist (hash-checked) and builds it into a wheel on the host, the build fails unless
+   that wheel is pure Python (``*-none-any``), and the install then accepts that wheel's own sha256.
+2. boto3, botocore and s3transfer come with the Lambda runtime. A requirements file or lock that names one of
+   them stops the bundle. ``amazon-dax-client`` needs botocore: the lock script leaves botocore out of the
+   lock together with the distributions only it needs (urllib3, python-dateutil), and ``--no-deps`` keeps
+   pip from pulling them back in.
 3. The source folders (``cachelib/``, ``functions/``) are copied next to the installed packages, and every
    handler module must exist in the result.
 
 Any failure raises, which stops ``cdk synth``: there is no fallback to an empty or partial asset. The Docker
 image in ``BundlingOptions`` is required by the CDK but is never started, because ``try_bundle`` returns True.
 
-The asset hash is computed from the inputs (source files, requirements files, target platform and Python
-version, bundler format), so an unchanged function keeps its hash and is not redeployed, and bundling is
+The asset hash is computed from the inputs (source files, lock file, target platform and Python version,
+bundler format), so an unchanged function keeps its hash and is not redeployed, and bundling is
 skipped entirely when ``cdk.out`` already holds that asset.
 """
 
@@ -30,50 +32,35 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 
-# Bump when the bundle layout changes, so that every asset gets a new hash.
-BUNDLE_FORMAT_VERSION = "2"
+from caching_constructs.requirements_lock import (
+    RUNTIME_PROVIDED_DISTRIBUTIONS,
+    Lock,
+    LockError,
+    check_lock_is_current,
+    normalized_name,
+    requirement_lines,
+    requirement_name,
+    target_label,
+)
 
-# Provided by every Lambda Python runtime; bundling them only adds megabytes and version skew.
-RUNTIME_PROVIDED_DISTRIBUTIONS = frozenset({"boto3", "botocore", "s3transfer"})
+# Bump when the bundle layout changes, so that every asset gets a new hash.
+BUNDLE_FORMAT_VERSION = "3"
 
 _PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 _IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 # Bytecode is the host's; documentation changes must not redeploy a function.
 _IGNORED_SUFFIXES = (".pyc", ".pyo", ".md")
-_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 class BundlingError(RuntimeError):
     """The asset could not be built. The message says which step failed and shows pip's output."""
-
-
-def normalized_name(name: str) -> str:
-    """The PEP 503 form of a distribution name: ``Amazon_DAX.client`` -> ``amazon-dax-client``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def requirement_lines(requirements_file: Path) -> list[str]:
-    """The requirement specifiers of a requirements file, without comments, blank lines and options."""
-    lines = []
-    for raw in requirements_file.read_text().splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
-            lines.append(line)
-    return lines
-
-
-def requirement_name(line: str) -> str:
-    match = _REQUIREMENT_NAME.match(line)
-    if match is None:
-        raise BundlingError(f"cannot read a package name from requirement {line!r}")
-    return normalized_name(match.group(1))
 
 
 def source_files(directory: Path) -> list[Path]:
@@ -88,11 +75,13 @@ def source_files(directory: Path) -> list[Path]:
 
 
 class PythonBundleSpec:
-    """What goes into one asset: source folders under ``asset_root``, requirements files and the target.
+    """What goes into one asset: source folders under ``asset_root``, the lock and the target.
 
     :param asset_root: folder holding the sources and requirements files (the repository's ``lambda/``).
     :param source_dirs: folders under ``asset_root`` copied into the asset as they are.
-    :param requirements: requirements files under ``asset_root``, exact pins expected.
+    :param requirements: top-level requirements files under ``asset_root``, exact pins expected.
+    :param lock: the hash-pinned lock generated from ``requirements`` (``requirements_lock``), under
+        ``asset_root``; it is what gets installed.
     :param handler_modules: dotted modules that must exist in the bundle, e.g. ``functions.product_api``.
     :param architecture: ``arm64`` or ``x86_64``.
     :param python_version: target interpreter, e.g. ``3.12``.
@@ -107,6 +96,7 @@ class PythonBundleSpec:
         asset_root: Path,
         source_dirs: Sequence[str],
         requirements: Sequence[str],
+        lock: str,
         handler_modules: Sequence[str],
         architecture: str,
         python_version: str,
@@ -120,6 +110,7 @@ class PythonBundleSpec:
         self.asset_root = Path(asset_root).resolve()
         self.source_dirs = tuple(source_dirs)
         self.requirements = tuple(requirements)
+        self.lock = lock
         self.handler_modules = tuple(handler_modules)
         self.architecture = architecture
         self.python_version = python_version
@@ -136,8 +127,37 @@ class PythonBundleSpec:
     def platform(self) -> str:
         return _PLATFORMS[self.architecture]
 
+    def current_lock(self) -> Lock:
+        """The lock, checked against the requirements files and the target; raises ``BundlingError``."""
+        forbidden = sorted(
+            {
+                requirement_name(line)
+                for requirements in self.requirements
+                for line in requirement_lines(self.asset_root / requirements)
+            }
+            & RUNTIME_PROVIDED_DISTRIBUTIONS
+        )
+        if forbidden:
+            raise BundlingError(
+                f"requirements name {', '.join(forbidden)}: the Lambda runtime provides them; remove the pin"
+            )
+        target = target_label(self.platform, self.python_version)
+        try:
+            lock = check_lock_is_current(self.asset_root, self.requirements, self.lock, target)
+        except LockError as error:
+            raise BundlingError(str(error)) from error
+        unlocked = [name for name in self.sdist_packages if name not in lock.packages]
+        if unlocked:
+            raise BundlingError(f"sdist package {', '.join(unlocked)} is not pinned in {self.lock}")
+        return lock
+
     def fingerprint(self) -> str:
-        """sha256 over every input of the bundle; equal inputs give an equal asset hash on any machine."""
+        """sha256 over every input of the bundle; equal inputs give an equal asset hash on any machine.
+
+        The lock stands for the requirements files (its header carries their digest), and a stale lock
+        raises here, so synth stops even when ``cdk.out`` already holds an asset with this hash.
+        """
+        self.current_lock()
         digest = hashlib.sha256()
 
         def add(label: str, data: bytes) -> None:
@@ -148,8 +168,7 @@ class PythonBundleSpec:
         add("target", f"{self.platform} cp{self.python_version}".encode())
         add("sdist", ",".join(self.sdist_packages).encode())
         add("prune", ",".join(self.prune).encode())
-        for requirements in self.requirements:
-            add(f"requirements:{requirements}", (self.asset_root / requirements).read_bytes())
+        add(f"lock:{self.lock}", (self.asset_root / self.lock).read_bytes())
         for source_dir in self.source_dirs:
             root = self.asset_root / source_dir
             for path in source_files(root):
@@ -177,23 +196,11 @@ class LocalPythonBundler:
 
     def bundle(self, output_dir: Path) -> None:
         spec = self._spec
+        lock = spec.current_lock()
         output_dir.mkdir(parents=True, exist_ok=True)
-        requested = self._requested_names()
-        forbidden = sorted(requested & RUNTIME_PROVIDED_DISTRIBUTIONS)
-        if forbidden:
-            raise BundlingError(
-                f"requirements name {', '.join(forbidden)}: the Lambda runtime provides them; remove the pin"
-            )
         with tempfile.TemporaryDirectory(prefix="wheelhouse-") as wheelhouse:
-            self._build_sdist_wheels(Path(wheelhouse))
-            self._pip_install(output_dir, Path(wheelhouse))
-        unneeded = RUNTIME_PROVIDED_DISTRIBUTIONS | orphaned_distributions(output_dir, requested)
-        stripped = strip_distributions(output_dir, unneeded)
-        if stripped:
-            print(
-                f"[bundle] left out (the Lambda runtime provides them): {', '.join(stripped)}",
-                file=sys.stderr,
-            )
+            built = self._build_sdist_wheels(lock, Path(wheelhouse))
+            self._pip_install(lock, built, output_dir, Path(wheelhouse))
         shutil.rmtree(output_dir / "bin", ignore_errors=True)  # console scripts cannot run in Lambda
         for relative in spec.prune:
             target = output_dir / relative
@@ -211,35 +218,44 @@ class LocalPythonBundler:
         if missing:
             raise BundlingError(f"handler modules missing from the bundle: {', '.join(missing)}")
 
-    def _requested_names(self) -> set[str]:
-        return {
-            requirement_name(line)
-            for requirements in self._spec.requirements
-            for line in requirement_lines(self._spec.asset_root / requirements)
-        }
+    def _build_sdist_wheels(self, lock: Lock, wheelhouse: Path) -> dict[str, str]:
+        """Builds each sdist package from its hash-checked sdist; returns the built wheels' sha256 by name.
 
-    def _build_sdist_wheels(self, wheelhouse: Path) -> None:
-        pins = {
-            requirement_name(line): line
-            for requirements in self._spec.requirements
-            for line in requirement_lines(self._spec.asset_root / requirements)
-        }
+        The build backend (setuptools, wheel) that pip installs into its isolated build environment is
+        not hash-checked: pip has no way to lock build dependencies. The result must be pure Python.
+        """
+        built: dict[str, str] = {}
         for name in self._spec.sdist_packages:
-            if name not in pins:
-                raise BundlingError(
-                    f"sdist package {name!r} is not pinned in {', '.join(self._spec.requirements)}"
-                )
+            pin = wheelhouse / f"{name}.sdist.txt"
+            pin.write_text(lock.packages[name].requirement() + "\n")
             self._run_pip(
-                ["wheel", "--no-deps", "--wheel-dir", str(wheelhouse), pins[name]], f"building {name}"
+                ["wheel", "--no-deps", "--require-hashes", "--wheel-dir", str(wheelhouse), "-r", str(pin)],
+                f"building {name} from its locked sdist",
             )
-        impure = [wheel.name for wheel in wheelhouse.glob("*.whl") if not wheel.stem.endswith("-none-any")]
-        if impure:
-            raise BundlingError(
-                f"sdist packages built platform-specific wheels on the host: {', '.join(impure)}"
-            )
+            wheels = [w for w in wheelhouse.glob("*.whl") if normalized_name(w.name.split("-")[0]) == name]
+            impure = [wheel.name for wheel in wheels if not wheel.stem.endswith("-none-any")]
+            if impure:
+                raise BundlingError(
+                    f"sdist packages built platform-specific wheels on the host: {', '.join(impure)}"
+                )
+            if len(wheels) != 1:
+                raise BundlingError(f"building {name} gave {len(wheels)} wheels, expected one")
+            built[name] = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+        return built
 
-    def _pip_install(self, output_dir: Path, wheelhouse: Path) -> None:
+    def _pip_install(self, lock: Lock, built: dict[str, str], output_dir: Path, wheelhouse: Path) -> None:
+        """Installs exactly the locked distributions; wheels built from a locked sdist add their own hash."""
         spec = self._spec
+        if not lock.packages:
+            return
+        requirements = wheelhouse / "install.lock"
+        requirements.write_text(
+            "\n".join(
+                package.requirement(extra_hashes=[built[name]] if name in built else [])
+                for name, package in sorted(lock.packages.items())
+            )
+            + "\n"
+        )
         arguments = [
             "install",
             "--target",
@@ -251,15 +267,18 @@ class LocalPythonBundler:
             "--python-version",
             spec.python_version,
             "--only-binary=:all:",
+            # The lock is the whole closure; resolving again could only pull in what it leaves out (botocore).
+            "--no-deps",
+            "--require-hashes",
             "--find-links",
             str(wheelhouse),
             # Bytecode compiled by the host interpreter is for the wrong Python version.
             "--no-compile",
             "--no-input",
+            "--requirement",
+            str(requirements),
         ]
-        for requirements in spec.requirements:
-            arguments += ["--requirement", str(spec.asset_root / requirements)]
-        self._run_pip(arguments, f"installing {', '.join(spec.requirements)} for {spec.platform}")
+        self._run_pip(arguments, f"installing {spec.lock} for {spec.platform}")
 
     def _run_pip(self, arguments: Sequence[str], step: str) -> None:
         command = [*self._pip, *arguments, "--disable-pip-version-check"]
@@ -281,69 +300,6 @@ class LocalPythonBundler:
 def module_file(root: Path, module: str) -> Path:
     """Where ``module`` lives under ``root``: ``functions.product_api`` -> ``functions/product_api.py``."""
     return root.joinpath(*module.split(".")).with_suffix(".py")
-
-
-def installed_requirements(site_dir: Path) -> dict[str, set[str]]:
-    """Each installed distribution and the names it requires (extras' requirements left out)."""
-    graph: dict[str, set[str]] = {}
-    for dist_info in site_dir.glob("*.dist-info"):
-        metadata = (dist_info / "METADATA").read_text(errors="replace").split("\n\n", 1)[0]
-        name: str | None = None
-        requires: set[str] = set()
-        for line in metadata.splitlines():
-            key, _, value = line.partition(": ")
-            if key == "Name":
-                name = normalized_name(value.strip())
-            elif key == "Requires-Dist" and "extra ==" not in value.split(";", 1)[-1]:
-                requires.add(requirement_name(value))
-        if name is None:
-            raise BundlingError(f"{dist_info.name} has no Name in its METADATA")
-        graph[name] = requires
-    return graph
-
-
-def orphaned_distributions(site_dir: Path, requested: Iterable[str]) -> set[str]:
-    """Installed distributions that only runtime-provided ones need (botocore's urllib3 and dateutil).
-
-    Walks the requirements from what the requirements files name, without entering the runtime-provided
-    distributions; whatever the walk never reaches is there only for them and goes with them.
-    """
-    graph = installed_requirements(site_dir)
-    needed: set[str] = set()
-    pending = [name for name in requested if name not in RUNTIME_PROVIDED_DISTRIBUTIONS]
-    while pending:
-        name = pending.pop()
-        if name in needed or name in RUNTIME_PROVIDED_DISTRIBUTIONS:
-            continue
-        needed.add(name)
-        pending.extend(graph.get(name, ()))
-    return set(graph) - needed - RUNTIME_PROVIDED_DISTRIBUTIONS
-
-
-def strip_distributions(site_dir: Path, names: Iterable[str]) -> list[str]:
-    """Removes the named distributions installed in ``site_dir`` (files listed in their RECORD)."""
-    wanted = {normalized_name(name) for name in names}
-    stripped = []
-    for dist_info in sorted(site_dir.glob("*.dist-info")):
-        name = normalized_name(dist_info.name[: -len(".dist-info")].rsplit("-", 1)[0])
-        if name not in wanted:
-            continue
-        record = dist_info / "RECORD"
-        if not record.is_file():
-            raise BundlingError(f"{dist_info.name} has no RECORD; cannot remove it from the asset")
-        top_levels = set()
-        for line in record.read_text().splitlines():
-            relative = line.split(",", 1)[0]
-            if relative and not relative.startswith(".."):
-                top_levels.add(Path(relative).parts[0])
-        for top_level in top_levels:
-            path = site_dir / top_level
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-        stripped.append(name)
-    return stripped
 
 
 def python_lambda_code(spec: PythonBundleSpec) -> lambda_.Code:

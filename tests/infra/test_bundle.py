@@ -21,10 +21,20 @@ from caching_constructs.python_bundling import (
     PythonBundleSpec,
     python_lambda_code,
 )
+from caching_constructs.requirements_lock import (
+    LockedPackage,
+    inputs_digest,
+    normalized_name,
+    read_lock,
+    render_lock,
+    target_label,
+)
 from stacks.api_stack import CORE_HANDLERS, DAX_HANDLERS, LAMBDA_ROOT, core_bundle, dax_bundle
 from tests.infra.conftest import new_app
 
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+SIX_WHEEL_SHA256 = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
+"""six 1.17.0's only artifact on PyPI (py2.py3-none-any), as in lambda/requirements-dax.lock."""
 CORE_BUDGET_BYTES = 5 * 1024 * 1024
 """Unzipped core asset (README, "Lambda bundles"): redis-py, PyMySQL and Powertools (without its unused
 event_handler) plus our code. Measured 4.5 MiB (arm64 and x86_64)."""
@@ -161,52 +171,123 @@ def test_the_asset_ships_the_rds_ca_bundle_the_database_client_verifies_against(
         assert shipped.read_bytes() == (LAMBDA_ROOT / "cachelib" / "rds-ca-bundle.pem").read_bytes()
 
 
-def test_the_hash_depends_on_sources_and_requirements_only(tmp_path):
-    root = tmp_path / "lambda"
-    (root / "functions").mkdir(parents=True)
-    (root / "functions" / "handler.py").write_text("def lambda_handler(event, context):\n    return 1\n")
-    (root / "requirements.txt").write_text("six==1.17.0\n")
-
-    def spec(**overrides) -> PythonBundleSpec:
-        options = {
-            "asset_root": root,
-            "source_dirs": ["functions"],
-            "requirements": ["requirements.txt"],
-            "handler_modules": ["functions.handler"],
-            "architecture": "arm64",
-            "python_version": "3.12",
-        } | overrides
-        return PythonBundleSpec(**options)
-
-    original = spec().fingerprint()
-    (root / "functions" / "__pycache__").mkdir()
-    (root / "functions" / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"\0")
-    (root / "functions" / "README.md").write_text("How the handler works.\n")
-    assert spec().fingerprint() == original  # caches, bytecode and docs do not redeploy a function
-    assert spec(architecture="x86_64").fingerprint() != original
-    (root / "requirements.txt").write_text("six==1.16.0\n")
-    changed_lock = spec().fingerprint()
-    assert changed_lock != original
-    (root / "functions" / "handler.py").write_text("def lambda_handler(event, context):\n    return 2\n")
-    assert spec().fingerprint() != changed_lock
-
-
-def _bundle(tmp_path, requirements: str, **overrides) -> Path:
-    root = tmp_path / "lambda"
-    (root / "functions").mkdir(parents=True, exist_ok=True)
-    (root / "functions" / "handler.py").write_text("def lambda_handler(event, context):\n    return 1\n")
+def write_lock(root: Path, requirements: str, packages: list[LockedPackage]) -> None:
+    """A lock as the lock script writes it, for hand-picked pins (the script itself needs the index)."""
     (root / "requirements.txt").write_text(requirements)
+    (root / "requirements.lock").write_text(
+        render_lock(
+            requirements=["requirements.txt"],
+            digest=inputs_digest(root, ["requirements.txt"]),
+            targets=[target_label(f"manylinux2014_{arch}", "3.12") for arch in ("aarch64", "x86_64")],
+            packages=packages,
+        )
+    )
+
+
+def _spec(root: Path, **overrides) -> PythonBundleSpec:
     options = {
         "asset_root": root,
         "source_dirs": ["functions"],
         "requirements": ["requirements.txt"],
+        "lock": "requirements.lock",
         "handler_modules": ["functions.handler"],
         "architecture": "arm64",
         "python_version": "3.12",
     } | overrides
+    return PythonBundleSpec(**options)
+
+
+def test_the_hash_depends_on_sources_and_the_lock_only(tmp_path):
+    root = tmp_path / "lambda"
+    (root / "functions").mkdir(parents=True)
+    (root / "functions" / "handler.py").write_text("def lambda_handler(event, context):\n    return 1\n")
+    write_lock(root, "six==1.17.0\n", [LockedPackage("six", "1.17.0", (SIX_WHEEL_SHA256,))])
+
+    original = _spec(root).fingerprint()
+    (root / "functions" / "__pycache__").mkdir()
+    (root / "functions" / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"\0")
+    (root / "functions" / "README.md").write_text("How the handler works.\n")
+    (root / "requirements.txt").write_text("# The only pin.\nsix==1.17.0\n")
+    assert _spec(root).fingerprint() == original  # caches, bytecode, docs and comments do not redeploy
+    assert _spec(root, architecture="x86_64").fingerprint() != original
+    write_lock(root, "six==1.17.0\n", [LockedPackage("six", "1.17.0", (SIX_WHEEL_SHA256, "0" * 64))])
+    changed_lock = _spec(root).fingerprint()
+    assert changed_lock != original
+    (root / "functions" / "handler.py").write_text("def lambda_handler(event, context):\n    return 2\n")
+    assert _spec(root).fingerprint() != changed_lock
+
+
+def test_a_top_level_pin_added_without_regenerating_the_lock_stops_synth(tmp_path):
+    root = tmp_path / "lambda"
+    (root / "functions").mkdir(parents=True)
+    write_lock(root, "six==1.17.0\n", [LockedPackage("six", "1.17.0", (SIX_WHEEL_SHA256,))])
+    (root / "requirements.txt").write_text("six==1.17.0\nredis==8.1.0\n")
+    with pytest.raises(BundlingError, match=r"requirements\.lock is out of date with requirements\.txt: run"):
+        _spec(root).fingerprint()
+
+
+def test_a_target_the_lock_was_not_resolved_for_stops_synth(tmp_path):
+    root = tmp_path / "lambda"
+    (root / "functions").mkdir(parents=True)
+    write_lock(root, "six==1.17.0\n", [LockedPackage("six", "1.17.0", (SIX_WHEEL_SHA256,))])
+    with pytest.raises(BundlingError, match=r"not resolved for cp3\.13-manylinux2014_aarch64"):
+        _spec(root, python_version="3.13").fingerprint()
+
+
+def test_a_lock_that_pins_botocore_stops_synth(tmp_path):
+    root = tmp_path / "lambda"
+    (root / "functions").mkdir(parents=True)
+    write_lock(root, "", [LockedPackage("botocore", "1.44.8", ("0" * 64,))])
+    with pytest.raises(BundlingError, match="pins botocore, which the Lambda runtime provides"):
+        _spec(root).fingerprint()
+
+
+@pytest.mark.parametrize("lock", ["requirements.lock", "requirements-dax.lock"])
+def test_the_locks_leave_out_boto3_botocore_and_what_only_they_need(lock):
+    pinned = set(read_lock(LAMBDA_ROOT / lock).packages)
+    assert pinned, lock
+    assert not pinned & {"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil"}
+
+
+@pytest.mark.parametrize("name", ["core", "dax"])
+def test_the_asset_holds_exactly_the_locked_distributions(assets, name):
+    spec = {"core": core_bundle, "dax": dax_bundle}[name]("x86_64", HOST_PYTHON)
+    lock = read_lock(LAMBDA_ROOT / spec.lock)
+    locked = {package.name: package.version for package in lock.packages.values()}
+    installed = {}
+    for dist_info in assets[name].glob("*.dist-info"):
+        distribution, version = dist_info.name.removesuffix(".dist-info").rsplit("-", 1)
+        installed[normalized_name(distribution)] = version
+    assert installed == locked
+
+
+def _bundle(tmp_path, requirements: str, locked: list[LockedPackage] = (), **overrides) -> Path:
+    root = tmp_path / "lambda"
+    (root / "functions").mkdir(parents=True, exist_ok=True)
+    (root / "functions" / "handler.py").write_text("def lambda_handler(event, context):\n    return 1\n")
+    write_lock(root, requirements, list(locked))
     output = tmp_path / "out"
-    LocalPythonBundler(PythonBundleSpec(**options)).bundle(output)
+    LocalPythonBundler(_spec(root, **overrides)).bundle(output)
     return output
+
+
+def test_a_locked_wheel_installs_with_its_hash_checked(tmp_path):
+    output = _bundle(tmp_path, "six==1.17.0\n", [LockedPackage("six", "1.17.0", (SIX_WHEEL_SHA256,))])
+    assert (output / "six.py").is_file()
+
+
+def test_an_artifact_whose_hash_is_not_in_the_lock_stops_the_bundle_with_pips_message(tmp_path):
+    tampered = [LockedPackage("six", "1.17.0", ("0" * 64,))]
+    with pytest.raises(BundlingError, match=r"(?s)pip failed installing.*DO NOT MATCH THE HASHES.*six"):
+        _bundle(tmp_path, "six==1.17.0\n", tampered)
+
+
+def test_an_sdist_whose_hash_is_not_in_the_lock_is_never_built(tmp_path):
+    tampered = [LockedPackage("amazon-dax-client", "2.1.0", ("0" * 64,))]
+    with pytest.raises(
+        BundlingError, match=r"(?s)pip failed building amazon-dax-client from its locked sdist.*DO NOT MATCH"
+    ):
+        _bundle(tmp_path, "amazon-dax-client==2.1.0\n", tampered, sdist_packages=["amazon-dax-client"])
 
 
 def test_naming_boto3_in_the_requirements_stops_the_bundle(tmp_path):
@@ -215,8 +296,9 @@ def test_naming_boto3_in_the_requirements_stops_the_bundle(tmp_path):
 
 
 def test_an_unresolvable_requirement_fails_loudly_with_pips_message(tmp_path):
-    with pytest.raises(BundlingError, match=r"(?s)pip failed installing requirements.txt.*redis==0\.0\.0"):
-        _bundle(tmp_path, "redis==0.0.0\n")  # a version that was never published
+    with pytest.raises(BundlingError, match=r"(?s)pip failed installing requirements.lock.*redis==0\.0\.0"):
+        # A version that was never published.
+        _bundle(tmp_path, "redis==0.0.0\n", [LockedPackage("redis", "0.0.0", ("0" * 64,))])
 
 
 def test_a_missing_handler_module_fails_the_bundle(tmp_path):
@@ -227,15 +309,8 @@ def test_a_missing_handler_module_fails_the_bundle(tmp_path):
 def test_a_failing_bundler_stops_synth_instead_of_shipping_an_empty_asset(tmp_path):
     root = tmp_path / "lambda"
     (root / "functions").mkdir(parents=True)
-    (root / "requirements.txt").write_text("")
-    spec = PythonBundleSpec(
-        asset_root=root,
-        source_dirs=["functions"],
-        requirements=["requirements.txt"],
-        handler_modules=["functions.absent"],
-        architecture="arm64",
-        python_version="3.12",
-    )
+    write_lock(root, "", [])
+    spec = _spec(root, handler_modules=["functions.absent"])
     app = new_app(tmp_path / "cdk.out", bundle=True)
     stack = cdk.Stack(app, "Failing")
     with pytest.raises(Exception, match="handler modules missing"):
@@ -252,3 +327,13 @@ def test_a_failing_bundler_stops_synth_instead_of_shipping_an_empty_asset(tmp_pa
         p for p in (tmp_path / "cdk.out").glob("asset.*") if not p.name.endswith(("-building", "-error"))
     ]
     assert finished == []
+
+
+def test_the_locks_are_exactly_what_pip_resolves_from_the_top_level_requirements():
+    """Re-resolves every bundle for every target from the index and compares with the committed locks, so a
+    pin, a new transitive release picked up by a loose range, or a hand edit is caught."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "lock_lambda_requirements.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
