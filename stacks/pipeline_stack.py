@@ -22,6 +22,7 @@ from caching_constructs.nag import suppress_findings
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.compliance import apply_compliance_checks
+from stacks.pipeline_nag import suppress_pipeline_findings
 from stacks.stage import CachingStage
 
 PIPELINE_OWNER = "prod"
@@ -97,6 +98,8 @@ class PipelineStack(cdk.Stack):
         )
         self.stages: dict[str, CachingStage] = {}
         self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
+        # The write permission of each smoke test that has one (environments with sample data only).
+        self.smoke_test_writes: dict[str, iam.PolicyStatement] = {}
         for config in environments:
             stage = CachingStage(self, config.name, config=config)
             smoke_test = self._smoke_test(stage)
@@ -116,7 +119,9 @@ class PipelineStack(cdk.Stack):
         # Suppressions need the CodeBuild projects and roles to exist, which they only do once built.
         self.pipeline.build_pipeline()
         apply_compliance_checks(self)
-        _suppress_pipeline_findings(self.pipeline, self.artifact_bucket)
+        suppress_pipeline_findings(
+            self.pipeline, self.artifact_bucket, self.smoke_tests, self.smoke_test_writes
+        )
 
     def _artifact_bucket(self) -> s3.Bucket:
         access_logs = s3.Bucket(
@@ -158,6 +163,8 @@ class PipelineStack(cdk.Stack):
         config = stage.config
         # Environments without sample data hold real customer data: the pipeline never rewrites a row there.
         read_only = config.functions.seed_product_count == 0
+        if not read_only:
+            self.smoke_test_writes[config.name] = self._signed_write_permission(config)
         return pipelines.CodeBuildStep(
             "SmokeTest",
             input=self.source,
@@ -170,7 +177,7 @@ class PipelineStack(cdk.Stack):
                 "SMOKE_SETTLE_SECONDS": str(config.api.item_cache_ttl_seconds + 30),
             },
             commands=[SMOKE_TEST_COMMAND],
-            role_policy_statements=[] if read_only else [self._signed_write_permission(config)],
+            role_policy_statements=[] if read_only else [self.smoke_test_writes[config.name]],
         )
 
     def _signed_write_permission(self, config: EnvironmentConfig) -> iam.PolicyStatement:
@@ -185,72 +192,6 @@ class PipelineStack(cdk.Stack):
             actions=["execute-api:Invoke"],
             resources=[f"arn:{cdk.Aws.PARTITION}:execute-api:{region}:{account}:*/*/PUT/products/*"],
         )
-
-
-def _regex(pattern: str) -> dict[str, str]:
-    return {"regex": f"/{pattern}/"}
-
-
-# The wildcards CDK Pipelines writes into the roles it generates, and why each one is as narrow as it gets.
-_CODEBUILD_LOGS = (
-    r"^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/.+$"
-)
-_CODEBUILD_REPORTS = (
-    r"^Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/.+$"
-)
-_PIPELINE_WILDCARDS = (
-    (
-        "object-level grants on the pipeline's own artifact bucket (objects are named per execution)",
-        [
-            "Action::s3:GetBucket*",
-            "Action::s3:GetObject*",
-            "Action::s3:List*",
-            "Action::s3:Abort*",
-            "Action::s3:DeleteObject*",
-        ],
-    ),
-    (
-        "data-key actions on the pipeline's own artifact key only (KMS names them with wildcards)",
-        ["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"],
-    ),
-    (
-        "log streams and report groups of this CodeBuild project; names are generated per build",
-        [_regex(_CODEBUILD_LOGS), _regex(_CODEBUILD_REPORTS)],
-    ),
-    (
-        "self-mutation and asset publishing assume only CDK bootstrap roles, selected by the "
-        "aws-cdk:bootstrap-role tag condition; their names depend on the bootstrap qualifier",
-        [_regex(r"^Resource::arn:\*:iam::(<AWS::AccountId>|\d{12}):role/\*$")],
-    ),
-    (
-        "the smoke test's signed PUT /products/* on the environment's API; the API id and stage are in "
-        "another stage, which the pipeline stack cannot reference",
-        [_regex(r"^Resource::arn:<AWS::Partition>:execute-api:.+:\*/\*/PUT/products/\*$")],
-    ),
-    (
-        "cloudformation:DescribeStacks, s3:ListBucket (self-mutation) and codebuild:StartBuild/"
-        "BatchGetBuilds (asset publishing) on stacks and projects CDK Pipelines names at deploy time",
-        ["Resource::*"],
-    ),
-)
-
-
-def _suppress_pipeline_findings(pipeline: pipelines.CodePipeline, artifact_bucket: s3.Bucket) -> None:
-    """Suppress the generated roles' wildcard findings on each role's own policy, finding by finding."""
-    stack = cdk.Stack.of(artifact_bucket)
-    bucket_id = stack.resolve(stack.get_logical_id(artifact_bucket.node.default_child))
-    objects = f"Resource::<{bucket_id}.Arn>/*"
-    roles = [node for node in pipeline.node.find_all() if isinstance(node, iam.Role)]
-    for role in roles:
-        policy = role.node.try_find_child("DefaultPolicy")
-        if policy is None:
-            continue
-        suppressions = [
-            {"id": "AwsSolutions-IAM5", "reason": f"CDK Pipelines: {reason}", "applies_to": applies_to}
-            for reason, applies_to in _PIPELINE_WILDCARDS
-        ]
-        suppressions[0]["applies_to"] = [*suppressions[0]["applies_to"], objects]
-        suppress_findings(policy, suppressions, apply_to_children=True)
 
 
 def add_pipeline_if_configured(app: cdk.App, configs: Sequence[EnvironmentConfig]) -> PipelineStack | None:

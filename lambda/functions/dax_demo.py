@@ -42,10 +42,14 @@ _table = None  # the Table resource (DAX-backed or DynamoDB), created on first u
 _source = None  # "dax" or "dynamodb"
 
 
+class Misconfigured(Exception):
+    """The function's deployment is missing a setting: no retry can help, so it is no store outage."""
+
+
 def _open_table() -> tuple[Any, str]:
     table_name = os.environ.get("DAX_TABLE_NAME", "").strip()
     if not table_name:
-        raise LookupError("DAX_TABLE_NAME is not set")
+        raise Misconfigured("DAX_TABLE_NAME is not set")
     endpoint = os.environ.get("DAX_ENDPOINT", "").strip()
     if endpoint:
         from amazondax import AmazonDaxClient
@@ -130,9 +134,20 @@ def _dependency_error(exc: Exception) -> HttpError:
     )
 
 
-def _get(item_id: str) -> tuple[int, dict[str, Any], str]:
+def _configured_table() -> tuple[Any, str]:
+    """The table, or a non-retryable 500 when the deployment left it unnamed (retrying cannot fix that)."""
     try:
-        tbl, source = table()
+        return table()
+    except Misconfigured as exc:
+        LOGGER.error('{"message": "function misconfigured", "reason": "%s"}', exc)
+        raise HttpError(500, "misconfigured", "the item store is not configured") from exc
+    except Exception as exc:  # the DAX client could not reach its cluster: an outage, worth a retry
+        raise _dependency_error(exc) from exc
+
+
+def _get(item_id: str) -> tuple[int, dict[str, Any], str]:
+    tbl, source = _configured_table()
+    try:
         found = tbl.get_item(Key={"id": item_id}).get("Item")
     except Exception as exc:
         raise _dependency_error(exc) from exc
@@ -144,8 +159,8 @@ def _get(item_id: str) -> tuple[int, dict[str, Any], str]:
 def _put(item_id: str, event: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
     item = {**_attributes(json_body(event)), "id": item_id}
     item["updated_at"] = datetime.now(UTC).isoformat()
+    tbl, source = _configured_table()
     try:
-        tbl, source = table()
         tbl.put_item(Item=item)
     except Exception as exc:
         raise _dependency_error(exc) from exc

@@ -3,6 +3,7 @@ a smoke test after every deploy, cdk-nag clean, and no pipeline at all when no s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -14,6 +15,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
+import stacks.pipeline_stack as pipeline_stack_module
 from config import ENVIRONMENT_NAMES, load_environment
 from stacks.pipeline_stack import PipelineStack, add_pipeline_if_configured
 from stacks.stage import CachingStage
@@ -192,6 +194,85 @@ def test_cdk_nag_finds_nothing_unsuppressed_in_the_pipeline(pipeline_stack):
     finding = Match.string_like_regexp(r"^AwsSolutions-")
     findings = [*annotations.find_error("*", finding), *annotations.find_warning("*", finding)]
     assert [f"{f.id}: {f.entry.data.splitlines()[0]}" for f in findings] == []
+
+
+@pytest.fixture(scope="module")
+def unsuppressed_wildcard_findings(tmp_path_factory) -> dict[str, set[str]]:
+    """The IAM5 findings cdk-nag reports per pipeline resource (logical id) with the pipeline suppressions
+    left out: synth then fails, and its validation report lists every finding with its resource."""
+    outdir = tmp_path_factory.mktemp("unsuppressed.out")
+    app = new_app(outdir)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline_stack_module, "suppress_pipeline_findings", lambda *args, **kwargs: None)
+        add_pipeline_if_configured(app, configs_with_source())
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((outdir / "validation-report.json").read_text())
+    findings: dict[str, set[str]] = {}
+    for plugin in report["pluginReports"]:
+        for violation in plugin["violations"]:
+            match = re.match(r"AwsSolutions-IAM5\[(.+?)\]: ", violation["description"])
+            for construct in violation["violatingConstructs"] if match else []:
+                resource = construct["cloudFormationResource"]
+                if resource["templatePath"] == "Pipeline.template.json":
+                    findings.setdefault(resource["logicalId"], set()).add(match.group(1))
+    return findings
+
+
+def test_without_its_suppressions_the_pipeline_has_wildcard_findings(unsuppressed_wildcard_findings):
+    """The comparison below means something only if cdk-nag really reports the generated roles' wildcards."""
+    assert len(unsuppressed_wildcard_findings) >= 7
+    assert all(findings for findings in unsuppressed_wildcard_findings.values())
+
+
+def test_every_wildcard_suppression_names_exactly_the_findings_its_resource_has(
+    template, unsuppressed_wildcard_findings
+):
+    """No blanket IAM5 suppression, no finding suppressed on a resource that does not have it, none twice."""
+    suppressed: dict[str, list[str]] = {}
+    for logical_id, resource in template.to_json()["Resources"].items():
+        for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
+            if rule["id"] == "AwsSolutions-IAM5":
+                assert rule.get("applies_to"), f"{logical_id}: IAM5 suppressed without applies_to"
+                assert all(isinstance(entry, str) for entry in rule["applies_to"]), logical_id
+                suppressed.setdefault(logical_id, []).extend(rule["applies_to"])
+    for logical_id, entries in suppressed.items():
+        assert len(entries) == len(set(entries)), f"{logical_id}: a finding suppressed twice"
+    assert {key: set(entries) for key, entries in suppressed.items()} == unsuppressed_wildcard_findings
+
+
+def test_the_suppressions_follow_an_account_and_region_pinned_in_config(tmp_path):
+    """Pinned, ARNs carry the literal account and region: the suppressions must spell them the same way."""
+    app = new_app(tmp_path)
+    pinned = [
+        dataclasses.replace(config, account="222222222222", region="eu-west-1")
+        for config in configs_with_source()
+    ]
+    add_pipeline_if_configured(app, pinned)
+    # A finding in a stage's own stacks is theirs to answer; only the pipeline template is judged here.
+    with contextlib.suppress(RuntimeError):
+        app.synth()
+    report_file = tmp_path / "validation-report.json"
+    report = json.loads(report_file.read_text()) if report_file.exists() else {"pluginReports": []}
+    in_pipeline = [
+        f"{violation['description'].split(':', 1)[0]} on {construct['constructPath']}"
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        for construct in violation["violatingConstructs"]
+        if construct.get("cloudFormationResource", {}).get("templatePath") == "Pipeline.template.json"
+    ]
+    assert in_pipeline == []
+    template = json.loads((tmp_path / "Pipeline.template.json").read_text())
+    assert "222222222222" in json.dumps(template["Resources"])  # the pin reached the pipeline's own ARNs
+
+
+def test_only_environments_the_smoke_test_writes_to_carry_the_execute_api_suppression(pipeline_stack):
+    for name, smoke_test in pipeline_stack.smoke_tests.items():
+        policy = smoke_test.project.role.node.find_child("DefaultPolicy").node.default_child
+        rules = policy.get_metadata("cdk_nag")["rules_to_suppress"]
+        entries = [entry for rule in rules for entry in rule["applies_to"]]
+        writes = load_environment(name).functions.seed_product_count > 0
+        assert any(":execute-api:" in entry for entry in entries) == writes, name
 
 
 def test_cfn_lint_finds_no_errors_in_the_pipeline_template(pipeline_assembly):

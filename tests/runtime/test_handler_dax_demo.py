@@ -139,3 +139,32 @@ def test_an_item_the_handler_cannot_render_is_a_json_500_without_a_traceback(dyn
     assert headers["Content-Type"] == "application/json" and headers["Cache-Control"] == "no-store"
     assert body["error"] == "internal_error" and "Traceback" not in json.dumps(body)
     assert any(record.exc_info for record in caplog.records), "the traceback belongs in the log"
+
+
+@pytest.mark.parametrize("table_name", [None, "  "])
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_an_unnamed_table_is_a_non_retryable_500_misconfigured_with_the_reason_logged(
+    aws_credentials, monkeypatch, caplog, table_name, method
+):
+    """A deployment that forgot DAX_TABLE_NAME stays broken however often the client retries."""
+    if table_name is None:
+        monkeypatch.delenv("DAX_TABLE_NAME", raising=False)
+    else:
+        monkeypatch.setenv("DAX_TABLE_NAME", table_name)
+    monkeypatch.delenv("DAX_ENDPOINT", raising=False)
+    with mock_aws(), caplog.at_level(logging.ERROR, logger="dax_demo"):
+        status, headers, body = handler(method, "/dax/items/a", body={"x": "y"})
+    assert status == 500 and headers["Content-Type"] == "application/json"
+    assert body["error"] == "misconfigured" and "Retry-After" not in headers
+    assert "DAX_TABLE_NAME is not set" in caplog.text
+
+
+def test_a_dax_client_that_cannot_be_created_is_a_retryable_503(dynamodb, monkeypatch):
+    def unreachable(**kwargs):
+        raise ConnectionError("no route to the DAX cluster")
+
+    monkeypatch.setenv("DAX_ENDPOINT", ENDPOINT)
+    monkeypatch.setattr(amazondax.AmazonDaxClient, "resource", staticmethod(unreachable))
+    status, headers, body = handler("GET", "/dax/items/a")
+    assert_client_error(status, headers, body, 503)
+    assert body["error"] == "store_unavailable" and headers["Retry-After"] == "1"

@@ -1,0 +1,198 @@
+"""cdk-nag IAM5 suppressions for the roles CDK Pipelines generates, one role policy at a time.
+
+CDK Pipelines writes these policies itself; none of their wildcards can be scoped from outside without
+rewriting its CloudFormation. So each role's policy gets exactly the findings that role has, spelt as cdk-nag
+spells them (built from the same constructs and ARNs CDK Pipelines uses, so an account or region pinned in
+config changes both sides alike), each with a reason that is true of that role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import pipelines
+
+from caching_constructs.nag import suppress_findings
+from constructs import IConstruct
+
+READ_ARTIFACT_ACTIONS = ("Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*")
+WRITE_ARTIFACT_ACTIONS = ("Action::s3:Abort*", "Action::s3:DeleteObject*")
+ARTIFACT_KEY_ACTIONS = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
+
+
+def nag_form(scope: IConstruct, value: str) -> str:
+    """``value`` (an ARN, possibly with tokens) as cdk-nag prints it in a finding: ``Ref`` as ``<Id>``,
+    ``Fn::GetAtt`` as ``<Id.Attr>``, joins concatenated (cdk-nag's ``flattenCfnReference``)."""
+    return _flatten(cdk.Stack.of(scope).resolve(value))
+
+
+def _flatten(node: Any) -> str:
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict) and "Fn::Join" in node:
+        delimiter, items = node["Fn::Join"]
+        return delimiter.join(_flatten(item) for item in items)
+    if isinstance(node, dict) and "Fn::Sub" in node:
+        return _flatten(node["Fn::Sub"])
+    if isinstance(node, dict) and "Fn::GetAtt" in node:
+        resource, attribute = node["Fn::GetAtt"]
+        return f"<{_flatten(resource)}.{_flatten(attribute)}>"
+    if isinstance(node, dict) and "Ref" in node:
+        return f"<{_flatten(node['Ref'])}>"
+    raise ValueError(f"cannot spell {node!r} as a cdk-nag finding")
+
+
+def _resource(scope: IConstruct, arn: str) -> str:
+    return f"Resource::{nag_form(scope, arn)}"
+
+
+def _codebuild_logs(scope: IConstruct, project_name: str) -> list[str]:
+    """The log-group and report-group grants a CodeBuild ``Project`` gives its own role."""
+    stack = cdk.Stack.of(scope)
+    log_group = stack.format_arn(
+        service="logs",
+        resource="log-group",
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        resource_name=f"/aws/codebuild/{project_name}",
+    )
+    report_groups = stack.format_arn(
+        service="codebuild", resource="report-group", resource_name=f"{project_name}-*"
+    )
+    return [_resource(scope, f"{log_group}:*"), _resource(scope, report_groups)]
+
+
+def _every_codebuild_log(scope: IConstruct) -> list[str]:
+    """The same grants as CDK Pipelines writes them for the role shared by all asset-publishing projects."""
+    stack = cdk.Stack.of(scope)
+    log_groups = stack.format_arn(
+        service="logs",
+        resource="log-group",
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        resource_name="/aws/codebuild/*",
+    )
+    report_groups = stack.format_arn(service="codebuild", resource="report-group", resource_name="*")
+    return [_resource(scope, log_groups), _resource(scope, report_groups)]
+
+
+def _iam5(reason: str, applies_to: Iterable[str]) -> dict[str, Any]:
+    return {"id": "AwsSolutions-IAM5", "reason": reason, "applies_to": list(applies_to)}
+
+
+def _suppress_on_policy(role: iam.IRole, suppressions: Sequence[dict[str, Any]]) -> None:
+    """On the role's ``DefaultPolicy`` resource alone: the role itself has no wildcard findings."""
+    policy = role.node.find_child("DefaultPolicy")
+    suppress_findings(policy.node.default_child, suppressions)
+
+
+def _artifacts(bucket: s3.IBucket, *, write: bool, reason: str) -> list[dict[str, Any]]:
+    objects = _resource(bucket, bucket.arn_for_objects("*"))
+    actions = (*READ_ARTIFACT_ACTIONS, *(WRITE_ARTIFACT_ACTIONS if write else ()))
+    grant = "grantReadWrite" if write else "grantRead"
+    return [
+        _iam5(
+            f"{reason}: {grant} on the pipeline's own artifact bucket, whose object keys CodePipeline "
+            "generates per execution",
+            [*actions, objects],
+        ),
+        _iam5(
+            f"{reason}: KMS names the data-key actions only with wildcards; the statement is limited to the "
+            "pipeline's artifact key",
+            ARTIFACT_KEY_ACTIONS,
+        ),
+    ]
+
+
+def _own_logs(project: codebuild.IProject, reason: str) -> dict[str, Any]:
+    return _iam5(
+        f"{reason}: CodeBuild writes this project's own log streams and test reports, named per build "
+        "under the project's name",
+        _codebuild_logs(project, project.project_name),
+    )
+
+
+def suppress_pipeline_findings(
+    pipeline: pipelines.CodePipeline,
+    artifact_bucket: s3.IBucket,
+    smoke_tests: dict[str, pipelines.CodeBuildStep],
+    smoke_test_writes: dict[str, iam.PolicyStatement],
+) -> None:
+    """Suppress each generated role's findings on that role's policy. Call after ``build_pipeline()``."""
+    codepipeline = pipeline.pipeline
+    _suppress_on_policy(
+        codepipeline.role,
+        _artifacts(artifact_bucket, write=True, reason="The CodePipeline service role"),
+    )
+    source_roles = [
+        node for node in codepipeline.node.find_child("Source").node.find_all() if isinstance(node, iam.Role)
+    ]
+    for role in source_roles:
+        _suppress_on_policy(
+            role,
+            _artifacts(artifact_bucket, write=True, reason="The source action stores the checked-out commit"),
+        )
+    synth = pipeline.synth_project
+    _suppress_on_policy(
+        synth.role,
+        [
+            *_artifacts(artifact_bucket, write=True, reason="Synth reads the source and writes cdk.out"),
+            _own_logs(synth, "Synth"),
+        ],
+    )
+    self_mutation = pipeline.self_mutation_project
+    stack = cdk.Stack.of(pipeline)
+    _suppress_on_policy(
+        self_mutation.role,
+        [
+            *_artifacts(artifact_bucket, write=False, reason="Self-mutation reads cdk.out"),
+            _own_logs(self_mutation, "Self-mutation"),
+            _iam5(
+                "Self-mutation assumes only the CDK bootstrap roles of this account, selected by the "
+                "aws-cdk:bootstrap-role tag condition on the same statement; their names depend on the "
+                "bootstrap qualifier",
+                [_resource(self_mutation, f"arn:*:iam::{stack.account}:role/*")],
+            ),
+            _iam5(
+                "Self-mutation calls cloudformation:DescribeStacks and s3:ListBucket, which `cdk deploy` "
+                "uses to find the stacks and bootstrap bucket by name at run time",
+                ["Resource::*"],
+            ),
+        ],
+    )
+    file_role = pipeline.node.find_child("Assets").node.find_child("FileRole")
+    _suppress_on_policy(
+        file_role,
+        [
+            _iam5(
+                "Asset publishing reads the cloud assembly from the pipeline's artifact bucket, whose keys "
+                "CodePipeline generates per execution",
+                [*READ_ARTIFACT_ACTIONS, _resource(artifact_bucket, artifact_bucket.arn_for_objects("*"))],
+            ),
+            _iam5(
+                "One role serves every asset-publishing CodeBuild project, which CDK Pipelines creates "
+                "after this role: their log groups, report groups and builds (codebuild:StartBuild/"
+                "BatchGetBuilds/StopBuild) cannot be named on it",
+                [*_every_codebuild_log(file_role), "Resource::*"],
+            ),
+        ],
+    )
+    for name, smoke_test in smoke_tests.items():
+        role = smoke_test.project.role
+        suppressions = [
+            *_artifacts(artifact_bucket, write=False, reason=f"The {name} smoke test reads the source"),
+            _own_logs(smoke_test.project, f"The {name} smoke test"),
+        ]
+        write = smoke_test_writes.get(name)
+        if write is not None:
+            suppressions.append(
+                _iam5(
+                    f"The {name} smoke test signs PUT /products/* on {name}'s API; the API id and stage "
+                    "live in another stage, which the pipeline stack cannot reference",
+                    [_resource(role, arn) for arn in write.resources],
+                )
+            )
+        _suppress_on_policy(role, suppressions)
