@@ -30,7 +30,9 @@ _BUCKET_DEPLOYMENT_HANDLER = "Custom::CDKBucketDeployment8693BB64968944B69AAFB0C
 _AUTO_DELETE_PROVIDER = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
 _BUCKET_DEPLOYMENT_WILDCARDS = [
     *(f"Action::s3:{action}*" for action in ("GetBucket", "GetObject", "List", "Abort", "DeleteObject")),
-    "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+    # The bootstrap assets bucket's objects, rendered with tokens (env-agnostic) or with a pinned account,
+    # region and partition: one pattern for both, still only that bucket.
+    {"regex": "/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):s3:::cdk-[a-z0-9]+-assets-[^/]+\\/\\*$/g"},
     {"regex": "/^Resource::<SiteStaticBucket[0-9A-F]+\\.Arn>\\/\\*$/g"},
     "Resource::*",
 ]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match
@@ -81,3 +82,18 @@ def test_stage_tags_every_stack_with_the_environment(dev):
         tags = dev.assembly.get_stack_artifact(stack.artifact_id).tags
         assert tags["environment"] == "dev"
         assert tags["project"] == "caching-architecture"
+
+
+def test_an_environment_pinned_to_an_account_and_region_is_cdk_nag_clean(tmp_path):
+    """Suppressions match the findings whether ARNs render with tokens or with a concrete account."""
+    from config import parse_environment
+    from config.environments import ENVIRONMENTS
+
+    raw = {**ENVIRONMENTS["staging"], "account": "222222222222", "region": "eu-west-1"}
+    app = new_app(tmp_path)
+    stage = CachingStage(app, "staging", config=parse_environment("staging", raw))
+    app.synth()  # an unsuppressed cdk-nag error fails synth
+    for stack in stage.node.children:
+        if isinstance(stack, cdk.Stack):
+            annotations = Annotations.from_stack(stack)
+            assert annotations.find_warning("*", NAG_FINDING) == [], stack.node.path
