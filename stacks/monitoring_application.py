@@ -9,6 +9,8 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 
 from caching_constructs.monitoring import ABOVE, OperationsMonitoring
 
+# The caching library's EMF contract, restated here because lambda/ is an asset folder the CDK app does not
+# import; tests/infra/test_monitoring_dashboard.py holds these equal to lambda/cachelib/metrics.py.
 APPLICATION_NAMESPACE = "CachingArchitecture"
 """EMF namespace of the caching library's metrics (``POWERTOOLS_METRICS_NAMESPACE``)."""
 APPLICATION_COUNTS = (
@@ -19,6 +21,8 @@ APPLICATION_COUNTS = (
     "CacheNegativeHit",
     "CacheError",
 )
+APPLICATION_LATENCY = "CacheLatency"
+APPLICATION_ERRORS = "CacheError"
 
 
 def application_metric(service: str, metric_name: str, *, statistic: str = "Sum") -> cloudwatch.Metric:
@@ -48,12 +52,14 @@ def monitor_application(
     widgets = []
     for service in services:
         counts = [application_metric(service, name) for name in APPLICATION_COUNTS]
-        latency = [application_metric(service, "CacheLatency", statistic=stat) for stat in ("p50", "p99")]
+        latency = [
+            application_metric(service, APPLICATION_LATENCY, statistic=stat) for stat in ("p50", "p99")
+        ]
         widgets.append(graph(f"{service}: cache outcomes", counts, width=12))
         widgets.append(graph(f"{service}: cache latency (ms)", latency, width=12))
         alarm(
             f"{pascal_case(service)}CacheErrors",
-            application_metric(service, "CacheError"),
+            application_metric(service, APPLICATION_ERRORS),
             threshold=cache_errors_threshold,
             comparison=ABOVE,
             description=f"{service}: cache calls failing (reads fall back to the database)",
