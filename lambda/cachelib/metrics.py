@@ -60,24 +60,22 @@ class CacheMetrics:
         """Count one read under ``name`` and record its latency (one lock round for the hit path)."""
         with self._lock:
             self._counts[name] += 1
-            self._seen += 1
-            if len(self._latencies) < _MAX_SAMPLES:
-                self._latencies.append(millis)
-            else:
-                slot = int(_random() * self._seen)
-                if slot < _MAX_SAMPLES:
-                    self._latencies[slot] = millis
+            self._sample(millis)
 
     def latency(self, millis: float) -> None:
         """Record one cache-operation latency; keeps a uniform reservoir sample of at most 99."""
         with self._lock:
-            self._seen += 1
-            if len(self._latencies) < _MAX_SAMPLES:
-                self._latencies.append(millis)
-            else:
-                slot = int(_random() * self._seen)
-                if slot < _MAX_SAMPLES:
-                    self._latencies[slot] = millis
+            self._sample(millis)
+
+    def _sample(self, millis: float) -> None:
+        """Reservoir sampling (Algorithm R); the caller holds ``_lock``."""
+        self._seen += 1
+        if len(self._latencies) < _MAX_SAMPLES:
+            self._latencies.append(millis)
+        else:
+            slot = int(_random() * self._seen)
+            if slot < _MAX_SAMPLES:
+                self._latencies[slot] = millis
 
     def snapshot(self) -> dict[str, int]:
         """The counts recorded since the last flush (for tests, logs and benchmarks)."""
