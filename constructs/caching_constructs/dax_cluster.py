@@ -18,7 +18,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 
-from caching_constructs.elasticache_base import DEFAULT_SUBNETS, _selection_kwargs
+from caching_constructs.data_store_network import security_groups_or_closed, subnet_ids
 from caching_constructs.validation import fail, require_match, require_range, require_weekly_window
 from constructs import Construct
 
@@ -83,11 +83,9 @@ class DaxCluster(Construct):
         super().__init__(scope, construct_id)
         self.tables = list(tables)
         self.port = TLS_PORT
-        self.security_groups: list[ec2.ISecurityGroup] = list(security_groups or []) or [
-            ec2.SecurityGroup(
-                self, "SecurityGroup", vpc=vpc, description=description, allow_all_outbound=False
-            )
-        ]
+        self.security_groups = security_groups_or_closed(
+            self, vpc=vpc, description=description, given=security_groups
+        )
         self.connections = ec2.Connections(
             security_groups=self.security_groups, default_port=ec2.Port.tcp(TLS_PORT)
         )
@@ -102,9 +100,8 @@ class DaxCluster(Construct):
         for table in self.tables:
             table.grant_read_write_data(self.role)
 
-        subnet_ids = vpc.select_subnets(**_selection_kwargs(vpc_subnets or DEFAULT_SUBNETS)).subnet_ids
         self.subnet_group = dax.CfnSubnetGroup(
-            self, "SubnetGroup", subnet_ids=subnet_ids, description=description
+            self, "SubnetGroup", subnet_ids=subnet_ids(vpc, vpc_subnets), description=description
         )
         self.parameter_group = dax.CfnParameterGroup(
             self,

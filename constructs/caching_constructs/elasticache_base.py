@@ -13,12 +13,10 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
 
+from caching_constructs.data_store_network import security_groups_or_closed, subnet_ids
 from constructs import Construct
 
 NAMESPACE = "AWS/ElastiCache"
-
-DEFAULT_SUBNETS = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-"""Data stores live in isolated subnets: no route to or from the internet, reachable only inside the VPC."""
 
 
 class ICacheCluster(Protocol):
@@ -53,19 +51,15 @@ class ElastiCacheBase(Construct):
         super().__init__(scope, construct_id)
         self.port = port
         """The port clients connect to (the same on every node)."""
-        self.security_groups: list[ec2.ISecurityGroup] = list(security_groups or []) or [
-            # No outbound rule: a cache never initiates connections (cdk-nag and least privilege).
-            ec2.SecurityGroup(
-                self, "SecurityGroup", vpc=vpc, description=description, allow_all_outbound=False
-            )
-        ]
+        self.security_groups = security_groups_or_closed(
+            self, vpc=vpc, description=description, given=security_groups
+        )
         self.connections = ec2.Connections(
             security_groups=self.security_groups, default_port=ec2.Port.tcp(port)
         )
         """Network access: ``cache.connections.allow_default_port_from(caller)``. No ingress by default."""
-        subnet_ids = vpc.select_subnets(**_selection_kwargs(vpc_subnets or DEFAULT_SUBNETS)).subnet_ids
         self.subnet_group = elasticache.CfnSubnetGroup(
-            self, "SubnetGroup", description=description, subnet_ids=subnet_ids
+            self, "SubnetGroup", description=description, subnet_ids=subnet_ids(vpc, vpc_subnets)
         )
 
     def _metric(self, metric_name: str, cache_cluster_id: str, props: dict[str, Any]) -> cloudwatch.Metric:
@@ -74,16 +68,3 @@ class ElastiCacheBase(Construct):
         return cloudwatch.Metric(
             namespace=NAMESPACE, metric_name=metric_name, dimensions_map=dimensions, **options
         )
-
-
-def _selection_kwargs(selection: ec2.SubnetSelection) -> dict[str, Any]:
-    """``SubnetSelection`` is a jsii struct; ``select_subnets`` takes its fields as keyword arguments."""
-    names = (
-        "availability_zones",
-        "one_per_az",
-        "subnet_filters",
-        "subnet_group_name",
-        "subnets",
-        "subnet_type",
-    )
-    return {name: getattr(selection, name) for name in names if getattr(selection, name) is not None}

@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from caching_constructs.elasticache_base import DEFAULT_SUBNETS
+from caching_constructs.data_store_network import DEFAULT_SUBNETS, security_groups_or_closed
 from caching_constructs.nag import suppress_findings
 from caching_constructs.validation import fail, require_match, require_port, require_range
 from constructs import Construct
@@ -119,9 +119,9 @@ class MySqlDatabase(Construct):
 
         self.port = port
         self.database_name = database_name
-        self.security_groups: list[ec2.ISecurityGroup] = list(security_groups or []) or [
-            ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, description="MySQL", allow_all_outbound=False)
-        ]
+        self.security_groups = security_groups_or_closed(
+            self, vpc=vpc, description="MySQL", given=security_groups
+        )
         self.connections = ec2.Connections(
             security_groups=self.security_groups, default_port=ec2.Port.tcp(port)
         )
