@@ -4,6 +4,11 @@ CLOSED: calls go through; ``failure_threshold`` consecutive failures open it.
 OPEN: calls are refused for ``reset_seconds`` (the caller goes straight to the database), so an outage
 costs one fast refusal instead of a connect timeout per request.
 HALF_OPEN: after the pause one trial call is let through; success closes, failure re-opens.
+
+The trial is bounded in time: a trial not resolved within ``trial_seconds`` (its caller died, hung, or
+never reported back) is forgotten and the next caller gets a new trial, so the breaker can never stay
+half-open for good. Only :class:`cachelib.gateway.RedisGateway` calls :meth:`allow` and the ``record_*``
+methods, and it resolves every trial it takes.
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ class CircuitBreaker:
         *,
         failure_threshold: int = 5,
         reset_seconds: float = 5.0,
+        trial_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[BreakerState, BreakerState], None] | None = None,
     ) -> None:
         self.failure_threshold = failure_threshold
         self.reset_seconds = reset_seconds
+        self.trial_seconds = reset_seconds if trial_seconds is None else trial_seconds
         self._clock = clock
         self._on_change = on_change
         self._lock = threading.Lock()
@@ -41,6 +48,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._trial_in_flight = False
+        self._trial_started_at = 0.0
 
     @property
     def state(self) -> BreakerState:
@@ -59,9 +67,11 @@ class CircuitBreaker:
                     return False
                 self._set(BreakerState.HALF_OPEN)
             if self._state is BreakerState.HALF_OPEN:
-                if self._trial_in_flight:
+                now = self._clock()
+                if self._trial_in_flight and now - self._trial_started_at < self.trial_seconds:
                     return False
                 self._trial_in_flight = True
+                self._trial_started_at = now
                 return True
             return True
 
@@ -73,6 +83,13 @@ class CircuitBreaker:
             self._trial_in_flight = False
             if self._state is not BreakerState.CLOSED:
                 self._set(BreakerState.CLOSED)
+
+    def release_trial(self) -> None:
+        """The trial call ended without a verdict on Redis (it raised something that is not a Redis error):
+        let the next caller try instead of waiting for ``trial_seconds``."""
+        if self._trial_in_flight:
+            with self._lock:
+                self._trial_in_flight = False
 
     def record_failure(self) -> None:
         with self._lock:

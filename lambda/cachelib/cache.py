@@ -12,17 +12,17 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from cachelib import codec, scripts
+from cachelib import codec, replication, scripts
 from cachelib.breaker import CircuitBreaker
-from cachelib.connections import REDIS_ERRORS as _REDIS_ERRORS
 from cachelib.database import ReadEndpoint
-from cachelib.errors import CorruptEntry, DatabaseUnavailable
-from cachelib.keys import KeyBuilder, fence_key, lease_key
+from cachelib.errors import CacheUnavailable, CorruptEntry, DatabaseUnavailable
+from cachelib.gateway import RedisGateway
+from cachelib.keys import KeyBuilder, lease_key
+from cachelib.leases import LeaseKeeper
 from cachelib.metrics import (
     CACHE_ERROR,
     CACHE_HIT,
@@ -35,11 +35,14 @@ from cachelib.metrics import (
 from cachelib.near_cache import NearCache
 from cachelib.result import CacheResult, CacheStatus
 from cachelib.settings import Settings
+from cachelib.versions import VersionCounters
 from cachelib.writes import CacheWrites
 
 T = TypeVar("T")
 Loader = Callable[[ReadEndpoint], T | None]
 """Loads one value from the database at ``endpoint``; returns ``None`` when the row does not exist."""
+Accept = Callable[[Any], bool]
+"""Says whether a decoded cached value has the shape the caller expects; False makes it a corrupt entry."""
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +57,15 @@ _STATUS_METRIC = {
 }
 
 
+def _get(client: Any, key: str) -> Any:
+    return client.get(key)
+
+
 class Cache(CacheWrites):
     """Cache-aside over Redis. Thread-safe; connections are opened lazily on first use.
 
-    Reads are here; invalidation and ``write`` come from :class:`cachelib.writes.CacheWrites`."""
+    Reads are here; invalidation and ``write`` come from :class:`cachelib.writes.CacheWrites`. Every Redis
+    call goes through ``self.redis`` (:class:`~cachelib.gateway.RedisGateway`)."""
 
     def __init__(
         self,
@@ -70,27 +78,26 @@ class Cache(CacheWrites):
     ) -> None:
         """``redis_client`` is a ``redis.Redis``/``RedisCluster`` or a zero-argument factory of one
         (called on first use, so a cluster that is down at cold start is a cache error, not a crash)."""
-        from cachelib.versions import VersionCounters
-
         self.settings = settings or Settings()
         s = self.settings
-        self._factory: Callable[[], Any] | None = None if hasattr(redis_client, "get") else redis_client
-        self._client: Any = redis_client if self._factory is None else None
-        self._client_lock = threading.Lock()
-        self._scripts: dict[str, Any] = {}
         self.keys = KeyBuilder.from_settings(s)
         self.metrics = metrics or CacheMetrics(s.metrics_namespace, s.service_name)
         self.breaker = breaker or CircuitBreaker(
             failure_threshold=s.breaker_failures, reset_seconds=s.breaker_reset_seconds
         )
+        self.redis = RedisGateway(redis_client, self.breaker)
+        self.leases = LeaseKeeper(self.redis, s.cache_lease_ms)
         if near_cache is None and s.cache_l1_enabled:
-            near_cache = NearCache(s.cache_l1_ttl_seconds)
+            near_cache = NearCache(s.cache_l1_ttl_seconds, heartbeat_seconds=s.cache_l1_heartbeat_ms / 1000)
         self.near_cache = near_cache
         if self.near_cache is not None:
-            self.near_cache.subscribe(self.client, self.keys.channel())
-        self.versions = VersionCounters(self)
-        self.bypass_endpoint = ReadEndpoint.WRITER  # see README: read-your-writes while fences are unreadable
+            self.near_cache.subscribe(self.redis, self.keys.channel())
+        self.versions = VersionCounters(self.redis)
+        # The reader endpoint is fresh by itself (it falls back to the writer when the replica lags), so a
+        # Redis outage keeps the read load on the replicas.
+        self.bypass_endpoint = ReadEndpoint.READER
         self.poll_seconds = 0.005
+        self._refresh_paused_until = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Cache:
@@ -105,29 +112,12 @@ class Cache(CacheWrites):
     # --- plumbing ---------------------------------------------------------------------------------
 
     def client(self) -> Any:
-        """The Redis client, created on first call."""
-        client = self._client
-        if client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._factory()  # type: ignore[misc]
-                client = self._client
-        return client
+        """The raw Redis client (tests, tools). Library code goes through ``self.redis.call``."""
+        return self.redis.client()
 
-    def script(self, source: str) -> Any:
-        """A registered ``Script`` for ``source`` (EVALSHA with transparent reload)."""
-        found = self._scripts.get(source)
-        if found is None:
-            found = self._scripts[source] = self.client().register_script(source)
-        return found
-
-    def redis_failed(self, exc: BaseException, *, count: bool = True) -> None:
-        """Record a Redis failure: feeds the breaker and counts ``CacheError`` (unless the caller is about to
-        answer ``BYPASS``, which counts it)."""
-        self.breaker.record_failure()
-        if count:
-            self.metrics.incr(CACHE_ERROR)
-        logger.warning("redis call failed: %s: %s", type(exc).__name__, exc)
+    def count_error(self) -> None:
+        """Count one Redis failure that did not end in a ``BYPASS`` answer (which counts itself)."""
+        self.metrics.incr(CACHE_ERROR)
 
     def _ttl_ms(self, ttl: float) -> int:
         return max(1, int(ttl * 1000 * random.uniform(0.9, 1.0)))  # jitter spreads expiries of a batch
@@ -157,28 +147,49 @@ class Cache(CacheWrites):
         *,
         negative_ttl: float | None = None,
         read_primary: bool = False,
+        accept: Accept | None = None,
     ) -> CacheResult[T]:
         """The value of ``key``, from the cache or, on a miss, from ``loader`` (then cached).
 
         * ``ttl`` (seconds, default ``CACHE_TTL_SECONDS``) is the fresh lifetime, jittered down by up to 10%;
           the entry is kept ``CACHE_STALE_SECONDS`` longer to be served stale while one caller refreshes.
         * ``loader(endpoint)`` returning ``None`` is cached as "not found" for ``negative_ttl``.
-        * ``read_primary`` makes a miss load from the writer (e.g. a list page whose version is fenced).
+        * ``read_primary`` makes a miss load from the writer (the reader endpoint is already fresh: see
+          ``Database.cursor``; this is for loaders that must see uncommitted-elsewhere state, rarely needed).
+        * ``accept(value)`` returning False for a decoded cached (non-``None``) value treats the entry as
+          corrupt: it is deleted and the value loaded again.
 
         Never raises because of Redis; raises :class:`DatabaseUnavailable` (or whatever the loader raises)
         only when the value is not in the cache and the database cannot provide it.
         """
         started = time.perf_counter()
         try:
-            result = self._get_or_load(key, loader, ttl, negative_ttl, read_primary)
+            result = self._get_or_load(key, loader, ttl, negative_ttl, read_primary, accept)
         except BaseException:
             self.metrics.latency((time.perf_counter() - started) * 1000)
             raise
         self.metrics.observe(_STATUS_METRIC[result.status], (time.perf_counter() - started) * 1000)
         return result
 
+    def _decode(self, key: str, raw: bytes, accept: Accept | None) -> tuple[bytes, int, Any] | None:
+        """The decoded entry, or ``None`` after deleting it when it is corrupt or has the wrong shape."""
+        try:
+            kind, soft_ms, value = codec.decode_entry(raw)
+            if accept is not None and value is not None and not accept(value):
+                raise CorruptEntry(f"cached value of type {type(value).__name__} has an unexpected shape")
+        except CorruptEntry as exc:
+            self._drop_corrupt(key, raw, exc)
+            return None
+        return kind, soft_ms, value
+
     def _get_or_load(
-        self, key: str, loader: Loader[T], ttl: float | None, negative_ttl: float | None, read_primary: bool
+        self,
+        key: str,
+        loader: Loader[T],
+        ttl: float | None,
+        negative_ttl: float | None,
+        read_primary: bool,
+        accept: Accept | None,
     ) -> CacheResult[T]:
         near = self.near_cache
         generation = 0
@@ -189,30 +200,24 @@ class Cache(CacheWrites):
             if cached is not None:
                 kind, value = cached
                 return self._served(value, CacheStatus.NEGATIVE_HIT if value is None else CacheStatus.L1_HIT)
-        if not self.breaker.allow():
-            return self._bypass(loader)
         try:
-            raw = self.client().get(key)
-        except _REDIS_ERRORS as exc:
-            self.redis_failed(exc, count=False)
+            raw = self.redis.call(_get, key)
+        except CacheUnavailable:
             return self._bypass(loader)
-        self.breaker.record_success()
         if raw is not None:
-            try:
-                kind, soft_ms, value = codec.decode_entry(raw)
-            except CorruptEntry as exc:
-                self._drop_corrupt(key, raw, exc)
-            else:
+            decoded = self._decode(key, raw, accept)
+            if decoded is not None:
+                kind, soft_ms, value = decoded
                 remaining_ms = soft_ms - time.time() * 1000
                 if remaining_ms > 0:
                     if near is not None:
                         near.put(key, kind, value, remaining_ms / 1000, generation)
                     return self._served(value, CacheStatus.NEGATIVE_HIT if value is None else CacheStatus.HIT)
                 return self._refresh_or_stale(key, loader, ttl, negative_ttl, read_primary, value, generation)
-        return self._miss(key, loader, ttl, negative_ttl, read_primary, generation)
+        return self._miss(key, loader, ttl, negative_ttl, read_primary, generation, accept)
 
     def bypass(self, loader: Loader[T]) -> CacheResult[T]:
-        """Load from the writer without touching Redis, counted as ``CacheError`` (status ``BYPASS``): for a
+        """Load from the database without touching Redis, counted as ``CacheError`` (status ``BYPASS``): for a
         read whose key cannot be built because Redis is unreachable (an unavailable list version)."""
         started = time.perf_counter()
         result = self._bypass(loader)
@@ -223,9 +228,11 @@ class Cache(CacheWrites):
         return CacheResult(loader(self.bypass_endpoint), CacheStatus.BYPASS)
 
     def _acquire(self, key: str, token: str, on_miss: bool) -> tuple[bool, bool, bytes | None]:
-        reply = self.script(scripts.ACQUIRE)(
-            keys=[key, lease_key(key), fence_key(key)],
-            args=[token, self.settings.cache_lease_ms, "1" if on_miss else "0"],
+        """``(granted, held by another, entry)``; raises :class:`CacheUnavailable`."""
+        reply = self.redis.run_script(
+            scripts.ACQUIRE,
+            [key, lease_key(key)],
+            [token, self.settings.cache_lease_ms, "1" if on_miss else "0"],
         )
         entry = reply[2] if len(reply) > 2 else None
         return bool(reply[0]), bool(reply[1]), entry
@@ -238,33 +245,34 @@ class Cache(CacheWrites):
         negative_ttl: float | None,
         read_primary: bool,
         generation: int,
+        accept: Accept | None,
     ) -> CacheResult[T]:
         token = secrets.token_hex(8)
+        # Waiters wait for a *live* holder (it renews its lease while loading) up to CACHE_WAIT_MS; a dead
+        # holder's lease lapses within CACHE_LEASE_MS and a waiter takes over.
         deadline = time.monotonic() + self.settings.cache_wait_ms / 1000
         pause = self.poll_seconds
         waited = False
+        endpoint = ReadEndpoint.WRITER if read_primary else ReadEndpoint.READER
         while True:
             try:
-                granted, fenced, entry = self._acquire(key, token, on_miss=True)
-            except _REDIS_ERRORS as exc:
-                self.redis_failed(exc, count=False)
+                granted, _held, entry = self._acquire(key, token, on_miss=True)
+            except CacheUnavailable:
                 return self._bypass(loader)
-            endpoint = ReadEndpoint.WRITER if (fenced or read_primary) else ReadEndpoint.READER
             if granted:
                 value = self._load_and_fill(key, token, loader, endpoint, ttl, negative_ttl, generation)
                 return self._served(value, CacheStatus.MISS)
             if entry is not None:
-                try:
-                    _kind, _soft, value = codec.decode_entry(entry)
-                except CorruptEntry as exc:
-                    self._drop_corrupt(key, entry, exc)
+                decoded = self._decode(key, entry, accept)
+                if decoded is None:
                     continue
+                value = decoded[2]
                 if waited:
                     return self._served(value, CacheStatus.WAITED)
                 return self._served(value, CacheStatus.NEGATIVE_HIT if value is None else CacheStatus.HIT)
             if time.monotonic() + pause > deadline:
-                # The loader holding the lease is slow: answer from the DB ourselves, without storing
-                # (the lease holder will), so a slow DB never makes callers wait longer than CACHE_WAIT_MS.
+                # The holder is alive but slower than CACHE_WAIT_MS: answer from the DB ourselves, without
+                # storing (the holder will).
                 return self._served(loader(endpoint), CacheStatus.MISS)
             waited = True
             time.sleep(pause)
@@ -280,19 +288,27 @@ class Cache(CacheWrites):
         stale: Any,
         generation: int,
     ) -> CacheResult[T]:
+        if time.monotonic() < self._refresh_paused_until:
+            return self._served(stale, CacheStatus.STALE)  # the database just failed a refresh here
         token = secrets.token_hex(8)
         try:
-            granted, fenced, _entry = self._acquire(key, token, on_miss=False)
-        except _REDIS_ERRORS as exc:
-            self.redis_failed(exc)
+            granted, _held, _entry = self._acquire(key, token, on_miss=False)
+        except CacheUnavailable:
+            self.count_error()
             return self._served(stale, CacheStatus.STALE)
         if not granted:
             return self._served(stale, CacheStatus.STALE)  # dogpile: one refreshes, the rest serve stale
-        endpoint = ReadEndpoint.WRITER if (fenced or read_primary) else ReadEndpoint.READER
+        endpoint = ReadEndpoint.WRITER if read_primary else ReadEndpoint.READER
         try:
-            value = self._load_and_fill(key, token, loader, endpoint, ttl, negative_ttl, generation)
+            value = self._load_and_fill(
+                key, token, loader, endpoint, ttl, negative_ttl, generation, keep_lease_on_db_failure=True
+            )
         except DatabaseUnavailable:
-            return self._served(stale, CacheStatus.STALE)  # a stale answer beats a 503
+            # A stale answer beats a 503. This container stops trying for a moment, and the lease is kept
+            # (not released), so other containers serve stale at once instead of each waiting on a database
+            # that hangs: only one refresher per lease period waits for it.
+            self._refresh_paused_until = time.monotonic() + self.settings.breaker_reset_seconds
+            return self._served(stale, CacheStatus.STALE)
         return self._served(value, CacheStatus.MISS)
 
     def _load_and_fill(
@@ -304,19 +320,36 @@ class Cache(CacheWrites):
         ttl: float | None,
         negative_ttl: float | None,
         generation: int,
+        *,
+        keep_lease_on_db_failure: bool = False,
     ) -> T | None:
+        lease = lease_key(key)
+        scope = replication.begin_verified_scope()
+        verified = False
         try:
-            value = loader(endpoint)
+            with self.leases.holding(lease, token):
+                value = loader(endpoint)
             entry, soft_ms, hard_ms = self._entry(value, ttl, negative_ttl)
+        except DatabaseUnavailable:
+            replication.end_verified_scope(scope)
+            if keep_lease_on_db_failure:
+                self._renew(lease, token)
+            else:
+                self._release(key, token)
+            raise
         except BaseException:
+            replication.end_verified_scope(scope)
             self._release(key, token)
             raise
+        verified = replication.end_verified_scope(scope)
+        if not verified:
+            # Read from a replica whose freshness could not be proven: answer it, never store it.
+            self._release(key, token)
+            return value
         try:
-            stored = self.script(scripts.FILL)(
-                keys=[key, lease_key(key), fence_key(key)], args=[token, entry, hard_ms]
-            )
-        except _REDIS_ERRORS as exc:
-            self.redis_failed(exc)
+            stored = self.redis.run_script(scripts.FILL, [key, lease], [token, entry, hard_ms])
+        except CacheUnavailable:
+            self.count_error()
             return value
         if stored and self.near_cache is not None:  # never a value whose lease an invalidation revoked
             kind = codec.KIND_NEGATIVE if value is None else codec.KIND_VALUE
@@ -325,19 +358,24 @@ class Cache(CacheWrites):
 
     def _release(self, key: str, token: str) -> None:
         try:
-            self.script(scripts.RELEASE)(keys=[key, lease_key(key), fence_key(key)], args=[token])
-        except _REDIS_ERRORS as exc:
-            self.redis_failed(exc)
+            self.redis.run_script(scripts.RELEASE, [key, lease_key(key)], [token])
+        except CacheUnavailable:
+            self.count_error()
+
+    def _renew(self, lease: str, token: str) -> None:
+        try:
+            self.redis.run_script(scripts.RENEW, [lease], [token, self.settings.cache_lease_ms])
+        except CacheUnavailable:
+            self.count_error()
 
     def _drop_corrupt(self, key: str, raw: bytes, exc: Exception) -> None:
         logger.warning("deleting corrupt cache entry %s: %s", key, exc)
         try:
-            self.script(scripts.DELETE_IF_EQUAL)(keys=[key], args=[raw])
-        except _REDIS_ERRORS as redis_exc:
-            self.redis_failed(redis_exc)
+            self.redis.run_script(scripts.DELETE_IF_EQUAL, [key], [raw])
+        except CacheUnavailable:
+            self.count_error()
 
     def close(self) -> None:
         if self.near_cache is not None:
             self.near_cache.close()
-        if self._client is not None:
-            self._client.close()
+        self.redis.close()

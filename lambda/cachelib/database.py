@@ -1,5 +1,9 @@
 """MySQL access: writes to the writer endpoint, cache misses to the reader (replica) endpoint.
 
+A read on the reader endpoint is *fresh*: before it runs, the replica must have applied everything the
+writer had committed when the read began (``replication.py``). Otherwise it runs on the writer. So a write
+that returned is visible to every read that starts after it, whatever the replica lag.
+
 One connection per endpoint and thread, opened lazily and kept across invocations (Lambda runs one
 request at a time per container, so that is one or two connections per container). A lost connection is
 reopened on the next use. Any connection-level failure surfaces as :class:`DatabaseUnavailable`.
@@ -20,6 +24,7 @@ import pymysql
 import pymysql.cursors
 from pymysql.constants import CLIENT
 
+from cachelib import replication
 from cachelib.errors import ConfigurationError, DatabaseUnavailable
 from cachelib.secret_store import get_secret, parse_credentials
 
@@ -49,9 +54,67 @@ class Database:
     """A connection idle longer than this is pinged before use: the server, a proxy or a failover may have
     dropped it while the container was frozen, and a dead socket must cost a reconnect, not a 503."""
 
+    replica_behind_backoff_seconds = 1.0
+    """After the replica failed to catch up within ``DB_REPLICA_WAIT_MS``, reads go straight to the writer
+    for this long instead of waiting again on every miss."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._local = threading.local()
+        self._reader_is_replica = (settings.db_reader_host, settings.db_port) != (
+            settings.db_writer_host,
+            settings.db_port,
+        )
+        self._replica_behind_until = 0.0
+        self.replica_fallbacks = 0
+        """Reads sent to the writer because the replica had not caught up (or its freshness was unknown)."""
+
+    # --- replica freshness --------------------------------------------------------------------------
+
+    def fresh_read_endpoint(self) -> ReadEndpoint:
+        """``READER`` when the replica has applied every transaction the writer has committed now (waiting
+        up to ``DB_REPLICA_WAIT_MS``), else ``WRITER``.
+
+        With the writer unreachable the replica is the only answer: it is used, and the read is marked
+        unverified so the cache answers it without storing it.
+        """
+        if not self._reader_is_replica:
+            return ReadEndpoint.READER
+        if time.monotonic() < self._replica_behind_until:
+            self.replica_fallbacks += 1
+            return ReadEndpoint.WRITER
+        try:
+            writer = self.connection(ReadEndpoint.WRITER)
+            dialect = replication.dialect_for(writer.get_server_info())
+            with writer.cursor() as cur:
+                cur.execute(dialect.writer_position_sql)
+                (position,) = cur.fetchone()
+        except Exception as exc:
+            if not (isinstance(exc, DatabaseUnavailable) or _is_connection_error(exc)):
+                raise
+            self._discard(ReadEndpoint.WRITER)
+            replication.mark_unverified()
+            return ReadEndpoint.READER
+        if not position:  # no GTIDs on this server: freshness cannot be proven
+            self.replica_fallbacks += 1
+            return ReadEndpoint.WRITER
+        wait_seconds = self.settings.db_replica_wait_ms / 1000
+        try:
+            reader = self.connection(ReadEndpoint.READER)
+            with reader.cursor() as cur:
+                cur.execute(dialect.wait_sql, (position, dialect.wait_timeout(wait_seconds)))
+                (code,) = cur.fetchone()
+        except Exception as exc:
+            if not (isinstance(exc, DatabaseUnavailable) or _is_connection_error(exc)):
+                raise
+            self._discard(ReadEndpoint.READER)
+            self.replica_fallbacks += 1
+            return ReadEndpoint.WRITER
+        if dialect.caught_up(code):
+            return ReadEndpoint.READER
+        self._replica_behind_until = time.monotonic() + self.replica_behind_backoff_seconds
+        self.replica_fallbacks += 1
+        return ReadEndpoint.WRITER
 
     def _credentials(self, force_fetch: bool = False) -> tuple[str, str]:
         s = self.settings
@@ -130,7 +193,12 @@ class Database:
 
     @contextmanager
     def cursor(self, endpoint: ReadEndpoint = ReadEndpoint.READER) -> Iterator[pymysql.cursors.Cursor]:
-        """A cursor for reads on ``endpoint``; connection failures become :class:`DatabaseUnavailable`."""
+        """A cursor for reads on ``endpoint``; connection failures become :class:`DatabaseUnavailable`.
+
+        ``READER`` means "a fresh read": it runs on the replica only once the replica has caught up with
+        the writer (:meth:`fresh_read_endpoint`), else on the writer."""
+        if endpoint is ReadEndpoint.READER:
+            endpoint = self.fresh_read_endpoint()
         try:
             conn = self.connection(endpoint)
             with conn.cursor() as cur:

@@ -3,20 +3,35 @@
 Off by default (``CACHE_L1_ENABLED``). It saves the Redis round trip for the hottest keys at the price of a
 bounded staleness window *in other containers*: a write invalidates this process's L1 synchronously and
 publishes the key; other processes drain their subscription at the start of every read, so they drop it as
-soon as the message has arrived (sub-millisecond in one AZ). If the subscription breaks, the whole L1 is
-cleared and re-subscribed, because messages may have been lost. The worst case is ``CACHE_L1_TTL_SECONDS``
-(default 2 s), which is why the TTL is short. Cached objects are shared: callers must not mutate them.
+soon as the message has arrived (sub-millisecond in one AZ). Cached objects are shared: callers must not
+mutate them.
+
+A subscription that may have lost messages clears L1, however it failed:
+
+* **broken**: reading it raises; L1 is cleared and stops serving until a new subscription is confirmed.
+* **silently re-established**: redis-py reconnects and resubscribes on its own (its connect callback);
+  ours runs on that same reconnect and clears L1, since whatever was published meanwhile is lost.
+* **silent** (a hung server or a dead network path that raises nothing): every ``CACHE_L1_HEARTBEAT_MS``
+  the drain sends a ``PING`` down the subscription. Redis answers in order, after every message published
+  before it, so a pong proves that nothing published before the ping is missing. L1 serves only while the
+  last pong is younger than two heartbeats; without one it stops serving and keeps asking.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cachelib.gateway import RedisGateway
+
+_NEVER = float("-inf")
 
 
 class NearCache:
@@ -24,6 +39,7 @@ class NearCache:
         self,
         ttl_seconds: float,
         *,
+        heartbeat_seconds: float = 0.5,
         max_entries: int = 4096,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -32,12 +48,18 @@ class NearCache:
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, bytes, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self.heartbeat_seconds = heartbeat_seconds
         self._pubsub: Any = None
         self._channel: str | None = None
-        self._client_factory: Callable[[], Any] | None = None
+        self._gateway: RedisGateway | None = None
         self._drain_lock = threading.Lock()
         self._generation = 0
         self._retry_at = 0.0
+        self._confirmed_at = _NEVER
+        self._ping_token: bytes | None = None
+        self._ping_sent_at = _NEVER
+        self.subscription_losses = 0
+        """How often L1 was cleared because the subscription broke, reconnected or went silent."""
 
     @property
     def generation(self) -> int:
@@ -47,8 +69,11 @@ class NearCache:
 
     @property
     def listening(self) -> bool:
-        """L1 serves only while the invalidation subscription is up (or no subscription is configured)."""
-        return self._channel is None or self._pubsub is not None
+        """L1 serves only while the invalidation subscription is proven live by a recent pong (or no
+        subscription is configured)."""
+        if self._channel is None:
+            return True
+        return self._pubsub is not None and self._clock() - self._confirmed_at < 2 * self.heartbeat_seconds
 
     def get(self, key: str) -> tuple[bytes, Any] | None:
         """``(kind, value)`` if present and fresh."""
@@ -93,45 +118,75 @@ class NearCache:
 
     # --- pub/sub ---------------------------------------------------------------------------------
 
-    def subscribe(self, client_factory: Callable[[], Any], channel: str) -> None:
+    def subscribe(self, gateway: RedisGateway, channel: str) -> None:
         """Listen for invalidations on ``channel``; connects on the first :meth:`drain` and is drained there
         (no background thread, which Lambda would freeze between invocations anyway)."""
-        self._client_factory = client_factory
+        self._gateway = gateway
         self._channel = channel
 
-    def _resubscribe(self) -> None:
+    def _lost(self) -> None:
+        """Messages may have been lost: forget everything and stop serving until a pong proves otherwise."""
         self.clear()
+        self._confirmed_at = _NEVER
+        self._ping_token = None
+        self.subscription_losses += 1
+
+    def _on_reconnect(self, _connection: Any) -> None:
+        # Runs when redis-py reconnects the subscription by itself (it resubscribes in its own callback).
+        self._lost()
+
+    def _resubscribe(self, client: Any) -> None:
         old, self._pubsub = self._pubsub, None
         if old is not None:
             with contextlib.suppress(Exception):  # the old connection is already broken
                 old.close()
-        if self._client_factory is None or self._channel is None:
-            return
-        pubsub = self._client_factory().pubsub(ignore_subscribe_messages=True)
+        self._lost()
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(self._channel)
+        pubsub.connection.register_connect_callback(self._on_reconnect)
         self._pubsub = pubsub
 
+    def _drain_on(self, client: Any) -> None:
+        if self._pubsub is None:
+            if self._clock() < self._retry_at:
+                return  # L1 stays off (``listening`` is False) until the subscription is back
+            self._resubscribe(client)
+        pubsub = self._pubsub
+        while True:
+            message = pubsub.get_message(timeout=0.0)
+            if message is None:
+                break
+            kind = message.get("type")
+            if kind == "message":
+                self.invalidate(decode_keys(message.get("data")))
+            elif kind == "pong" and self._ping_token is not None and message.get("data") == self._ping_token:
+                self._confirmed_at = self._ping_sent_at
+                self._ping_token = None
+        now = self._clock()
+        if self._ping_token is None:
+            if now - self._confirmed_at >= self.heartbeat_seconds:
+                self._ping_token = secrets.token_hex(4).encode()
+                self._ping_sent_at = now
+                pubsub.ping(self._ping_token.decode())
+        elif now - self._ping_sent_at >= 2 * self.heartbeat_seconds:
+            raise RuntimeError("near-cache subscription did not answer its heartbeat")
+
     def drain(self) -> None:
-        """Apply every invalidation that has arrived. Cheap when there is none (a non-blocking poll)."""
-        if self._channel is None:
+        """Apply every invalidation that has arrived, and keep the heartbeat going. Cheap when there is
+        nothing to read (a non-blocking poll)."""
+        if self._channel is None or self._gateway is None:
             return
         if not self._drain_lock.acquire(blocking=False):
             return  # another thread is draining right now
         try:
-            if self._pubsub is None:
-                if self._clock() < self._retry_at:
-                    return  # L1 stays off (``listening`` is False) until the subscription is back
-                self._resubscribe()
-            while True:
-                message = self._pubsub.get_message(timeout=0.0)
-                if message is None:
-                    break
-                if message.get("type") == "message":
-                    self.invalidate(decode_keys(message.get("data")))
-        except Exception:  # any failure means messages may be lost
-            # Forget everything and stop serving L1; resubscribe at most once a second.
-            self.clear()
-            self._pubsub = None
+            self._gateway.call(self._drain_on)
+        except Exception:  # CacheUnavailable, a silent subscription, a bad message: messages may be lost
+            # Stop serving L1; resubscribe at most once a second.
+            old, self._pubsub = self._pubsub, None
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    old.close()
+            self._lost()
             self._retry_at = self._clock() + 1.0
         finally:
             self._drain_lock.release()

@@ -1,24 +1,26 @@
-"""The Lua scripts that make cache-aside safe. Each touches one entry and its sidecars (one hash slot).
+"""The Lua scripts that make cache-aside safe. Each touches one entry and its lease (one hash slot).
 
-KEYS[1] = entry, KEYS[2] = lease (token of the one caller allowed to fill), KEYS[3] = fence (present for
-a short window after a write; misses then read the writer endpoint).
+KEYS[1] = entry, KEYS[2] = lease (the token of the one caller allowed to fill the entry).
+
+Every protection here is a *permission*, never a prohibition: a fill needs its lease to be present, so
+losing a lease (LRU eviction, a Redis restart, a failover) can only refuse a fill, never let a stale one
+through. Freshness of what a filler loaded comes from the database (``replication.py``), not from a key.
 """
 
 from __future__ import annotations
 
 # Try to become the loader of KEYS[1]. ARGV: token, lease ms, "1" when called on a miss.
 # On a miss, an entry that appeared meanwhile is returned instead of a lease (a waiter's poll).
-# Reply: {granted 0/1, fenced 0/1, entry or nil}.
+# Reply: {granted 0/1, lease held by someone 0/1, entry or nil}.
 ACQUIRE = """
 local entry = redis.call('GET', KEYS[1])
-local fenced = redis.call('EXISTS', KEYS[3])
 if entry and ARGV[3] == '1' then
-  return {0, fenced, entry}
+  return {0, 0, entry}
 end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, fenced, entry}
+  return {1, 0, entry}
 end
-return {0, fenced, entry}
+return {0, 1, entry}
 """
 
 # Store a loaded entry only if this caller still holds the lease. An invalidation deletes the lease, so a
@@ -41,11 +43,19 @@ end
 return 0
 """
 
-# After a commit: drop the entry (and any stale copy), revoke every outstanding lease, and fence the key
-# so misses during the replica-lag window read the writer. ARGV: fence ms.
+# Keep a lease for ARGV[2] ms more if this caller still holds it: renewed while a slow loader runs, and
+# held after a refresh failed so the next callers serve stale instead of each waiting on a hung database.
+# KEYS[1] = lease. ARGV: token, ms. Reply: 1 renewed, 0 lost.
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# After a commit: drop the entry (and any stale copy) and revoke every outstanding lease.
 INVALIDATE = """
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
 return 1
 """
 
@@ -58,7 +68,7 @@ end
 return 0
 """
 
-# Read a version counter and whether it is fenced. KEYS[1] = counter, KEYS[2] = its fence.
+# Read a version counter. KEYS[1] = counter.
 # A missing counter is created from the server clock (ms * 1000), so one evicted by LRU comes back
 # larger than any number it ever had, and page keys built from old numbers can never be reused.
 VERSION_READ = """
@@ -69,17 +79,15 @@ if not v then
   redis.call('SET', KEYS[1], v, 'NX')
   v = redis.call('GET', KEYS[1])
 end
-return {v, redis.call('EXISTS', KEYS[2])}
+return v
 """
 
-# Bump a version counter after a commit and fence it. KEYS as VERSION_READ. ARGV: fence ms.
+# Bump a version counter after a commit. KEYS as VERSION_READ.
 VERSION_BUMP = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local t = redis.call('TIME')
   local start = tonumber(t[1]) * 1000000 + math.floor(tonumber(t[2]) / 1000) * 1000
   redis.call('SET', KEYS[1], string.format('%.0f', start))
 end
-local v = redis.call('INCR', KEYS[1])
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
-return v
+return redis.call('INCR', KEYS[1])
 """

@@ -35,11 +35,18 @@ for the database certificate; default: the Amazon RDS CAs shipped in this packag
 since no public trust store carries them), ``REDIS_CONNECT_TIMEOUT_MS``
 (default 500), ``REDIS_SOCKET_TIMEOUT_MS`` (default 250), ``REDIS_RETRIES`` (default 1),
 ``DB_CONNECT_TIMEOUT_SECONDS`` (default 3), ``DB_READ_TIMEOUT_SECONDS`` (default 5),
+``DB_REPLICA_WAIT_MS`` (how long a read waits for the replica to catch up with the writer before it reads
+the writer instead, default 200; see ``replication.py``),
 ``CACHE_STALE_SECONDS`` (how long past its fresh lifetime a value may be served stale while one caller
-refreshes it, default 60), ``CACHE_WRITE_FENCE_SECONDS`` (how long after a write misses on the written
-keys read the writer instead of the replica; must exceed the worst replica lag, default 10),
-``CACHE_LEASE_MS`` (how long one loader holds the right to fill a key, default 3000),
-``CACHE_WAIT_MS`` (how long other callers wait for that loader, default 1000),
+refreshes it, default 60),
+``CACHE_LEASE_MS`` (how long one loader holds the right to fill a key; the holder renews it while its
+loader runs, so this is how soon a crashed holder is replaced, default 3000),
+``CACHE_WAIT_MS`` (how long other callers wait for a live lease holder before reading the database
+themselves, default 6000: longer than ``DB_READ_TIMEOUT_SECONDS``, so a slow query is waited for, not
+repeated), ``CACHE_REPLICA_ACKS`` (Redis replicas that must confirm an invalidation before a write returns,
+so a failover cannot bring back the old value; the CDK app sets the replica count, default 0),
+``CACHE_REPLICA_ACK_MS`` (how long to wait for those confirmations, default 100),
+``CACHE_L1_HEARTBEAT_MS`` (how often the near cache proves its subscription is live, default 500),
 ``CACHE_BREAKER_FAILURES`` (default 5) and ``CACHE_BREAKER_RESET_SECONDS`` (default 5).
 """
 
@@ -117,6 +124,7 @@ class Settings:
     db_tls_ca_file: str | None = None
     db_connect_timeout_seconds: int = 3
     db_read_timeout_seconds: int = 5
+    db_replica_wait_ms: int = 200
 
     cache_ttl_seconds: int = 300
     cache_negative_ttl_seconds: int = 30
@@ -125,9 +133,11 @@ class Settings:
     cache_l1_ttl_seconds: int = 2
     cache_key_prefix: str = "app"
     cache_key_version: str = "1"
-    cache_write_fence_seconds: int = 10
     cache_lease_ms: int = 3000
-    cache_wait_ms: int = 1000
+    cache_wait_ms: int = 6000
+    cache_replica_acks: int = 0
+    cache_replica_ack_ms: int = 100
+    cache_l1_heartbeat_ms: int = 500
     breaker_failures: int = 5
     breaker_reset_seconds: int = 5
 
@@ -175,6 +185,7 @@ class Settings:
             db_tls_ca_file=_str(env, "DB_TLS_CA_FILE", RDS_CA_BUNDLE),
             db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1),
             db_read_timeout_seconds=_int(env, "DB_READ_TIMEOUT_SECONDS", 5, 1),
+            db_replica_wait_ms=_int(env, "DB_REPLICA_WAIT_MS", 200, 0),
             cache_ttl_seconds=_int(env, "CACHE_TTL_SECONDS", 300, 1),
             cache_negative_ttl_seconds=_int(env, "CACHE_NEGATIVE_TTL_SECONDS", 30, 1),
             cache_stale_seconds=_int(env, "CACHE_STALE_SECONDS", 60, 0),
@@ -182,9 +193,11 @@ class Settings:
             cache_l1_ttl_seconds=_int(env, "CACHE_L1_TTL_SECONDS", 2, 1),
             cache_key_prefix=prefix,
             cache_key_version=version,
-            cache_write_fence_seconds=_int(env, "CACHE_WRITE_FENCE_SECONDS", 10, 1),
-            cache_lease_ms=_int(env, "CACHE_LEASE_MS", 3000, 10),
-            cache_wait_ms=_int(env, "CACHE_WAIT_MS", 1000, 0),
+            cache_lease_ms=_int(env, "CACHE_LEASE_MS", 3000, 30),
+            cache_wait_ms=_int(env, "CACHE_WAIT_MS", 6000, 0),
+            cache_replica_acks=_int(env, "CACHE_REPLICA_ACKS", 0, 0),
+            cache_replica_ack_ms=_int(env, "CACHE_REPLICA_ACK_MS", 100, 1),
+            cache_l1_heartbeat_ms=_int(env, "CACHE_L1_HEARTBEAT_MS", 500, 10),
             breaker_failures=_int(env, "CACHE_BREAKER_FAILURES", 5, 1),
             breaker_reset_seconds=_int(env, "CACHE_BREAKER_RESET_SECONDS", 5, 1),
             service_name=_str(env, "POWERTOOLS_SERVICE_NAME", "caching-service"),

@@ -13,38 +13,63 @@ every part; ``cache_warmer.key_parts`` checks the rest), PX is digits, and an en
 ``cachelib.Cache`` writes on a miss: a fresh lifetime jittered down by up to 10%, and a hard TTL (PX) of that
 lifetime + ``CACHE_STALE_SECONDS``.
 
-Correctness against concurrent writes: a key whose write *fence* exists is skipped. Every product write
-sets the fence (``cachelib`` INVALIDATE) for ``CACHE_WRITE_FENCE_SECONDS``; the warmer drops any batch read
-more than half that long ago, so a write that committed after (or, through replica lag, shortly before)
-the read is always still fenced when the fill runs, and the old row is never stored over it.
+Correctness against concurrent writes: the warmer uses the library's lease protocol, in bulk. Before it
+reads a batch from the database it takes a lease with its own token on every key of the batch (``SET NX``:
+a key whose lease a reader holds is left to that reader). A write's invalidation deletes the leases of the
+keys it changed, so the fill stores a line only if its lease still holds the warmer's token. A row the
+warmer read before a write can therefore never land after that write's invalidation, however old the batch
+is, and losing a lease (eviction, restart, failover) can only skip a line, never store a stale one. What
+the batch read is fresh as of its read: the reader endpoint is used only once the replica has caught up
+with the writer (``cachelib.Database.fresh_read_endpoint``).
 
 Cluster mode: lines are regrouped by the node that owns their key's slot, one call per node. The script
 declares only the group's first key (which routes the call; a declared key list must be one slot) and
 carries the ``allow-cross-slot-keys`` flag (Redis 7), which lets it touch that node's other slots; a key on
 another node would be refused by the server, never written to the wrong place. The fence key is derived
-inside the script; it shares the entry's hash tag (``{...}``), hence its slot and node.
+inside the script; it shares the entry's hash tag (``{...}``), hence its slot and node. The ids of a batch
+are grouped by node the same way before their leases are taken.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cachelib.keys import FENCE_SUFFIX
+from cachelib.keys import LEASE_SUFFIX
 
+# Take the warmer's lease on every key of a batch. ARGV: ids "7,42,3", key head, key tail, token, lease ms.
+# The declared key only routes the call in cluster mode. Reply: leases taken.
+BULK_LEASE_LUA = f"""#!lua flags=allow-cross-slot-keys
+local taken = 0
+for id in string.gmatch(ARGV[1], '[^,]+') do
+  if redis.call('SET', ARGV[2] .. id .. ARGV[3] .. '{LEASE_SUFFIX}', ARGV[4], 'NX', 'PX', ARGV[5]) then
+    taken = taken + 1
+  end
+end
+return taken
+"""
+
+# Store each "<key> <px> <entry>" line of ARGV[1] whose lease still holds the warmer's token ARGV[2], then
+# give back the leases of ids that had no row (ARGV[3..5] as in BULK_LEASE_LUA). Reply: lines stored.
 BULK_FILL_LUA = f"""#!lua flags=allow-cross-slot-keys
-local batch = ARGV[1]
+local batch, token = ARGV[1], ARGV[2]
 local pos, size, written = 1, #batch, 0
 while pos <= size do
   local key_end = string.find(batch, ' ', pos, true)
   local px_end = string.find(batch, ' ', key_end + 1, true)
   local line_end = string.find(batch, '\\n', px_end + 1, true) or (size + 1)
   local key = string.sub(batch, pos, key_end - 1)
-  if redis.call('EXISTS', key .. '{FENCE_SUFFIX}') == 0 then
+  local lease = key .. '{LEASE_SUFFIX}'
+  if redis.call('GET', lease) == token then
     local px = string.sub(batch, key_end + 1, px_end - 1)
     redis.call('SET', key, string.sub(batch, px_end + 1, line_end - 1), 'PX', px)
+    redis.call('DEL', lease)
     written = written + 1
   end
   pos = line_end + 1
+end
+for id in string.gmatch(ARGV[3], '[^,]+') do
+  local lease = ARGV[4] .. id .. ARGV[5] .. '{LEASE_SUFFIX}'
+  if redis.call('GET', lease) == token then redis.call('DEL', lease) end
 end
 return written
 """
@@ -55,34 +80,77 @@ def first_key(batch: bytes) -> bytes:
 
 
 class BulkEntryWriter:
-    """Writes batches of ready-made cache entries. One per warm; not thread-safe."""
+    """Leases and writes batches of ready-made cache entries. One per warm; not thread-safe.
 
-    def __init__(self, client: Any, *, cluster: bool = False) -> None:
+    ``head``/``tail`` are the text around the id in a product key (``cache_warmer.key_parts``)."""
+
+    def __init__(self, client: Any, head: str, tail: str, *, cluster: bool = False) -> None:
         self.client = client
+        self.head = head
+        self.tail = tail
         self.cluster = cluster
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[tuple[str, str], Any] = {}
 
-    def _call(self, node_name: str, node_client: Any, batch: bytes) -> int:
-        script = self._scripts.get(node_name)
+    def _call(self, node_name: str, node_client: Any, source: str, route_key: bytes | str, args: list) -> int:
+        script = self._scripts.get((node_name, source))
         if script is None:
-            script = self._scripts[node_name] = node_client.register_script(BULK_FILL_LUA)
-        return int(script(keys=[first_key(batch)], args=[batch]))
+            script = self._scripts[node_name, source] = node_client.register_script(source)
+        return int(script(keys=[route_key], args=args))
 
-    def write(self, batch: bytes) -> int:
-        """Store each ``<key> <px> <entry>`` line of ``batch`` unless fenced; returns how many were stored."""
-        if not batch:
-            return 0
+    def _ids_by_node(self, ids: bytes) -> dict[str, tuple[Any, bytes]]:
         if not self.cluster:
-            return self._call("primary", self.client, batch)
+            return {"primary": (self.client, ids)}
         groups: dict[str, tuple[Any, list[bytes]]] = {}
         nodes = self.client.nodes_manager
-        for line in batch.split(b"\n"):
-            node = nodes.get_node_from_slot(self.client.keyslot(first_key(line)))
-            groups.setdefault(node.name, (node, []))[1].append(line)
+        for product_id in ids.split(b","):
+            key = self.head.encode() + product_id + self.tail.encode()
+            node = nodes.get_node_from_slot(self.client.keyslot(key))
+            groups.setdefault(node.name, (node, []))[1].append(product_id)
+        return {
+            name: (self.client.get_redis_connection(node), b",".join(members))
+            for name, (node, members) in groups.items()
+        }
+
+    def lease(self, ids: bytes, token: str, lease_ms: int) -> int:
+        """Take the warmer's lease on the key of each id in ``ids`` (``b"7,42"``); returns how many."""
         return sum(
-            self._call(name, self.client.get_redis_connection(node), b"\n".join(lines))
-            for name, (node, lines) in groups.items()
+            self._call(
+                name,
+                node_client,
+                BULK_LEASE_LUA,
+                self.head + group.split(b",")[0].decode() + self.tail,
+                [group, self.head, self.tail, token, lease_ms],
+            )
+            for name, (node_client, group) in self._ids_by_node(ids).items()
         )
+
+    def write(self, batch: bytes, ids: bytes, token: str) -> int:
+        """Store each ``<key> <px> <entry>`` line of ``batch`` whose lease still holds ``token``, and give
+        back the leases of ``ids`` without a line; returns how many lines were stored."""
+        by_node = self._ids_by_node(ids)
+        if not self.cluster:
+            node_client, group = by_node["primary"]
+            route = first_key(batch) if batch else (self.head + group.split(b",")[0].decode() + self.tail)
+            return self._call(
+                "primary", node_client, BULK_FILL_LUA, route, [batch, token, group, self.head, self.tail]
+            )
+        lines: dict[str, list[bytes]] = {}
+        nodes = self.client.nodes_manager
+        for line in batch.split(b"\n") if batch else ():
+            node = nodes.get_node_from_slot(self.client.keyslot(first_key(line)))
+            lines.setdefault(node.name, []).append(line)
+        written = 0
+        for name, (node_client, group) in by_node.items():
+            node_batch = b"\n".join(lines.get(name, []))
+            route = (
+                first_key(node_batch)
+                if node_batch
+                else (self.head + group.split(b",")[0].decode() + self.tail)
+            )
+            written += self._call(
+                name, node_client, BULK_FILL_LUA, route, [node_batch, token, group, self.head, self.tail]
+            )
+        return written
 
 
 def count_lines(batch: bytes) -> int:

@@ -8,7 +8,10 @@ pipeline whose memory stays flat however many rows there are (a few batches of ~
   renders every row as a finished cache entry (key, hard TTL, framed typed JSON: ``PRODUCT_JSON_SQL``) and
   returns the batch as one ``GROUP_CONCAT`` row, so Python touches no row individually;
 * the calling thread takes batches off a bounded queue and writes each with a single EVALSHA
-  (:class:`functions.bulk_cache_writer.BulkEntryWriter`), TTLs intact, skipping keys fenced by a write.
+  (:class:`functions.bulk_cache_writer.BulkEntryWriter`), TTLs intact. Before a batch is read, the warmer
+  takes a lease on each of its keys; a line is stored only if its lease survived, so a write that
+  invalidated a key after the batch was read is never overwritten with the old row, whatever the batch's
+  age or the replica's lag (see ``bulk_cache_writer``).
 
 MySQL renders while Redis stores, on separate cores; Python mostly waits on sockets, which releases the GIL.
 Afterwards the hot set is trimmed and its scores halved, so "hot" means "recently hot" and the set stays
@@ -25,13 +28,15 @@ import os
 import queue
 import random
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cachelib import Cache, Database, ReadEndpoint, Settings, trace_if_enabled
+from cachelib import Cache, Database, Settings, trace_if_enabled
+from cachelib.replication import begin_verified_scope, end_verified_scope
 from functions.bulk_cache_writer import BulkEntryWriter, count_lines
 from functions.catalog_schema import PRODUCT_JSON_SQL
 from functions.product_store import hot_products_key, product_key
@@ -122,10 +127,9 @@ def hot_id_pages(cache: Cache, n: int, page: int | None = None) -> Iterator[byte
     """The ``n`` hottest product ids, hottest first, ``page`` (default BATCH_ROWS) at a time: ``b"7,42"``."""
     page = page or BATCH_ROWS
     key = hot_products_key(cache)
-    script = cache.client().register_script(HOT_IDS_LUA)
     for start in range(0, n, page):
         stop = min(start + page, n) - 1
-        scanned, ids = script(keys=[key], args=[start, stop])
+        scanned, ids = cache.redis.run_script(HOT_IDS_LUA, [key], [start, stop])
         if ids and _ID_LIST.fullmatch(ids):  # digits and commas only: safe to inline into SQL
             yield ids
         if scanned < stop - start + 1:
@@ -145,17 +149,28 @@ _BATCH_SQL = (
 )
 
 
-def read_batches(cache: Cache, db: Database, n: int) -> Iterator[bytes]:
-    """Batches of ready-made entries for the ``n`` hottest products, read from the reader endpoint."""
+@dataclass(frozen=True)
+class LeasedBatch:
+    ids: bytes
+    token: str
+    entries: bytes | None
+    """``None`` when the batch's freshness could not be proven (nothing of it may be stored)."""
+
+
+def read_batches(cache: Cache, db: Database, writer: BulkEntryWriter, n: int) -> Iterator[LeasedBatch]:
+    """Batches of ready-made entries for the ``n`` hottest products, each read after its keys were leased,
+    from the reader endpoint once the replica has caught up with the writer (else from the writer)."""
     import pymysql.cursors
 
     settings = cache.settings
-    head, tail = key_parts(cache)
+    head, tail = writer.head, writer.tail
     ttl_ms = settings.cache_ttl_seconds * 1000
-    connection = db.connection(ReadEndpoint.READER)
-    with connection.cursor() as cursor:
-        cursor.execute("SET SESSION group_concat_max_len = %s", (GROUP_CONCAT_MAX_LEN,))
+    prepared: set[int] = set()
     for ids in hot_id_pages(cache, n):
+        token = secrets.token_hex(8)
+        cache.redis.call(
+            lambda _client, ids=ids, token=token: writer.lease(ids, token, settings.cache_lease_ms)
+        )
         params = {
             "head": head,
             "tail": tail,
@@ -165,14 +180,19 @@ def read_batches(cache: Cache, db: Database, n: int) -> Iterator[bytes]:
             "offset": random.randrange(ttl_ms // 10 + 1),
             "stale": settings.cache_stale_seconds * 1000,
         }
+        scope = begin_verified_scope()
+        connection = db.connection(db.fresh_read_endpoint())
+        if id(connection) not in prepared:
+            with connection.cursor() as cursor:
+                cursor.execute("SET SESSION group_concat_max_len = %s", (GROUP_CONCAT_MAX_LEN,))
+            prepared.add(id(connection))
         with connection.cursor(pymysql.cursors.SSCursor) as cursor:
             cursor.execute(_BATCH_SQL.replace("{ids}", ids.decode("ascii")), params)
             (batch,) = cursor.fetchone()
-        if batch is None:  # none of these ids exists any more
-            continue
-        if len(batch) >= GROUP_CONCAT_MAX_LEN:
+        verified = end_verified_scope(scope)
+        if batch is not None and len(batch) >= GROUP_CONCAT_MAX_LEN:
             raise RuntimeError("a warm batch hit group_concat_max_len and was truncated")
-        yield batch
+        yield LeasedBatch(ids, token, (batch or b"") if verified else None)
 
 
 _DONE = object()
@@ -195,10 +215,12 @@ def _offer(batches: queue.Queue, stop: threading.Event, item: object) -> bool:
     return False
 
 
-def _read_into(batches: queue.Queue, stop: threading.Event, cache: Cache, db: Database, n: int) -> None:
+def _read_into(
+    batches: queue.Queue, stop: threading.Event, cache: Cache, db: Database, writer: BulkEntryWriter, n: int
+) -> None:
     try:
-        for batch in read_batches(cache, db, n):
-            if not _offer(batches, stop, (time.monotonic(), batch)):
+        for batch in read_batches(cache, db, writer, n):
+            if not _offer(batches, stop, batch):
                 return
     except BaseException as exc:  # handed to the writer thread, which re-raises it
         _offer(batches, stop, _ReaderFailed(exc))
@@ -209,16 +231,14 @@ def _read_into(batches: queue.Queue, stop: threading.Event, cache: Cache, db: Da
 
 def warm(cache: Cache, db: Database, n: int) -> WarmResult:
     """Warm the ``n`` hottest products; raises if the database or Redis fails mid-way."""
-    settings = cache.settings
-    writer = BulkEntryWriter(cache.client(), cluster=settings.redis_cluster_mode)
-    # A batch older than half the fence window could outlive the fence of a write it raced: drop it.
-    max_batch_age = settings.cache_write_fence_seconds / 2
+    head, tail = key_parts(cache)
+    writer = BulkEntryWriter(cache.client(), head, tail, cluster=cache.settings.redis_cluster_mode)
     result = WarmResult(requested=n)
     started = time.perf_counter()
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
     reader = threading.Thread(
-        target=_read_into, args=(batches, stop, cache, db, n), name="warm-reader", daemon=True
+        target=_read_into, args=(batches, stop, cache, db, writer, n), name="warm-reader", daemon=True
     )
     reader.start()
     try:
@@ -228,12 +248,13 @@ def warm(cache: Cache, db: Database, n: int) -> WarmResult:
                 break
             if isinstance(item, _ReaderFailed):
                 raise item.error
-            read_at, batch = item
-            rows = count_lines(batch)
-            if time.monotonic() - read_at > max_batch_age:
-                result.skipped += rows
+            leased: LeasedBatch = item
+            if leased.entries is None:  # read unverified: give the leases back, store nothing
+                cache.redis.call(lambda _c, b=leased: writer.write(b"", b.ids, b.token))
+                result.skipped += leased.ids.count(b",") + 1
                 continue
-            written = writer.write(batch)
+            rows = count_lines(leased.entries)
+            written = cache.redis.call(lambda _c, b=leased: writer.write(b.entries, b.ids, b.token))
             result.warmed += written
             result.skipped += rows - written
     finally:
@@ -249,10 +270,14 @@ def decay_hot_set(cache: Cache, n: int) -> None:
     """Keep the top ``HOT_SET_KEEP_FACTOR * n`` members and halve every score."""
     key = hot_products_key(cache)
     keep = max(HOT_SET_KEEP_FACTOR * n, 10_000)
-    pipe = cache.client().pipeline(transaction=False)
-    pipe.zremrangebyrank(key, 0, -(keep + 1))
-    pipe.zunionstore(key, {key: 0.5})
-    pipe.execute()
+
+    def trim_and_halve(client: Any) -> None:
+        pipe = client.pipeline(transaction=False)
+        pipe.zremrangebyrank(key, 0, -(keep + 1))
+        pipe.zunionstore(key, {key: 0.5})
+        pipe.execute()
+
+    cache.redis.call(trim_and_halve)
 
 
 def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from cachelib import Cache, CacheResult, Database, ReadEndpoint
-from functions.catalog_schema import SELECT_COLUMNS, row_to_product
+from cachelib import Cache, CacheResult, CacheUnavailable, Database, ReadEndpoint
+from functions.catalog_schema import PRODUCT_COLUMNS, SELECT_COLUMNS, row_to_product
 from functions.product_validation import ListQuery, ProductInput
 
 ALL_CATEGORIES = "ALL"  # version-counter scope of the unfiltered list (never a real category: upper case)
@@ -35,6 +37,42 @@ _INSERT = "INSERT INTO products (name, category, price, stock, description) VALU
 
 class ProductNotFound(LookupError):
     pass
+
+
+_PRODUCT_TYPES = {
+    "id": int,
+    "name": str,
+    "category": str,
+    "price": Decimal,
+    "stock": int,
+    "description": str,
+    "updated_at": datetime,
+}
+if _PRODUCT_TYPES.keys() != set(PRODUCT_COLUMNS):  # the shape check must follow the schema
+    raise RuntimeError(f"product_store's field types {sorted(_PRODUCT_TYPES)} differ from {PRODUCT_COLUMNS}")
+
+
+def is_product(value: Any) -> bool:
+    """A cached product has exactly the schema's fields with their types; anything else is corrupt."""
+    return (
+        isinstance(value, dict)
+        and value.keys() == _PRODUCT_TYPES.keys()
+        and all(
+            isinstance(value[name], kind) and not isinstance(value[name], bool)
+            for name, kind in _PRODUCT_TYPES.items()
+        )
+    )
+
+
+def is_product_page(value: Any) -> bool:
+    """A cached list page: ``{"items": [product...], "hasMore": bool}``."""
+    return (
+        isinstance(value, dict)
+        and value.keys() == {"items", "hasMore"}
+        and isinstance(value["hasMore"], bool)
+        and isinstance(value["items"], list)
+        and all(is_product(item) for item in value["items"])
+    )
 
 
 def product_key(cache: Cache, product_id: int) -> str:
@@ -71,7 +109,9 @@ class ProductStore:
 
     def get(self, product_id: int) -> CacheResult[dict[str, Any]]:
         result = self.cache.get_or_load(
-            product_key(self.cache, product_id), lambda endpoint: self._load_one(endpoint, product_id)
+            product_key(self.cache, product_id),
+            lambda endpoint: self._load_one(endpoint, product_id),
+            accept=is_product,
         )
         if result.value is not None:
             self._hot[product_id] += 1
@@ -104,7 +144,7 @@ class ProductStore:
             key,
             lambda endpoint: self._load_page(endpoint, query),
             self.list_ttl_seconds,
-            read_primary=version.fenced,
+            accept=is_product_page,
         )
 
     # --- writes -----------------------------------------------------------------------------------
@@ -140,7 +180,7 @@ class ProductStore:
         # Same order as Cache.write: the commit is done; now make the old row unreachable everywhere.
         self.cache.invalidate(product_key(self.cache, product_id))
         scopes = [*sorted(categories), None]
-        self.cache.versions.bump(*(list_version_key(self.cache, c) for c in scopes))
+        self.cache.bump_versions(*(list_version_key(self.cache, c) for c in scopes))
 
     # --- access counts for the warmer -------------------------------------------------------------
 
@@ -155,17 +195,19 @@ class ProductStore:
         if not pending:
             return 0
         due = pending >= HOT_FLUSH_EVERY or time.monotonic() - self._hot_flushed_at >= HOT_FLUSH_SECONDS
-        if not (force or due) or not self.cache.breaker.allow():
+        if not (force or due):
             return 0
         counts, self._hot = self._hot, Counter()
         self._hot_flushed_at = time.monotonic()
-        key = hot_products_key(self.cache)
         try:
-            pipe = self.cache.client().pipeline(transaction=False)
-            for product_id, count in counts.items():
-                pipe.zincrby(key, count, product_id)
-            pipe.execute()
-        except Exception as exc:
-            self.cache.redis_failed(exc)
+            self.cache.redis.call(_add_counts, hot_products_key(self.cache), counts)
+        except CacheUnavailable:  # the breaker heard about it; this buffer is dropped
             return 0
         return len(counts)
+
+
+def _add_counts(client: Any, key: str, counts: Counter[int]) -> None:
+    pipe = client.pipeline(transaction=False)
+    for product_id, count in counts.items():
+        pipe.zincrby(key, count, product_id)
+    pipe.execute()

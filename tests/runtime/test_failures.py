@@ -82,14 +82,16 @@ def test_an_unreachable_redis_at_cold_start_is_a_cache_error_not_a_crash(make_ca
     assert result.status is CacheStatus.BYPASS and result.value == {"id": 1, "name": "p1"}
 
 
-def test_during_an_outage_reads_go_to_the_writer_because_write_fences_cannot_be_read(
+def test_during_an_outage_reads_use_the_fresh_reader_endpoint_not_the_writer(
     make_cache, products, redis_outage
 ):
+    """The reader endpoint checks replica freshness itself (Database.fresh_read_endpoint), so a Redis
+    outage does not move the read load onto the writer."""
     cache = make_cache()
     redis_outage.stop()
     endpoints = []
     cache.get_or_load(cache.keys.key("product", 1), lambda ep: endpoints.append(ep) or load(products, ep, 1))
-    assert endpoints == [ReadEndpoint.WRITER]
+    assert endpoints == [ReadEndpoint.READER]
 
 
 def test_invalidation_during_an_outage_raises_a_typed_error(make_cache, redis_outage):
@@ -98,7 +100,7 @@ def test_invalidation_during_an_outage_raises_a_typed_error(make_cache, redis_ou
     with pytest.raises(InvalidationFailed, match="product"):
         cache.invalidate(cache.keys.key("product", 1))
     with pytest.raises(InvalidationFailed):
-        cache.versions.bump(cache.keys.version_key("products", "books"))
+        cache.bump_versions(cache.keys.version_key("products", "books"))
 
 
 def test_mysql_stopped_hits_are_served_and_misses_raise_database_unavailable(

@@ -12,7 +12,7 @@ import pytest
 import redis
 from handler_support import SEEDED, call
 
-from cachelib import Cache, Database, DatabaseUnavailable, codec
+from cachelib import Cache, CacheUnavailable, Database, DatabaseUnavailable, codec
 from functions import cache_warmer, product_api
 from functions.bulk_cache_writer import BulkEntryWriter
 from functions.catalog_schema import SELECT_COLUMNS, row_to_product
@@ -73,7 +73,7 @@ def test_defaults_to_warm_top_n_from_the_environment(handler_env, redis_client):
     assert cache_warmer.lambda_handler({})["warmed"] == 10  # WARM_TOP_N=10 in handler_env
 
 
-def test_a_key_fenced_by_a_recent_write_is_not_overwritten(handler_env, redis_client):
+def test_a_write_before_the_warm_is_what_the_warm_stores(handler_env, redis_client):
     cache, _db = cache_warmer._state()
     _rank(redis_client, cache, {1: 3, 2: 2})
     status, _, _ = call(
@@ -81,28 +81,53 @@ def test_a_key_fenced_by_a_recent_write_is_not_overwritten(handler_env, redis_cl
     )
     assert status == 200
     result = cache_warmer.lambda_handler({"topN": 2})
-    assert (result["warmed"], result["skipped"]) == (1, 1)
-    assert redis_client.exists(product_key(cache, 1)) and not redis_client.exists(product_key(cache, 2))
+    assert (result["warmed"], result["skipped"]) == (2, 0)
+    assert codec.decode_entry(redis_client.get(product_key(cache, 2)))[2]["name"] == "New"
 
 
-def test_a_batch_read_too_long_ago_is_dropped_not_written(handler_env, redis_client, monkeypatch):
-    """A batch older than half the write-fence window could outlive a racing write's fence: skip it."""
-    cache, _db = cache_warmer._state()
-    _rank(redis_client, cache, {i: i for i in range(1, SEEDED + 1)})
-    monkeypatch.setattr(cache_warmer, "BATCH_ROWS", 10)
-    monkeypatch.setattr(cache, "settings", dataclasses.replace(cache.settings, cache_write_fence_seconds=1))
+def _warm_with_a_write_between_read_and_fill(cache, db, client, monkeypatch, *, protected: bool) -> str:
+    """Warm product 2 while a PUT commits and invalidates after the batch was read but before its fill;
+    returns the name the cache then holds. ``protected=False`` switches the lease check off."""
     original_write = BulkEntryWriter.write
-    calls = []
 
-    def slow_write(self, *args):
-        calls.append(1)
-        if len(calls) == 1:
-            time.sleep(0.8)  # the queued batches age past 0.5 s meanwhile
-        return original_write(self, *args)
+    def write_after_a_racing_put(self, batch, ids, token):
+        status, _, _ = call(
+            product_api.lambda_handler,
+            "PUT",
+            "/products/2",
+            body={"name": "Raced", "category": "toys", "price": 1},
+        )
+        assert status == 200
+        if not protected:  # sabotage: re-take the leases the invalidation revoked, as a fence-less fill would
+            self.lease(ids, token, 60_000)
+        return original_write(self, batch, ids, token)
 
-    monkeypatch.setattr(BulkEntryWriter, "write", slow_write)
-    result = cache_warmer.warm(cache, _db, SEEDED)
-    assert result.warmed == 10 and result.skipped == SEEDED - 10
+    monkeypatch.setattr(BulkEntryWriter, "write", write_after_a_racing_put)
+    cache_warmer.warm(cache, db, 2)
+    raw = client.get(product_key(cache, 2))
+    return "<not cached>" if raw is None else codec.decode_entry(raw)[2]["name"]
+
+
+def test_a_write_between_the_batch_read_and_its_fill_is_never_overwritten(
+    handler_env, redis_client, monkeypatch
+):
+    """Whatever the batch's age and the replica's lag: the write's invalidation revoked the warmer's lease."""
+    cache, db = cache_warmer._state()
+    _rank(redis_client, cache, {2: 1})
+    cached = _warm_with_a_write_between_read_and_fill(cache, db, redis_client, monkeypatch, protected=True)
+    assert cached in ("<not cached>", "Raced")
+    assert call(product_api.lambda_handler, "GET", "/products/2")[2]["name"] == "Raced"
+
+
+def test_sabotage_without_the_lease_check_the_warmer_overwrites_the_write(
+    handler_env, redis_client, monkeypatch
+):
+    """Proves the test above can fail: with the revoked leases re-taken, the old row lands after the write."""
+    cache, db = cache_warmer._state()
+    _rank(redis_client, cache, {2: 1})
+    cached = _warm_with_a_write_between_read_and_fill(cache, db, redis_client, monkeypatch, protected=False)
+    assert cached != "Raced"
+    assert call(product_api.lambda_handler, "GET", "/products/2")[2]["name"] != "Raced"
 
 
 def test_ids_not_in_the_database_are_ignored(handler_env, redis_client):
@@ -192,13 +217,13 @@ def test_a_redis_failure_mid_warm_raises_at_once_and_stops_the_reader(handler_en
     monkeypatch.setattr(cache_warmer, "BATCH_ROWS", 1)  # many batches...
     monkeypatch.setattr(cache_warmer, "QUEUE_BATCHES", 1)  # ...and a queue the reader keeps full
 
-    def redis_gone(self, batch):
+    def redis_gone(self, batch, ids, token):
         time.sleep(0.2)  # let the reader fill the queue and block on it
         raise redis.ConnectionError("Redis went away mid-warm")
 
     monkeypatch.setattr(BulkEntryWriter, "write", redis_gone)
     started = time.monotonic()
-    with pytest.raises(redis.ConnectionError, match="mid-warm"):
+    with pytest.raises(CacheUnavailable, match="mid-warm"):
         cache_warmer.warm(cache, db, SEEDED)
     assert time.monotonic() - started < 5  # not the 30 s join timeout of a reader stuck on a full queue
     assert not [t for t in threading.enumerate() if t.name == "warm-reader"]

@@ -259,7 +259,7 @@ def test_a_list_read_whose_version_is_unreadable_bypasses_the_cache(handler_env,
     entry = codec.encode_entry(codec.KIND_VALUE, int(time.time() * 1000) + 60_000, old_page)
     cache.client().set(placeholder, entry, px=60_000)
 
-    real_script = cache.script
+    real_script = cache.redis.script
 
     def version_read_times_out(source):
         if source != scripts.VERSION_READ:
@@ -270,7 +270,7 @@ def test_a_list_read_whose_version_is_unreadable_bypasses_the_cache(handler_env,
 
         return fail
 
-    monkeypatch.setattr(cache, "script", version_read_times_out)
+    monkeypatch.setattr(cache.redis, "script", version_read_times_out)
     result = store.list(ListQuery("books", 1, 20))
 
     conn = pymysql.connect(**mysql_server.connect_kwargs())

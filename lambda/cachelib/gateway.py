@@ -1,0 +1,95 @@
+"""The one door to Redis: every call the library makes goes through :meth:`RedisGateway.call`.
+
+Reads, fills, invalidations, version counters, access counts, lease renewals and the near cache's pub/sub
+all pass here, so the circuit breaker hears the outcome of every call it lets through:
+
+* a Redis error (``REDIS_ERRORS``) records a failure and becomes :class:`CacheUnavailable`;
+* a normal return records a success;
+* anything else (a bug, a decode error in the caller's function) releases a half-open trial without a
+  verdict, so the next caller can try.
+
+No caller can take the breaker's half-open trial and leave it unresolved, and the breaker bounds a trial
+in time anyway (``CircuitBreaker.trial_seconds``). Callers catch only :class:`CacheUnavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from cachelib.breaker import CircuitBreaker
+from cachelib.connections import REDIS_ERRORS
+from cachelib.errors import CacheUnavailable
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+_CIRCUIT_OPEN = CacheUnavailable("circuit breaker open: Redis is not being called")
+
+
+class RedisGateway:
+    """Owns the Redis client (created lazily) and the breaker. Thread-safe."""
+
+    def __init__(self, redis_client: Any | Callable[[], Any], breaker: CircuitBreaker) -> None:
+        """``redis_client`` is a ``redis.Redis``/``RedisCluster`` or a zero-argument factory of one (called
+        on first use, so a cluster that is down at cold start is a cache error, not a crash)."""
+        self.breaker = breaker
+        self._factory: Callable[[], Any] | None = None if hasattr(redis_client, "get") else redis_client
+        self._client: Any = redis_client if self._factory is None else None
+        self._client_lock = threading.Lock()
+        self._scripts: dict[str, Any] = {}
+
+    def client(self) -> Any:
+        """The raw client, created on first call. Only for :meth:`call`'s functions and for tests."""
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._factory()  # type: ignore[misc]
+                client = self._client
+        return client
+
+    def call(self, fn: Callable[..., T], *args: Any, force: bool = False) -> T:
+        """``fn(client, *args)``, with its outcome reported to the breaker.
+
+        Raises :class:`CacheUnavailable` when the breaker refuses the call (unless ``force``: a write's
+        invalidation must try even while the breaker is open) or when Redis fails.
+        """
+        breaker = self.breaker
+        if not breaker.allow() and not force:
+            raise _CIRCUIT_OPEN
+        try:
+            result = fn(self.client(), *args)
+        except REDIS_ERRORS as exc:
+            breaker.record_failure()
+            logger.warning("redis call failed: %s: %s", type(exc).__name__, exc)
+            raise CacheUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            breaker.release_trial()
+            raise
+        breaker.record_success()
+        return result
+
+    def script(self, source: str) -> Any:
+        """A registered ``Script`` for ``source`` (EVALSHA with transparent reload); call it inside
+        :meth:`call` or through :meth:`run_script`."""
+        found = self._scripts.get(source)
+        if found is None:
+            found = self._scripts[source] = self.client().register_script(source)
+        return found
+
+    def run_script(
+        self, source: str, keys: list[str], args: list[Any] | tuple[Any, ...] = (), *, force: bool = False
+    ) -> Any:
+        """Run one Lua script through :meth:`call`."""
+        return self.call(self._run_script, source, keys, args, force=force)
+
+    def _run_script(self, client: Any, source: str, keys: list[str], args: Any) -> Any:
+        return self.script(source)(keys=keys, args=args, client=client)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
