@@ -61,7 +61,7 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._local = threading.local()
-        self._reader_is_replica = (settings.db_reader_host, settings.db_port) != (
+        self._reader_is_replica = (settings.db_reader_host, self._port(ReadEndpoint.READER)) != (
             settings.db_writer_host,
             settings.db_port,
         )
@@ -138,6 +138,10 @@ class Database:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
 
+    def _port(self, endpoint: ReadEndpoint) -> int:
+        s = self.settings
+        return (s.db_reader_port or s.db_port) if endpoint is ReadEndpoint.READER else s.db_port
+
     def _open(self, endpoint: ReadEndpoint) -> pymysql.connections.Connection:
         s = self.settings
         host = s.db_writer_host if endpoint is ReadEndpoint.WRITER else s.db_reader_host
@@ -146,7 +150,7 @@ class Database:
             try:
                 return pymysql.connect(
                     host=host,
-                    port=s.db_port,
+                    port=self._port(endpoint),
                     user=user,
                     password=password,
                     database=s.db_name or None,

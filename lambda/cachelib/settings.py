@@ -13,6 +13,7 @@ The CDK app sets exactly these (endpoints and secret ARNs, never secret values):
 ``DB_WRITER_HOST``             MySQL writer (primary) endpoint: all writes, and reads right after a write
 ``DB_READER_HOST``             MySQL reader (replica) endpoint for cache misses; defaults to the writer
 ``DB_PORT``                    default ``3306``
+``DB_READER_PORT``             default ``DB_PORT`` (RDS uses one port for both; a local replica differs)
 ``DB_NAME``                    database (schema) name (required for DB access)
 ``DB_SECRET_ARN``              RDS-generated JSON secret with ``"username"`` and ``"password"``
 ``DB_TLS``                     ``"true"``/``"false"``, default ``"true"``
@@ -116,6 +117,7 @@ class Settings:
     db_writer_host: str = "localhost"
     db_reader_host: str = "localhost"
     db_port: int = 3306
+    db_reader_port: int | None = None  # None: same as db_port
     db_name: str = ""
     db_secret_arn: str | None = None
     db_user: str | None = None
@@ -177,6 +179,7 @@ class Settings:
             db_writer_host=writer,
             db_reader_host=_str(env, "DB_READER_HOST", writer),
             db_port=_int(env, "DB_PORT", 3306, 1),
+            db_reader_port=_int(env, "DB_READER_PORT", 0, 0) or None,
             db_name=_str(env, "DB_NAME", ""),
             db_secret_arn=_str(env, "DB_SECRET_ARN"),
             db_user=_str(env, "DB_USER"),

@@ -26,7 +26,7 @@ def test_a_bump_makes_every_page_of_the_category_unreachable(make_cache, redis_c
     cache = make_cache()
     pages_before = []
     for page in (1, 2, 3):
-        key, version = page_key(cache, "books", page)
+        key, _version = page_key(cache, "books", page)
         cache.get_or_load(key, lambda _ep, p=page: [f"old-{p}"], ttl=60)
         pages_before.append(key)
     other_key, _ = page_key(cache, "toys", 1)

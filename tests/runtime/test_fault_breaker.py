@@ -1,0 +1,101 @@
+"""A warm container goes back to the cache after every Redis outage, under concurrent requests.
+
+The fault: Redis SIGKILLed, then restarted empty, while three request threads keep calling the product
+handler (whose access-count flush after each request also talks to Redis). The guarantee: once Redis is
+back, every container uses it again within the breaker's reset period, in every cycle.
+
+The sabotage run restores what broke it: a flush that takes the breaker's half-open trial and never
+reports a success, with the breaker's trial unbounded in time. The protected run keeps the unbounded
+trial too, so what it proves is that the gateway resolves every trial it hands out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+from handler_support import SEEDED, call
+
+from cachelib import BreakerState
+from functions import product_api
+from functions.product_store import ProductStore, hot_products_key
+
+pytest_plugins = ["handler_fixtures"]
+
+pytestmark = pytest.mark.fault
+
+CYCLES = 4
+
+
+def legacy_flush_hot_counts(self: ProductStore, *, force: bool = False) -> int:
+    """The access-count flush before the gateway: takes the half-open trial, reports only failures."""
+    pending = sum(self._hot.values())
+    if not pending or not self.cache.breaker.allow():
+        return 0
+    counts, self._hot = self._hot, Counter()
+    try:
+        pipe = self.cache.client().pipeline(transaction=False)
+        for product_id, count in counts.items():
+            pipe.zincrby(hot_products_key(self.cache), count, product_id)
+        pipe.execute()
+    except Exception:
+        self.cache.breaker.record_failure()
+    return len(counts)
+
+
+def outage_cycles(redis_outage, monkeypatch, *, protected: bool) -> list[bool]:
+    """Per kill/restart cycle: was the container back on the cache (breaker closed, Redis answering
+    its reads) two reset periods after Redis came back?"""
+    if not protected:
+        monkeypatch.setattr(ProductStore, "flush_hot_counts", legacy_flush_hot_counts)
+    store = product_api.store()
+    store.cache.breaker.trial_seconds = float("inf")  # only the gateway may resolve a trial
+    stop = threading.Event()
+
+    def requests() -> None:
+        product = 1
+        while not stop.is_set():
+            status, _, _ = call(product_api.lambda_handler, "GET", f"/products/{product}")
+            assert status == 200
+            product = product % SEEDED + 1
+
+    threads = [threading.Thread(target=requests) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    recovered = []
+    try:
+        for _ in range(CYCLES):
+            time.sleep(0.3)
+            redis_outage.kill()
+            time.sleep(0.6)  # the breaker opens; reads go to the database
+            redis_outage.start()  # empty
+            time.sleep(2 * store.cache.breaker.reset_seconds + 0.3)
+            hits_before = int(redis_outage.cli("INFO", "stats").split("keyspace_hits:")[1].split()[0])
+            time.sleep(0.3)
+            hits_after = int(redis_outage.cli("INFO", "stats").split("keyspace_hits:")[1].split()[0])
+            recovered.append(store.cache.breaker.state is BreakerState.CLOSED and hits_after > hits_before)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    return recovered
+
+
+@pytest.fixture
+def fast_breaker(handler_env, monkeypatch):
+    monkeypatch.setenv("CACHE_BREAKER_RESET_SECONDS", "1")
+    monkeypatch.setenv("CACHE_BREAKER_FAILURES", "3")
+    return handler_env
+
+
+def test_every_outage_ends_with_the_container_back_on_the_cache(fast_breaker, redis_outage, monkeypatch):
+    assert outage_cycles(redis_outage, monkeypatch, protected=True) == [True] * CYCLES
+
+
+def test_sabotage_an_unresolved_trial_keeps_the_container_off_the_cache(
+    fast_breaker, redis_outage, monkeypatch
+):
+    recovered = outage_cycles(redis_outage, monkeypatch, protected=False)
+    assert recovered.count(False) >= CYCLES - 1  # once stuck half-open, it never comes back
