@@ -97,6 +97,9 @@ class Cache(CacheWrites):
         # Redis outage keeps the read load on the replicas.
         self.bypass_endpoint = ReadEndpoint.READER
         self.poll_seconds = 0.005
+        self.refresh_pause_seconds = float(s.breaker_reset_seconds)
+        """After a refresh failed because the database is unavailable, this container serves soft-expired
+        entries stale without trying again for this long."""
         self._refresh_paused_until = 0.0
 
     @classmethod
@@ -307,7 +310,7 @@ class Cache(CacheWrites):
             # A stale answer beats a 503. This container stops trying for a moment, and the lease is kept
             # (not released), so other containers serve stale at once instead of each waiting on a database
             # that hangs: only one refresher per lease period waits for it.
-            self._refresh_paused_until = time.monotonic() + self.settings.breaker_reset_seconds
+            self._refresh_paused_until = time.monotonic() + self.refresh_pause_seconds
             return self._served(stale, CacheStatus.STALE)
         return self._served(value, CacheStatus.MISS)
 
