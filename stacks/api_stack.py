@@ -156,6 +156,9 @@ class ApiStack(cdk.Stack):
             "REDIS_TLS": "true",
             "REDIS_CLUSTER_MODE": "true" if cache.cluster_mode_enabled else "false",
             "REDIS_AUTH_SECRET_ARN": cache.auth_token_secret.secret_arn,
+            # A write returns only once every replica has its invalidation, so a failover cannot bring
+            # the old value back (cachelib/writes.py).
+            "CACHE_REPLICA_ACKS": str(cache.replicas_per_shard),
         }
         database_env = {
             "DB_WRITER_HOST": database.writer_endpoint.hostname,

@@ -141,6 +141,11 @@ class MySqlDatabase(Construct):
                 "long_query_time": "1",
                 # The slowquery export reads the log file, not the mysql.slow_log table.
                 "log_output": "FILE",
+                # GTIDs let a cache miss prove the replica has every committed write before reading it
+                # (cachelib/replication.py: @@GLOBAL.gtid_executed, WAIT_FOR_EXECUTED_GTID_SET). Without
+                # them the library cannot prove freshness and sends every miss to the writer.
+                "gtid-mode": "ON",
+                "enforce_gtid_consistency": "ON",
             },
         )
         self.monitoring_role = _monitoring_role(self) if monitoring_interval.to_seconds() else None

@@ -131,6 +131,8 @@ def test_environment_carries_endpoints_and_secret_arns_never_secret_values(synth
         assert api["REDIS_TLS"] == "true" and api["DB_TLS"] == "true"
         assert api["REDIS_PORT"] == str(env.config.cache.port)
         assert api["CACHE_TTL_SECONDS"] == str(env.config.functions.cache_ttl_seconds)
+        # Every Redis replica must confirm an invalidation before a write returns (failover safety).
+        assert api["CACHE_REPLICA_ACKS"] == str(env.config.cache.replicas_per_shard)
         dax = _functions(env)["functions.dax_demo.lambda_handler"]["Environment"]["Variables"]
         assert {"DAX_ENDPOINT", "DAX_TABLE_NAME"} <= set(dax)
 

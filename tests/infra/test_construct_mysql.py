@@ -41,7 +41,15 @@ def test_writer_is_encrypted_private_tls_only_with_iam_auth_and_log_exports():
         "AWS::RDS::DBParameterGroup",
         {
             "Family": "mysql8.0",
-            "Parameters": Match.object_like({"require_secure_transport": "ON", "log_output": "FILE"}),
+            "Parameters": Match.object_like(
+                {
+                    "require_secure_transport": "ON",
+                    "log_output": "FILE",
+                    # cachelib proves replica freshness by GTID position (cachelib/replication.py)
+                    "gtid-mode": "ON",
+                    "enforce_gtid_consistency": "ON",
+                }
+            ),
         },
     )
 
