@@ -12,6 +12,8 @@ The CDK app sets exactly these (endpoints and secret ARNs, never secret values):
 ``REDIS_USERNAME``             optional RBAC user name (used with a plain-token secret)
 ``DB_WRITER_HOST``             MySQL writer (primary) endpoint: all writes, and reads right after a write
 ``DB_READER_HOST``             MySQL reader (replica) endpoint for cache misses; defaults to the writer
+``DB_READER_HOSTS``            every replica endpoint (``host`` or ``host:port``), comma-separated: misses
+                               take turns over them (default: ``DB_READER_HOST`` alone)
 ``DB_PORT``                    default ``3306``
 ``DB_READER_PORT``             default ``DB_PORT`` (RDS uses one port for both; a local replica differs)
 ``DB_NAME``                    database (schema) name (required for DB access)
@@ -118,6 +120,7 @@ class Settings:
     db_reader_host: str = "localhost"
     db_port: int = 3306
     db_reader_port: int | None = None  # None: same as db_port
+    db_reader_hosts: tuple[str, ...] = ()  # empty: (db_reader_host,)
     db_name: str = ""
     db_secret_arn: str | None = None
     db_user: str | None = None
@@ -180,6 +183,9 @@ class Settings:
             db_reader_host=_str(env, "DB_READER_HOST", writer),
             db_port=_int(env, "DB_PORT", 3306, 1),
             db_reader_port=_int(env, "DB_READER_PORT", 0, 0) or None,
+            db_reader_hosts=tuple(
+                h.strip() for h in (_str(env, "DB_READER_HOSTS", "") or "").split(",") if h.strip()
+            ),
             db_name=_str(env, "DB_NAME", ""),
             db_secret_arn=_str(env, "DB_SECRET_ARN"),
             db_user=_str(env, "DB_USER"),

@@ -20,7 +20,7 @@ keys it changed, so the fill stores a line only if its lease still holds the war
 warmer read before a write can therefore never land after that write's invalidation, however old the batch
 is, and losing a lease (eviction, restart, failover) can only skip a line, never store a stale one. What
 the batch read is fresh as of its read: the reader endpoint is used only once the replica has caught up
-with the writer (``cachelib.Database.fresh_read_endpoint``).
+with the writer (``cachelib.Database.fresh_read_target``).
 
 Cluster mode: lines are regrouped by the node that owns their key's slot, one call per node. The script
 declares only the group's first key (which routes the call; a declared key list must be one slot) and

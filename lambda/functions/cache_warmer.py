@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cachelib import Cache, Database, Settings, trace_if_enabled
+from cachelib import Cache, Database, ReadEndpoint, Settings, trace_if_enabled
 from cachelib.replication import begin_verified_scope, end_verified_scope
 from functions.bulk_cache_writer import BulkEntryWriter, count_lines
 from functions.catalog_schema import PRODUCT_JSON_SQL
@@ -181,7 +181,7 @@ def read_batches(cache: Cache, db: Database, writer: BulkEntryWriter, n: int) ->
             "stale": settings.cache_stale_seconds * 1000,
         }
         scope = begin_verified_scope()
-        connection = db.connection(db.fresh_read_endpoint())
+        connection = db.connection(ReadEndpoint.READER)  # a replica only once it has caught up
         if id(connection) not in prepared:
             with connection.cursor() as cursor:
                 cursor.execute("SET SESSION group_concat_max_len = %s", (GROUP_CONCAT_MAX_LEN,))

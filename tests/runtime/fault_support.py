@@ -134,7 +134,7 @@ def protection_off(monkeypatch: pytest.MonkeyPatch, protected: bool) -> Iterator
     """Sabotage for the read-after-write tests: with ``protected=False`` a miss reads the replica without
     checking that it has caught up with the writer (the library before this fix, minus its fence)."""
     if not protected:
-        monkeypatch.setattr(Database, "fresh_read_endpoint", lambda self: ReadEndpoint.READER)
+        monkeypatch.setattr(Database, "fresh_read_target", lambda self: self.readers[0])
     try:
         yield
     finally:

@@ -523,6 +523,10 @@ class MariaDBServer:
     def stop(self) -> None:
         _stop(self.proc, timeout=30)
 
+    def kill(self) -> None:
+        """SIGKILL: the server dies without a clean shutdown (a crashed or lost instance)."""
+        _stop(self.proc, signal.SIGKILL)
+
     def connect_kwargs(self) -> dict[str, object]:
         return {
             "host": self.host,
@@ -701,6 +705,32 @@ def start_replicated_mariadb(workdir: Path | None = None, delay_seconds: int = 0
     return topology
 
 
+def start_extra_mariadb_replica(
+    topology: ReplicatedMariaDB, workdir: Path, server_id: int = 3
+) -> MariaDBServer:
+    """One more read-only replica of ``topology.primary`` (RDS prod runs two): a fresh datadir that replays
+    the primary's binlog from its start over GTID, as the first replica did. Not managed by ``topology``:
+    the caller stops it."""
+    replica = MariaDBServer(
+        workdir=workdir, server_id=server_id, extra_args=("--read-only", "--relay-log=relay-bin")
+    )
+    replica.initialize()
+    replica.start()
+    try:
+        replica.admin_sql(
+            f"CHANGE MASTER TO MASTER_HOST='{topology.primary.host}', MASTER_PORT={topology.primary.port},"
+            f" MASTER_USER='{topology.repl_user}', MASTER_PASSWORD='{topology.repl_password}',"
+            " MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE;"
+        )
+        position = topology.primary_gtid_pos()
+        if replica.admin_sql(f"SELECT MASTER_GTID_WAIT('{position}', 20)").strip() != "0":
+            raise ServerSetupError(f"extra MariaDB replica did not reach {position!r} within 20 s")
+    except BaseException:
+        replica.stop()
+        raise
+    return replica
+
+
 def function_env(redis: RedisServer, mariadb: MariaDBServer, **overrides: str) -> dict[str, str]:
     """The variables the CDK app sets on a function, pointed at these servers with direct credentials
     (``DB_USER``/``DB_PASSWORD`` instead of secret ARNs, no TLS); ``overrides`` add or replace some."""
@@ -737,6 +767,7 @@ __all__ = [
     "make_tls_files",
     "promote",
     "redis_replication_info",
+    "start_extra_mariadb_replica",
     "start_mariadb",
     "start_redis",
     "start_redis_cluster",

@@ -85,7 +85,7 @@ def test_an_unreachable_redis_at_cold_start_is_a_cache_error_not_a_crash(make_ca
 def test_during_an_outage_reads_use_the_fresh_reader_endpoint_not_the_writer(
     make_cache, products, redis_outage
 ):
-    """The reader endpoint checks replica freshness itself (Database.fresh_read_endpoint), so a Redis
+    """The reader endpoint checks replica freshness itself (Database.fresh_read_target), so a Redis
     outage does not move the read load onto the writer."""
     cache = make_cache()
     redis_outage.stop()
@@ -210,3 +210,40 @@ def test_a_connection_dropped_while_idle_is_replaced_instead_of_failing_the_read
     admin.close()
     assert load(products, ReadEndpoint.READER, 2) == {"id": 2, "name": "p2"}  # not DatabaseUnavailable
     assert products.connection(ReadEndpoint.READER) is not dropped
+
+
+def test_a_trial_nobody_resolves_is_forgotten_after_trial_seconds():
+    now = [0.0]
+    breaker = CircuitBreaker(failure_threshold=1, reset_seconds=5, trial_seconds=2, clock=lambda: now[0])
+    breaker.record_failure()
+    now[0] = 5.0
+    assert breaker.allow()  # the trial is taken... and its taker never reports back
+    now[0] = 6.9
+    assert not breaker.allow()
+    now[0] = 7.0
+    assert breaker.allow()  # half-open is bounded in time: a new trial
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_the_gateway_resolves_every_trial_it_grants_whatever_the_call_raises(redis_client):
+    from cachelib.errors import CacheUnavailable
+    from cachelib.gateway import RedisGateway
+
+    now = [0.0]
+    breaker = CircuitBreaker(failure_threshold=1, reset_seconds=1, trial_seconds=1e9, clock=lambda: now[0])
+    gateway = RedisGateway(redis_client, breaker)
+    breaker.record_failure()
+    now[0] = 1.0
+
+    def buggy(_client):
+        raise KeyError("not a Redis error")
+
+    with pytest.raises(KeyError):
+        gateway.call(buggy)  # took the trial, raised something else: the trial is released
+    with pytest.raises(CacheUnavailable):
+        gateway.call(lambda _client: (_ for _ in ()).throw(ConnectionError("down")))  # a failure: re-opens
+    assert breaker.state is BreakerState.OPEN
+    now[0] = 2.0
+    assert gateway.call(lambda client: client.ping()) is True  # the next trial succeeds and closes it
+    assert breaker.state is BreakerState.CLOSED
