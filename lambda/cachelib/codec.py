@@ -246,9 +246,12 @@ def decode_entry(raw: bytes) -> tuple[bytes, int, Any]:
     soft = int(deadline)
     if kind == KIND_VALUE:
         try:
-            return kind, soft, _decode_payload(payload)
+            value = _decode_payload(payload)
         except _DECODE_ERRORS as exc:
             raise CorruptEntry(f"undecodable cache entry: {type(exc).__name__}: {exc}"[:300]) from exc
+        if value is None:  # "does not exist" is kind N; a V entry holding null was never written by us
+            raise CorruptEntry("undecodable cache entry: a value entry holding null")
+        return kind, soft, value
     if kind == KIND_NEGATIVE:
         if payload:
             raise CorruptEntry("undecodable cache entry: a negative entry with a payload")
