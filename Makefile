@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Hides the machine-wide npmrc warning on every npx call; real npm errors still print.
 export npm_config_loglevel := error
 
-.PHONY: help setup setup-servers synth test lint format snapshots local demo bench lock-lambda clean
+.PHONY: help setup setup-servers synth test lint format snapshots local demo bench fault-results lock-lambda clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,11 @@ bench: setup setup-servers  ## All benchmarks (about 10 minutes); compare with b
 	$(PY) bench/bench_stampede.py --query-ms 20 --rounds 5
 	$(PY) bench/bench_db_load.py
 	$(PY) bench/bench_warmer.py --repeats 5
+
+fault-results: setup setup-servers  ## Run the fault suite and print the figures behind docs/GUARANTEES.md
+	rm -f bench/out/fault-results.jsonl && mkdir -p bench/out
+	FAULT_RESULTS=bench/out/fault-results.jsonl $(PY) -m pytest -m fault -q -p no:cacheprovider
+	@cat bench/out/fault-results.jsonl
 
 lock-lambda: setup  ## Re-resolve lambda/requirements*.lock (hash-pinned) after changing lambda/requirements*.txt
 	$(PY) scripts/lock_lambda_requirements.py

@@ -9,13 +9,15 @@ failures. The full argument is in ``README.md`` next to this file; the short ver
   Redis lease) runs the loader while the others poll for its result for up to ``CACHE_WAIT_MS``; past the
   soft TTL one caller refreshes while the others are served the stale value.
 * **Writes** -- :meth:`Cache.write` commits on the writer, then runs a Lua script per key that deletes the
-  entry, revokes every outstanding lease (so a reader that loaded the old row can never store it: the
-  memcache-lease fix of the stale-set race) and sets a short *fence*; misses on a fenced key read the writer,
-  which gives read-your-writes despite replica lag. List pages embed a version counter
+  entry and revokes every outstanding lease (so a reader that loaded the old row can never store it: the
+  memcache-lease fix of the stale-set race), and waits until the Redis replicas have the deletion. Misses
+  read a replica only once it has applied everything the writer had committed (GTID position), so replica
+  lag never shows and no guarantee rests on a cache key surviving. List pages embed a version counter
   (:class:`VersionCounters`) that writes bump, so no KEYS/SCAN is ever needed.
-* **Failures** -- Redis errors never fail a read: a :class:`CircuitBreaker` opens after repeated errors and
-  reads go to the database (``BYPASS``, counted as ``CacheError``, never as a miss). A database that cannot
-  answer a miss raises :class:`DatabaseUnavailable` (handlers answer 503).
+* **Failures** -- Redis errors never fail a read: every Redis call goes through one gateway that reports to a
+  :class:`CircuitBreaker`, which opens after repeated errors, and reads go to the database (``BYPASS``,
+  counted as ``CacheError``, never as a miss). A database that cannot answer a miss raises
+  :class:`DatabaseUnavailable` (handlers answer 503).
 
 Module-scope wiring in a handler (created once per container, reused across invocations)::
 

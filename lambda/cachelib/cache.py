@@ -1,4 +1,4 @@
-"""Cache-aside with leases, serve-stale refresh and write fences. See README.md for the argument.
+"""Cache-aside with leases, serve-stale refresh and fresh replica reads. See README.md for the argument.
 
 One :class:`Cache` per container, at module scope::
 

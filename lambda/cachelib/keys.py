@@ -5,7 +5,7 @@ or ``shop:1:{products:category=books:limit=20:page=2:v=7}``.
 
 * ``prefix`` (``CACHE_KEY_PREFIX``) separates applications sharing one cache.
 * ``key version`` (``CACHE_KEY_VERSION``) orphans every key at once when the value format changes.
-* The braces are a Redis Cluster hash tag: the entry and its sidecar keys (``...}:lease``, ``...}:fence``)
+* The braces are a Redis Cluster hash tag: the entry and its sidecar keys (``...}:lease``)
   land in one slot, so the Lua scripts that touch them together also work in cluster mode. A key holds
   exactly one ``{`` and one ``}``, and the ``}`` is its last character.
 
@@ -39,7 +39,6 @@ from __future__ import annotations
 from urllib.parse import quote
 
 LEASE_SUFFIX = ":lease"
-FENCE_SUFFIX = ":fence"
 _MAX_KEY_LENGTH = 512
 VERSION_NAMESPACE_PREFIX = "ver-"  # reserved: user namespaces may not start with it
 
@@ -125,8 +124,3 @@ class KeyBuilder:
 def lease_key(key: str) -> str:
     """Sidecar holding the token of the one caller allowed to fill ``key``."""
     return key + LEASE_SUFFIX
-
-
-def fence_key(key: str) -> str:
-    """Sidecar present for a short window after a write: misses then read the writer, not the replica."""
-    return key + FENCE_SUFFIX

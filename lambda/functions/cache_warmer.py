@@ -31,7 +31,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -157,20 +157,27 @@ class LeasedBatch:
     """``None`` when the batch's freshness could not be proven (nothing of it may be stored)."""
 
 
-def read_batches(cache: Cache, db: Database, writer: BulkEntryWriter, n: int) -> Iterator[LeasedBatch]:
-    """Batches of ready-made entries for the ``n`` hottest products, each read after its keys were leased,
-    from the reader endpoint once the replica has caught up with the writer (else from the writer)."""
+def leased_pages(cache: Cache, writer: BulkEntryWriter, n: int) -> Iterator[tuple[bytes, str]]:
+    """The hot ids a page at a time, each page's keys leased to a fresh token before it is yielded."""
+    lease_ms = cache.settings.cache_lease_ms
+    for ids in hot_id_pages(cache, n):
+        token = secrets.token_hex(8)
+        cache.redis.call(lambda _client, ids=ids, token=token: writer.lease(ids, token, lease_ms))
+        yield ids, token
+
+
+def read_batches(
+    cache: Cache, db: Database, writer: BulkEntryWriter, pages: Iterable[tuple[bytes, str]]
+) -> Iterator[LeasedBatch]:
+    """Ready-made entries for each leased page, read from the reader endpoint once the replica has caught up
+    with the writer (else from the writer)."""
     import pymysql.cursors
 
     settings = cache.settings
     head, tail = writer.head, writer.tail
     ttl_ms = settings.cache_ttl_seconds * 1000
     prepared: set[int] = set()
-    for ids in hot_id_pages(cache, n):
-        token = secrets.token_hex(8)
-        cache.redis.call(
-            lambda _client, ids=ids, token=token: writer.lease(ids, token, settings.cache_lease_ms)
-        )
+    for ids, token in pages:
         params = {
             "head": head,
             "tail": tail,
@@ -198,57 +205,77 @@ def read_batches(cache: Cache, db: Database, writer: BulkEntryWriter, n: int) ->
 _DONE = object()
 
 
-class _ReaderFailed:
+class _StageFailed:
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
 
-def _offer(batches: queue.Queue, stop: threading.Event, item: object) -> bool:
+def _offer(out: queue.Queue, stop: threading.Event, item: object) -> bool:
     """Put ``item`` unless the writer has stopped reading (a blocking put would then hang this thread and
     the writer's join); returns whether it was queued."""
     while not stop.is_set():
         try:
-            batches.put(item, timeout=0.1)
+            out.put(item, timeout=0.1)
             return True
         except queue.Full:
             continue
     return False
 
 
-def _read_into(
-    batches: queue.Queue, stop: threading.Event, cache: Cache, db: Database, writer: BulkEntryWriter, n: int
-) -> None:
+def _drain(source: queue.Queue) -> Iterator[Any]:
+    """The items of an upstream stage until it is done; re-raises its failure."""
+    while True:
+        item = source.get()
+        if item is _DONE:
+            return
+        if isinstance(item, _StageFailed):
+            raise item.error
+        yield item
+
+
+def _stage(items: Callable[[], Iterable[Any]], out: queue.Queue, stop: threading.Event, db: Database) -> None:
+    """Run one pipeline stage on this thread: offer every item downstream, then a failure or the end."""
     try:
-        for batch in read_batches(cache, db, writer, n):
-            if not _offer(batches, stop, batch):
+        for item in items():
+            if not _offer(out, stop, item):
                 return
-    except BaseException as exc:  # handed to the writer thread, which re-raises it
-        _offer(batches, stop, _ReaderFailed(exc))
+    except BaseException as exc:  # handed downstream, and re-raised by the writer
+        _offer(out, stop, _StageFailed(exc))
     finally:
-        _offer(batches, stop, _DONE)
-        db.close()  # this thread's connection; Database keeps one per thread
+        _offer(out, stop, _DONE)
+        db.close()  # this thread's connections; Database keeps them per thread
 
 
 def warm(cache: Cache, db: Database, n: int) -> WarmResult:
-    """Warm the ``n`` hottest products; raises if the database or Redis fails mid-way."""
+    """Warm the ``n`` hottest products; raises if the database or Redis fails mid-way.
+
+    Three stages on three threads, so Redis leases the next page while MySQL renders this one and Redis
+    stores the one before: leaser -> reader -> writer (this thread)."""
     head, tail = key_parts(cache)
     writer = BulkEntryWriter(cache.client(), head, tail, cluster=cache.settings.redis_cluster_mode)
     result = WarmResult(requested=n)
     started = time.perf_counter()
+    pages: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     batches: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
-    reader = threading.Thread(
-        target=_read_into, args=(batches, stop, cache, db, writer, n), name="warm-reader", daemon=True
-    )
-    reader.start()
+    threads = [
+        threading.Thread(
+            target=_stage,
+            args=(lambda: leased_pages(cache, writer, n), pages, stop, db),
+            name="warm-leaser",
+            daemon=True,
+        ),
+        threading.Thread(
+            target=_stage,
+            args=(lambda: read_batches(cache, db, writer, _drain(pages)), batches, stop, db),
+            name="warm-reader",
+            daemon=True,
+        ),
+    ]
+    for thread in threads:
+        thread.start()
     try:
-        while True:
-            item = batches.get()
-            if item is _DONE:
-                break
-            if isinstance(item, _ReaderFailed):
-                raise item.error
-            leased: LeasedBatch = item
+        for leased in _drain(batches):
             if leased.entries is None:  # read unverified: give the leases back, store nothing
                 cache.redis.call(lambda _c, b=leased: writer.write(b"", b.ids, b.token))
                 result.skipped += leased.ids.count(b",") + 1
@@ -259,7 +286,8 @@ def warm(cache: Cache, db: Database, n: int) -> WarmResult:
             result.skipped += rows - written
     finally:
         stop.set()
-        reader.join(timeout=30)
+        for thread in threads:
+            thread.join(timeout=30)
     elapsed = time.perf_counter() - started
     result.durationMs = round(elapsed * 1000, 1)
     result.rowsPerSecond = round(result.warmed / elapsed) if elapsed > 0 else 0.0

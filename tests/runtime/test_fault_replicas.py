@@ -12,7 +12,7 @@ import dataclasses
 import itertools
 
 import pytest
-from fault_support import create_items, item_key, load_version, replicated_settings
+from fault_support import Oracle, create_items, item_key, load_version, record, replicated_settings
 from servers import MariaDBServer, start_extra_mariadb_replica
 
 from cachelib import Cache, Database, DatabaseUnavailable
@@ -96,6 +96,10 @@ def dead_replica_reads(settings, two_replicas, monkeypatch, *, protected: bool) 
         cache.close()
         db.close()
         topology.replica.start()
+    oracle = Oracle()
+    oracle.reads = answered + failed
+    oracle.violations = [(0, 0, 0)] * failed
+    record("two replicas, one then both SIGKILLed", protected, oracle)
     return answered, failed
 
 

@@ -17,7 +17,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cachelib import KeyBuilder
-from cachelib.keys import fence_key, lease_key
+from cachelib.keys import lease_key
 
 PREFIX, VERSION = "shop", "3"
 KEYS = KeyBuilder(PREFIX, VERSION)
@@ -150,7 +150,7 @@ def test_keys_are_equal_iff_the_calls_are_equal(data):
     assume(k1 is not None and k2 is not None)
     assert (k1 == k2) == (first == second)
     for a, b in ((k1, k2), (k2, k1)):
-        assert a not in (lease_key(b), fence_key(b), KEYS.channel())
+        assert a not in (lease_key(b), KEYS.channel())
 
 
 @given(calls)
@@ -162,7 +162,7 @@ def test_sidecars_share_the_hash_slot_and_are_never_keys(call):
         start = k.index("{")
         return k[start + 1 : k.index("}", start + 1)]
 
-    for sidecar in (lease_key(key), fence_key(key)):
+    for sidecar in (lease_key(key),):
         assert hash_tag(sidecar) == hash_tag(key)
         assert parse_key(sidecar) is None
     assert parse_key(KEYS.channel()) is None
