@@ -116,3 +116,54 @@ def test_sabotage_an_unresolved_trial_keeps_the_container_off_the_cache(
     assert False in recovered
     stuck = recovered.index(False)
     assert not any(recovered[stuck:])  # once stuck half-open, it never comes back
+
+
+def hung_redis_latencies(redis_outage, monkeypatch, *, protected: bool) -> tuple[list[float], bool]:
+    """Request latencies while Redis is frozen (SIGSTOP) for 3 s, and whether the container is back on the
+    cache after SIGCONT."""
+    import os
+    import signal
+
+    if not protected:  # sabotage: redis-py's own 5 s timeouts instead of the library's 250 ms
+        monkeypatch.setenv("REDIS_SOCKET_TIMEOUT_MS", "5000")
+        monkeypatch.setenv("REDIS_CONNECT_TIMEOUT_MS", "5000")
+    store = product_api.store()
+    for product in range(1, 11):
+        call(product_api.lambda_handler, "GET", f"/products/{product}")  # cached
+    latencies: list[float] = []
+    assert redis_outage.proc is not None
+    os.kill(redis_outage.proc.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 3.0
+        product = 1
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            status, _, _ = call(product_api.lambda_handler, "GET", f"/products/{product}")
+            latencies.append(time.monotonic() - started)
+            assert status == 200  # the database answers every read the cache cannot
+            product = product % 10 + 1
+    finally:
+        os.kill(redis_outage.proc.pid, signal.SIGCONT)
+    time.sleep(2 * store.cache.breaker.reset_seconds + 0.2)
+    for product in range(1, 11):
+        call(product_api.lambda_handler, "GET", f"/products/{product}")
+    back = store.cache.breaker.state is BreakerState.CLOSED
+    oracle = Oracle()
+    for latency in latencies:
+        oracle.saw(0, 1, 0 if latency > 1.0 else 1)  # a request slower than 1 s is a violation
+    record("Redis frozen (SIGSTOP) 3 s under requests", protected, oracle, back_on_cache=back)
+    return latencies, back
+
+
+def test_a_hung_redis_costs_each_request_at_most_a_timeout_and_the_container_comes_back(
+    fast_breaker, redis_outage, monkeypatch
+):
+    latencies, back = hung_redis_latencies(redis_outage, monkeypatch, protected=True)
+    assert len(latencies) >= 20 and max(latencies) < 1.0 and back  # once the breaker opens, requests are fast
+
+
+def test_sabotage_with_long_redis_timeouts_a_hung_redis_stalls_requests(
+    fast_breaker, redis_outage, monkeypatch
+):
+    latencies, _back = hung_redis_latencies(redis_outage, monkeypatch, protected=False)
+    assert max(latencies) > 1.0

@@ -338,3 +338,48 @@ def test_sabotage_the_warmer_without_fresh_replica_reads_stores_the_old_row(
 ):
     name = warmer_scenario(settings, redis_server, mariadb_replicated, monkeypatch, protected=False)
     assert name not in ("Renamed", "<not cached>")
+
+
+# --- the MySQL writer killed: replicas answer, nothing unproven is stored --------------------------------
+
+
+def writer_killed_scenario(settings, redis_server, mariadb_replicated, monkeypatch, *, protected: bool):
+    """Returns (reads answered, misses that were stored) with the primary SIGKILLed and the replica up."""
+    from cachelib import replication
+
+    if not protected:  # sabotage: a replica read whose freshness was not proven counts as verified
+        monkeypatch.setattr(replication, "mark_unverified", lambda: None)
+    create_items(mariadb_replicated, 10)
+    cache_settings = replicated_settings(settings, mariadb_replicated, db_connect_timeout_seconds=1)
+    cache, db = Cache.from_settings(cache_settings), Database(cache_settings)
+    try:
+        assert read_version(cache, db, 1) == 1  # cached before the failure
+        mariadb_replicated.primary.kill()
+        answered = sum(read_version(cache, db, item) == 1 for item in range(1, 11))
+        stored = sum(cache.client().exists(item_key(cache, item)) for item in range(2, 11))
+    finally:
+        cache.close()
+        db.close()
+    oracle = Oracle()
+    oracle.reads = 9
+    oracle.violations = [(0, 0, 0)] * stored  # an unproven replica read left in the cache
+    record("MySQL writer SIGKILLed, replica up: misses", protected, oracle, answered=answered)
+    return answered, stored
+
+
+def test_with_the_writer_killed_the_replica_answers_but_nothing_unproven_is_stored(
+    settings, redis_server, mariadb_replicated, monkeypatch
+):
+    answered, stored = writer_killed_scenario(
+        settings, redis_server, mariadb_replicated, monkeypatch, protected=True
+    )
+    assert (answered, stored) == (10, 0)
+
+
+def test_sabotage_with_the_writer_killed_unproven_replica_reads_are_cached(
+    settings, redis_server, mariadb_replicated, monkeypatch
+):
+    answered, stored = writer_killed_scenario(
+        settings, redis_server, mariadb_replicated, monkeypatch, protected=False
+    )
+    assert answered == 10 and stored == 9
