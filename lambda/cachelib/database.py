@@ -19,10 +19,10 @@ import itertools
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pymysql
 import pymysql.cursors
@@ -35,6 +35,8 @@ from cachelib.secret_store import get_secret, parse_credentials
 if TYPE_CHECKING:
     from cachelib.settings import Settings
 
+T = TypeVar("T")
+
 _ACCESS_DENIED = 1045
 
 
@@ -45,9 +47,16 @@ class ReadEndpoint(StrEnum):
     WRITER = "writer"
 
 
+LOCK_CONFLICTS = frozenset({1205, 1213})
+"""Lock wait timeout and deadlock: the transaction lost a race and may simply be run again."""
+
+
 def _is_connection_error(exc: BaseException) -> bool:
     # OperationalError covers 2003 can't connect, 2006 gone away, 2013 lost connection, timeouts;
-    # InterfaceError is raised on a closed connection. SQL errors (ProgrammingError...) are bugs: re-raised.
+    # InterfaceError is raised on a closed connection. SQL errors (ProgrammingError...) are bugs: re-raised,
+    # and so are lock conflicts, which the caller retries (Database.run_transaction).
+    if isinstance(exc, pymysql.err.OperationalError) and exc.args and exc.args[0] in LOCK_CONFLICTS:
+        return False
     return isinstance(exc, (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError))
 
 
@@ -290,6 +299,21 @@ class Database:
                 self._discard(self.writer)
                 raise DatabaseUnavailable(f"writer endpoint failed: {exc}") from exc
             raise
+
+    def run_transaction(self, work: Callable[[Any], T], *, attempts: int = 3) -> T:
+        """``work(cursor)`` in a writer transaction, run again (from the start) when it loses a lock race
+        (deadlock, lock wait timeout); after ``attempts`` losses, :class:`DatabaseUnavailable`."""
+        for attempt in range(attempts):
+            try:
+                with self.transaction() as cursor:
+                    return work(cursor)
+            except pymysql.err.OperationalError as exc:
+                if not (exc.args and exc.args[0] in LOCK_CONFLICTS):
+                    raise
+                if attempt == attempts - 1:
+                    raise DatabaseUnavailable(f"writer endpoint: lock conflict persisted: {exc}") from exc
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Close this thread's connections (tests; Lambda keeps them for the container's life)."""

@@ -39,6 +39,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 LEASE_SUFFIX = ":lease"
+WRITER_SUFFIX = ":writer"
 _MAX_KEY_LENGTH = 512
 VERSION_NAMESPACE_PREFIX = "ver-"  # reserved: user namespaces may not start with it
 
@@ -124,3 +125,8 @@ class KeyBuilder:
 def lease_key(key: str) -> str:
     """Sidecar holding the token of the one caller allowed to fill ``key``."""
     return key + LEASE_SUFFIX
+
+
+def writer_key(key: str) -> str:
+    """Sidecar holding the token of the last write that claimed ``key`` for a write-through store."""
+    return key + WRITER_SUFFIX

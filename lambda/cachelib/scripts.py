@@ -53,10 +53,32 @@ end
 return 0
 """
 
-# After a commit: drop the entry (and any stale copy) and revoke every outstanding lease.
+# After a commit: drop the entry (and any stale copy), revoke every outstanding lease, and void any
+# write-through claim (an older write's late store must not land after this one). KEYS[3] = writer claim.
 INVALIDATE = """
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return 1
+"""
+
+# Inside a write's transaction, once it holds the row lock: claim the key for its write-through store.
+# Row locks serialize writers of one row, so the last claim is the last commit. KEYS[1] = writer claim.
+# ARGV: token, ms.
+WRITE_CLAIM = """
+return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+"""
+
+# After that commit: revoke every lease (no concurrent fill can land), then store the new entry if this
+# write still holds the claim; otherwise a later write claimed the key (or the claim was lost), so only
+# deleting is safe. KEYS: entry, lease, writer claim. ARGV: token, entry, ttl ms. Reply: 1 stored, 0 deleted.
+WRITE_THROUGH = """
+redis.call('DEL', KEYS[2])
+if redis.call('GET', KEYS[3]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('DEL', KEYS[3])
+  return 1
+end
+redis.call('DEL', KEYS[1])
+return 0
 """
 
 # Delete an undecodable entry, but only if it is still the same bytes (never a fresh value).

@@ -42,6 +42,8 @@ class HttpError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.extra: dict[str, Any] = {}
+        """More fields for the JSON body (e.g. the id of a product that was saved)."""
 
 
 def _json_default(value: Any) -> Any:
@@ -70,7 +72,7 @@ def response(status: int, body: Any, headers: dict[str, str] | None = None) -> d
 
 def error_response(error: HttpError, correlation_id: str) -> dict[str, Any]:
     headers = {"Cache-Control": NO_STORE, "X-Correlation-Id": correlation_id, **error.headers}
-    body = {"error": error.code, "message": error.message, "correlationId": correlation_id}
+    body = {"error": error.code, "message": error.message, **error.extra, "correlationId": correlation_id}
     return response(error.status, body, headers)
 
 

@@ -39,6 +39,7 @@ from cachelib import Cache, Database, ReadEndpoint, Settings, trace_if_enabled
 from cachelib.replication import begin_verified_scope, end_verified_scope
 from functions.bulk_cache_writer import BulkEntryWriter, count_lines
 from functions.catalog_schema import PRODUCT_JSON_SQL
+from functions.idempotency import purge_expired
 from functions.product_store import hot_products_key, product_key
 
 LOGGER = logging.getLogger("cache_warmer")
@@ -318,5 +319,9 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
     cache, db = _state()
     result = warm(cache, db, n)
     decay_hot_set(cache, n)
-    LOGGER.info(json.dumps({"message": "cache warm finished", **asdict(result)}))
-    return asdict(result)
+    # Housekeeping that must stay off the request path: expired Idempotency-Keys, by index range.
+    purged = purge_expired(db.connection(ReadEndpoint.WRITER))
+    LOGGER.info(
+        json.dumps({"message": "cache warm finished", **asdict(result), "idempotencyKeysPurged": purged})
+    )
+    return {**asdict(result), "idempotencyKeysPurged": purged}

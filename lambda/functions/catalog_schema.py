@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 # The fixed allowed set. Validation rejects anything else with 400 and the seed only draws from it,
 # so a category in the database is always one a client can ask for.
@@ -51,6 +51,20 @@ DDL: tuple[str, ...] = (
         PRIMARY KEY (id),
         KEY products_category_id (category, id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+    """,
+    # One row per Idempotency-Key, written in the same transaction as the write it guards
+    # (functions/idempotency.py); expires_at is indexed so expired keys are purged by range, never by scan.
+    """
+    CREATE TABLE IF NOT EXISTS idempotency_keys (
+        idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        request_hash BINARY(32) NOT NULL,
+        status SMALLINT UNSIGNED NOT NULL DEFAULT 0,
+        response MEDIUMTEXT NOT NULL,
+        after_commit VARCHAR(1024) NOT NULL DEFAULT '',
+        expires_at DATETIME(6) NOT NULL,
+        PRIMARY KEY (idem_key),
+        KEY idempotency_keys_expires_at (expires_at)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
     """,
     """
     CREATE TABLE IF NOT EXISTS schema_meta (

@@ -1,9 +1,15 @@
 """Product API behind API Gateway (REST, Lambda proxy integration).
 
 Routes: ``GET /products/{id}``, ``GET /products?category=&page=&limit=``, ``PUT /products/{id}``,
-``POST /products``. Statuses: 200/201, 400 (bad id, paging, category, body), 404 (no such product or
-route), 405, 413 (body over 16 KiB), 503 (database unreachable on a miss, or a write whose cache
-invalidation could not be confirmed; both carry ``Retry-After``). A client's mistake is never a 500.
+``POST /products``. Statuses: 200/201, 400 (bad id, paging, category, body, Idempotency-Key), 404 (no such
+product or route), 405, 413 (body over 16 KiB), 422 (an Idempotency-Key reused for a different request),
+503 (database unreachable, or a write saved whose cache could not be confirmed up to date; both carry
+``Retry-After``, and their message says whether repeating the request is safe). A client's mistake is never
+a 500.
+
+Writes accept ``Idempotency-Key``: a repeat with the same key and body returns the first response (with
+``Idempotent-Replayed: true``) and changes nothing (``functions.idempotency``). ``PRODUCT_WRITE_MODE``
+(``invalidate``, the default, or ``write-through``) chooses how a write puts the cache right.
 
 Headers: ``X-Cache: HIT|MISS|STALE`` on reads; ``Cache-Control: public, max-age=10`` on fresh GET 200s
 (short, because API Gateway's stage cache and CloudFront cannot be invalidated by a write), ``max-age=1``
@@ -16,20 +22,30 @@ The Redis client, database connections and Powertools metrics are module-level a
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
-from cachelib import Cache, Database, DatabaseUnavailable, InvalidationFailed, Settings, trace_if_enabled
+from cachelib import Cache, Database, DatabaseUnavailable, Settings, trace_if_enabled
 from functions.apigw import (
     NO_STORE,
     HttpError,
     RequestLog,
     correlation_id,
     error_response,
+    header,
     json_body,
     response,
 )
-from functions.product_store import ProductNotFound, ProductStore
+from functions.idempotency import (
+    DEFAULT_TTL_SECONDS,
+    KEY_HEADER,
+    REPLAYED_HEADER,
+    IdempotencyConflict,
+    IdempotentRequest,
+    InvalidIdempotencyKey,
+)
+from functions.product_store import ProductNotFound, ProductStore, SavedNotConfirmed, WriteOutcome
 from functions.product_validation import parse_list_query, parse_product_body, parse_product_id
 
 LOGGER = logging.getLogger("product_api")
@@ -38,6 +54,8 @@ EDGE_MAX_AGE_SECONDS = 10
 STALE_MAX_AGE_SECONDS = 1
 _ITEM_PATH = re.compile(r"/products/([^/]*)")
 _COLLECTION_PATH = "/products"
+
+WRITE_MODES = ("invalidate", "write-through")
 
 _store: ProductStore | None = None
 _metrics: Any = None
@@ -48,7 +66,15 @@ def store() -> ProductStore:
     global _store
     if _store is None:
         settings = Settings.from_env()
-        _store = ProductStore(Cache.from_settings(settings), Database(settings))
+        mode = os.environ.get("PRODUCT_WRITE_MODE", WRITE_MODES[0])
+        if mode not in WRITE_MODES:
+            raise ValueError(f"PRODUCT_WRITE_MODE: {mode!r} is not one of {', '.join(WRITE_MODES)}")
+        _store = ProductStore(
+            Cache.from_settings(settings),
+            Database(settings),
+            write_through=mode == "write-through",
+            idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", DEFAULT_TTL_SECONDS)),
+        )
     return _store
 
 
@@ -98,20 +124,76 @@ def _list_products(event: dict[str, Any], log: RequestLog) -> dict[str, Any]:
     return response(200, body, _cache_headers(result.x_cache))
 
 
-def _put_product(event: dict[str, Any], raw_id: str) -> dict[str, Any]:
+def _idempotency(event: dict[str, Any], method: str, route: str, product: Any) -> IdempotentRequest | None:
+    try:
+        return IdempotentRequest.of(header(event, KEY_HEADER), method, route, product.canonical())
+    except InvalidIdempotencyKey as exc:
+        raise HttpError(400, "invalid_idempotency_key", str(exc)) from None
+
+
+def _written(outcome: WriteOutcome) -> dict[str, Any]:
+    headers = {"Cache-Control": NO_STORE}
+    if outcome.status == 201:
+        headers["Location"] = f"/products/{outcome.product['id']}"
+    if outcome.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return response(outcome.status, outcome.product, headers)
+
+
+def _put_product(event: dict[str, Any], raw_id: str, log: RequestLog) -> dict[str, Any]:
     product_id = parse_product_id(raw_id)
     product = parse_product_body(json_body(event))
+    idempotency = _idempotency(event, "PUT", f"/products/{product_id}", product)
+    log.fields["idempotent"] = idempotency is not None
     try:
-        updated = store().replace(product_id, product)
+        return _written(store().replace(product_id, product, idempotency=idempotency))
     except ProductNotFound:
         raise HttpError(404, "not_found", f"product {product_id} does not exist") from None
-    return response(200, updated, {"Cache-Control": NO_STORE})
 
 
-def _post_product(event: dict[str, Any]) -> dict[str, Any]:
+def _post_product(event: dict[str, Any], log: RequestLog) -> dict[str, Any]:
     product = parse_product_body(json_body(event))
-    created = store().create(product)
-    return response(201, created, {"Cache-Control": NO_STORE, "Location": f"/products/{created['id']}"})
+    idempotency = _idempotency(event, "POST", _COLLECTION_PATH, product)
+    log.fields["idempotent"] = idempotency is not None
+    return _written(store().create(product, idempotency=idempotency))
+
+
+def _not_confirmed(exc: SavedNotConfirmed) -> HttpError:
+    """503 for a write that is saved but whose cache could not be confirmed: says what was saved and never
+    invites a repeat that would write twice."""
+    product_id = exc.product.get("id")
+    if exc.idempotent:
+        advice = "repeating the request with the same Idempotency-Key is safe and confirms it"
+    elif exc.created:
+        advice = (
+            f"do not repeat this POST, it would create another product: read /products/{product_id}, "
+            f"and send an {KEY_HEADER} with POSTs to make them safe to repeat"
+        )
+    else:
+        advice = "repeating this PUT is safe"
+    verb = "created" if exc.created else "updated"
+    headers = {"Retry-After": "1"}
+    if exc.created:
+        headers["Location"] = f"/products/{product_id}"
+    error = HttpError(
+        503,
+        "cache_not_confirmed",
+        f"product {product_id} was {verb}, but the cache could not be confirmed up to date yet; {advice}",
+        headers,
+    )
+    error.extra = {"id": product_id}
+    return error
+
+
+def _database_unavailable(method: str, idempotent: bool) -> HttpError:
+    if method == "POST" and not idempotent:
+        message = (
+            f"the database is unavailable; the product may or may not have been created. Repeat this POST "
+            f"only with an {KEY_HEADER}, or look the product up first"
+        )
+    else:
+        message = "the database is unavailable; retry later (repeating this request is safe)"
+    return HttpError(503, "database_unavailable", message, {"Retry-After": "1"})
 
 
 def _route(event: dict[str, Any], method: str, path: str, log: RequestLog) -> dict[str, Any]:
@@ -119,7 +201,7 @@ def _route(event: dict[str, Any], method: str, path: str, log: RequestLog) -> di
         if method == "GET":
             return _list_products(event, log)
         if method == "POST":
-            return _post_product(event)
+            return _post_product(event, log)
         raise HttpError(405, "method_not_allowed", "use GET or POST", {"Allow": "GET, POST"})
     match = _ITEM_PATH.fullmatch(path)
     if match is None:
@@ -131,7 +213,7 @@ def _route(event: dict[str, Any], method: str, path: str, log: RequestLog) -> di
     if method == "GET":
         return _get_product(event, raw_id, log)
     if method == "PUT":
-        return _put_product(event, raw_id)
+        return _put_product(event, raw_id, log)
     raise HttpError(405, "method_not_allowed", "use GET or PUT", {"Allow": "GET, PUT"})
 
 
@@ -148,20 +230,17 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
         result = error_response(exc, log.correlation_id)
     except DatabaseUnavailable as exc:
         log.fields["error"] = f"database unavailable: {exc}"
+        idempotent = bool(log.fields.get("idempotent"))
+        result = error_response(_database_unavailable(method.upper(), idempotent), log.correlation_id)
+    except SavedNotConfirmed as exc:
+        log.fields["error"] = f"cache not confirmed: {exc.__cause__}"
+        result = error_response(_not_confirmed(exc), log.correlation_id)
+    except IdempotencyConflict:
         result = error_response(
             HttpError(
-                503, "database_unavailable", "the database is unavailable; retry later", {"Retry-After": "1"}
-            ),
-            log.correlation_id,
-        )
-    except InvalidationFailed as exc:
-        log.fields["error"] = f"invalidation failed: {exc}"
-        result = error_response(
-            HttpError(
-                503,
-                "cache_invalidation_failed",
-                "the write was saved but may not be visible yet; retry the same request",
-                {"Retry-After": "1"},
+                422,
+                "idempotency_key_reused",
+                f"this {KEY_HEADER} was already used for a different request; send a new key with a new one",
             ),
             log.correlation_id,
         )

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from cachelib import Cache, CacheResult, CacheUnavailable, Database, ReadEndpoint
+from cachelib import Cache, CacheResult, CacheUnavailable, Database, InvalidationFailed, ReadEndpoint
+from functions.apigw import to_json
 from functions.catalog_schema import PRODUCT_COLUMNS, SELECT_COLUMNS, row_to_product
+from functions.idempotency import DEFAULT_TTL_SECONDS, IdempotentRequest, Recorded
+from functions.idempotency import claim as claim_idempotency
+from functions.idempotency import record as record_idempotency
 from functions.product_validation import ListQuery, ProductInput
 
 ALL_CATEGORIES = "ALL"  # version-counter scope of the unfiltered list (never a real category: upper case)
@@ -37,6 +42,24 @@ _INSERT = "INSERT INTO products (name, category, price, stock, description) VALU
 
 class ProductNotFound(LookupError):
     pass
+
+
+class SavedNotConfirmed(Exception):
+    """The write committed, but the cache could not be confirmed up to date (Redis unreachable, or its
+    replicas did not confirm). ``product`` is what was saved."""
+
+    def __init__(self, product: dict[str, Any], *, created: bool, idempotent: bool) -> None:
+        super().__init__(f"product {product.get('id')} saved; cache not confirmed")
+        self.product = product
+        self.created = created
+        self.idempotent = idempotent
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    status: int
+    product: dict[str, Any]
+    replayed: bool = False
 
 
 _PRODUCT_TYPES = {
@@ -90,10 +113,22 @@ def list_version_key(cache: Cache, category: str | None) -> str:
 class ProductStore:
     """Reads go through ``Cache.get_or_load``; writes commit on the writer, then invalidate and bump."""
 
-    def __init__(self, cache: Cache, db: Database, *, list_ttl_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        db: Database,
+        *,
+        list_ttl_seconds: float | None = None,
+        write_through: bool = False,
+        idempotency_ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    ) -> None:
+        """``write_through``: after a write, store the new product in the cache (the next read is a hit)
+        instead of deleting it (``PRODUCT_WRITE_MODE``; see cachelib/writes.py for when to pick which)."""
         self.cache = cache
         self.db = db
         self.list_ttl_seconds = list_ttl_seconds
+        self.write_through = write_through
+        self.idempotency_ttl_seconds = idempotency_ttl_seconds
         self.db_queries = 0  # loader calls; the demo reports database queries avoided from it
         self._hot: Counter[int] = Counter()
         self._hot_flushed_at = time.monotonic()
@@ -153,16 +188,41 @@ class ProductStore:
         cursor.execute(_SELECT_ONE, (product_id,))
         return row_to_product(cursor.fetchone())
 
-    def create(self, product: ProductInput) -> dict[str, Any]:
-        with self.db.transaction() as cursor:
+    def create(self, product: ProductInput, *, idempotency: IdempotentRequest | None = None) -> WriteOutcome:
+        """Insert a product. With ``idempotency``, a repeat of the same request replays the first response."""
+
+        def work(cursor: Any) -> Recorded | tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+            if idempotency is not None:
+                recorded = claim_idempotency(cursor, idempotency, self.idempotency_ttl_seconds)
+                if recorded is not None:
+                    return recorded
             cursor.execute(_INSERT, product.as_params())
             created = self._read_written(cursor, cursor.lastrowid)
-        # The id may have been cached as "not found" before it existed: invalidate it too.
-        self._after_commit(created["id"], {product.category})
-        return created
+            claims = self._claim(created["id"])
+            # The id may have been cached as "not found" before it existed: it is put right too.
+            after = {"product": created["id"], "categories": [product.category]}
+            if idempotency is not None:
+                record_idempotency(cursor, idempotency, 201, to_json(created), after)
+            return created, after, claims
 
-    def replace(self, product_id: int, product: ProductInput) -> dict[str, Any]:
-        with self.db.transaction() as cursor:
+        done = self.db.run_transaction(work)  # deadlocks between duplicate keys are run again
+        if isinstance(done, Recorded):
+            return self._replay(done)
+        created, after, claims = done
+        self._after_commit(created, after, claims, created=True, idempotent=idempotency is not None)
+        return WriteOutcome(201, created)
+
+    def replace(
+        self, product_id: int, product: ProductInput, *, idempotency: IdempotentRequest | None = None
+    ) -> WriteOutcome:
+        """Replace a product (``ProductNotFound`` if it does not exist). With ``idempotency``, a repeat of the
+        same request replays the first response."""
+
+        def work(cursor: Any) -> Recorded | tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+            if idempotency is not None:
+                recorded = claim_idempotency(cursor, idempotency, self.idempotency_ttl_seconds)
+                if recorded is not None:
+                    return recorded
             cursor.execute("SELECT category FROM products WHERE id = %s FOR UPDATE", (product_id,))
             row = cursor.fetchone()
             if row is None:
@@ -173,14 +233,61 @@ class ProductStore:
                 (*product.as_params(), product_id),
             )
             updated = self._read_written(cursor, product_id)
-        self._after_commit(product_id, {row[0], product.category})
-        return updated
+            claims = self._claim(product_id)  # under the row lock: claims follow commit order
+            after = {"product": product_id, "categories": sorted({row[0], product.category})}
+            if idempotency is not None:
+                record_idempotency(cursor, idempotency, 200, to_json(updated), after)
+            return updated, after, claims
 
-    def _after_commit(self, product_id: int, categories: set[str]) -> None:
-        # Same order as Cache.write: the commit is done; now make the old row unreachable everywhere.
-        self.cache.invalidate(product_key(self.cache, product_id))
+        done = self.db.run_transaction(work)
+        if isinstance(done, Recorded):
+            return self._replay(done)
+        updated, after, claims = done
+        self._after_commit(updated, after, claims, created=False, idempotent=idempotency is not None)
+        return WriteOutcome(200, updated)
+
+    def _claim(self, product_id: int) -> dict[str, str]:
+        if not self.write_through:
+            return {}
+        return self.cache.claim_write_through(product_key(self.cache, product_id))
+
+    def _after_commit(
+        self,
+        product: dict[str, Any],
+        after: dict[str, Any],
+        claims: dict[str, str],
+        *,
+        created: bool,
+        idempotent: bool,
+    ) -> None:
+        # Same order as Cache.write: the commit is done; now put the cache right everywhere.
+        try:
+            key = product_key(self.cache, product["id"])
+            if self.write_through:
+                self.cache.write_through({key: product}, claims)
+            else:
+                self.cache.invalidate(key)
+            self._bump(after["categories"])
+        except InvalidationFailed as exc:
+            raise SavedNotConfirmed(product, created=created, idempotent=idempotent) from exc
+
+    def _bump(self, categories: list[str]) -> None:
         scopes = [*sorted(categories), None]
         self.cache.bump_versions(*(list_version_key(self.cache, c) for c in scopes))
+
+    def _replay(self, recorded: Recorded) -> WriteOutcome:
+        """Runs after the transaction (which wrote nothing): the first request's response, with its cache
+        work redone, since the first request may have failed exactly there."""
+        after = recorded.after_commit or {}
+        if "product" in after:
+            try:
+                self.cache.invalidate(product_key(self.cache, int(after["product"])))
+                self._bump(list(after.get("categories", ())))
+            except InvalidationFailed as exc:
+                raise SavedNotConfirmed(
+                    recorded.body, created=recorded.status == 201, idempotent=True
+                ) from exc
+        return WriteOutcome(recorded.status, recorded.body, replayed=True)
 
     # --- access counts for the warmer -------------------------------------------------------------
 

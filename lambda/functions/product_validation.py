@@ -54,6 +54,17 @@ class ProductInput:
     def as_params(self) -> tuple[str, str, Decimal, int, str]:
         return (self.name, self.category, self.price, self.stock, self.description)
 
+    def canonical(self) -> dict[str, str | int]:
+        """The request as the database would store it: two bodies that write the same row are the same
+        request for an Idempotency-Key (``9.9`` and ``9.90`` alike)."""
+        return {
+            "name": self.name,
+            "category": self.category,
+            "price": str(self.price.quantize(Decimal("0.01"))),
+            "stock": self.stock,
+            "description": self.description,
+        }
+
 
 def parse_product_id(raw: Any) -> int:
     if not isinstance(raw, str) or not _DIGITS.fullmatch(raw):

@@ -6,7 +6,7 @@ import pymysql
 import pytest
 
 from cachelib import DatabaseUnavailable
-from functions import schema_seed
+from functions import catalog_schema, schema_seed
 from functions.catalog_schema import CATEGORIES
 
 pytest_plugins = ["handler_fixtures"]  # fixtures shared by the handler tests
@@ -61,11 +61,16 @@ def test_create_twice_is_idempotent(seed_env, mysql_server):
     first = schema_seed.on_event(_event("Create"))
     second = schema_seed.on_event(_event("Create"))
     assert first["PhysicalResourceId"] == second["PhysicalResourceId"]
-    assert first["Data"]["SeededProducts"] == 25 and first["Data"]["SchemaVersion"] == "1"
+    assert (
+        first["Data"]["SeededProducts"] == 25
+        and first["Data"]["SchemaVersion"] == catalog_schema.SCHEMA_VERSION
+    )
     assert _query(mysql_server, "SELECT COUNT(*), MIN(id), MAX(id) FROM products") == ((25, 1, 25),)
     categories = {row[0] for row in _query(mysql_server, "SELECT DISTINCT category FROM products")}
     assert categories <= set(CATEGORIES)
-    assert _query(mysql_server, "SELECT value FROM schema_meta WHERE name = 'schema_version'") == (("1",),)
+    assert _query(mysql_server, "SELECT value FROM schema_meta WHERE name = 'schema_version'") == (
+        (catalog_schema.SCHEMA_VERSION,),
+    )
 
 
 def test_update_twice_keeps_the_physical_id_and_applies_the_new_count(seed_env, mysql_server):
