@@ -96,6 +96,7 @@ class Database:
         self._replicas = tuple(target for target in self.readers if target != self.writer)
         self._next = itertools.count()
         self._skip_until: dict[Target, float] = {}
+        self._ssl_context: ssl.SSLContext | None = None
         self.replica_fallbacks = 0
         """Reads sent to the writer because no replica had caught up (or its freshness was unknown)."""
 
@@ -183,10 +184,15 @@ class Database:
         return s.db_user, s.db_password or ""
 
     def _ssl(self) -> ssl.SSLContext | None:
+        """The TLS context, built once per container (loading the CA bundle costs milliseconds); ``None``
+        with TLS off."""
         if not self.settings.db_tls:
             return None
-        context = ssl.create_default_context(cafile=self.settings.db_tls_ca_file)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context = self._ssl_context
+        if context is None:
+            context = ssl.create_default_context(cafile=self.settings.db_tls_ca_file)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            self._ssl_context = context
         return context
 
     def _role(self, target: Target) -> str:
@@ -209,6 +215,9 @@ class Database:
                     write_timeout=s.db_read_timeout_seconds,
                     autocommit=True,
                     ssl=self._ssl(),
+                    # PyMySQL reads "no TLS options" as "TLS preferred" and builds a default context on every
+                    # connect (~17 ms): with TLS off, say so.
+                    ssl_disabled=not s.db_tls,
                     client_flag=CLIENT.FOUND_ROWS,
                     cursorclass=pymysql.cursors.Cursor,
                 )

@@ -212,3 +212,33 @@ def test_test_redis_uses_the_dev_configs_eviction_policy(redis_server):
 
     policy = redis_server.cli("CONFIG", "GET", "maxmemory-policy").splitlines()[-1]
     assert policy == load_environment("dev").cache.maxmemory_policy
+
+
+def test_no_tls_context_is_built_when_database_tls_is_off_and_one_per_container_when_on(monkeypatch):
+    """PyMySQL builds a default TLS context on every connect unless told TLS is off (issue 14)."""
+    import ssl
+
+    import pymysql
+
+    from cachelib import Database, Settings
+
+    built = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(ssl, "create_default_context", lambda *a, **k: built.append(1) or real(*a, **k))
+    seen = []
+    monkeypatch.setattr(pymysql, "connect", lambda **kwargs: seen.append(kwargs) or _OpenConnection())
+    plain = Database(Settings(db_tls=False, db_user="u"))
+    plain.connection()
+    assert built == [] and seen[-1]["ssl_disabled"] is True and seen[-1]["ssl"] is None
+    tls = Database(Settings(db_tls=True, db_user="u", db_reader_host="localhost"))
+    tls.connection()
+    tls.close()
+    tls.connection()
+    assert len(built) == 1 and seen[-1]["ssl_disabled"] is False
+
+
+class _OpenConnection:
+    open = True
+
+    def close(self) -> None:
+        self.open = False
