@@ -37,6 +37,7 @@ from functions.apigw import (
     json_body,
     response,
 )
+from functions.edge_refresh import EdgeRefreshQueue, item_path
 from functions.idempotency import (
     DEFAULT_TTL_SECONDS,
     KEY_HEADER,
@@ -58,6 +59,7 @@ _COLLECTION_PATH = "/products"
 WRITE_MODES = ("invalidate", "write-through")
 
 _store: ProductStore | None = None
+_edge: EdgeRefreshQueue | None = None
 _metrics: Any = None
 
 
@@ -78,14 +80,23 @@ def store() -> ProductStore:
     return _store
 
 
+def edge() -> EdgeRefreshQueue:
+    """The container's queue to the edge refresher (a no-op without ``EDGE_REFRESH_QUEUE_URL``)."""
+    global _edge
+    if _edge is None:
+        _edge = EdgeRefreshQueue()
+    return _edge
+
+
 def reset_state() -> None:
     """Close and forget module-level clients (tests, local server restarts)."""
-    global _store, _metrics
+    global _store, _metrics, _edge
     if _store is not None:
         _store.cache.close()
         _store.db.close()
     _store = None
     _metrics = None
+    _edge = None
 
 
 def _emit_metrics(current: ProductStore) -> None:
@@ -132,6 +143,8 @@ def _idempotency(event: dict[str, Any], method: str, route: str, product: Any) -
 
 
 def _written(outcome: WriteOutcome) -> dict[str, Any]:
+    # L1 and Redis are right; now the stage cache and CloudFront (queued: never fails the write).
+    edge().enqueue(item_path(outcome.product["id"]))
     headers = {"Cache-Control": NO_STORE}
     if outcome.status == 201:
         headers["Location"] = f"/products/{outcome.product['id']}"
