@@ -15,6 +15,12 @@
    pip from pulling them back in.
 3. The source folders (``cachelib/``, ``functions/``) are copied next to the installed packages, and every
    handler module must exist in the result.
+4. Bytecode for the cold path, compiled by the Lambda runtime's own Python version: Lambda's code directory is
+   read-only, so without it a cold start compiles every module it imports. The target interpreter
+   (``python3.12``) imports each handler from the asset alone, and every module that import loads from the
+   asset is compiled next to its source (``unchecked-hash`` pycs: the deployed code never changes under
+   them). Only the cold path, so the asset stays within its size budget. A host without that interpreter
+   gets one line saying so, and an asset that is correct without bytecode (its hash says which).
 
 Any failure raises, which stops ``cdk synth``: there is no fallback to an empty or partial asset. The Docker
 image in ``BundlingOptions`` is required by the CDK but is never started, because ``try_bundle`` returns True.
@@ -26,7 +32,9 @@ skipped entirely when ``cdk.out`` already holds that asset.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -51,12 +59,51 @@ from caching_constructs.requirements_lock import (
 )
 
 # Bump when the bundle layout changes, so that every asset gets a new hash.
-BUNDLE_FORMAT_VERSION = "3"
+BUNDLE_FORMAT_VERSION = "4"
+
+# Runs in the target interpreter with only the asset on sys.path: import the handlers, then compile exactly
+# the asset modules that import loaded. argv: asset dir, then handler modules.
+_COMPILE_COLD_PATH = """
+import importlib, py_compile, sys
+root = sys.argv[1]
+sys.path[:0] = [root]
+for name in sys.argv[2:]:
+    importlib.import_module(name)
+count = 0
+for module in list(sys.modules.values()):
+    path = getattr(module, "__file__", None) or ""
+    if path.startswith(root + "/") and path.endswith(".py"):
+        mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+        py_compile.compile(path, doraise=True, invalidation_mode=mode)
+        count += 1
+print(count)
+"""
 
 _PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 _IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 # Bytecode is the host's; documentation changes must not redeploy a function.
 _IGNORED_SUFFIXES = (".pyc", ".pyo", ".md")
+
+
+@functools.cache
+def _find_interpreter(version: str) -> str | None:
+    name = f"python{version}"
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(name), *sorted(map(str, pyenv_root.glob(f"versions/{version}.*/bin/{name}")))]
+    for candidate in filter(None, candidates):
+        try:
+            probe = subprocess.run(  # noqa: S603 - a python<x.y> found on this host
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except OSError:
+            continue
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
 
 
 class BundlingError(RuntimeError):
@@ -127,6 +174,12 @@ class PythonBundleSpec:
     def platform(self) -> str:
         return _PLATFORMS[self.architecture]
 
+    def bytecode_interpreter(self) -> str | None:
+        """The host's ``python<x.y>`` matching the Lambda runtime, or None (the asset then ships no
+        bytecode; a cold start compiles what it imports). Found on PATH or among pyenv's versions, and
+        only if it runs and reports that version (a pyenv shim for an inactive version does not)."""
+        return _find_interpreter(self.python_version)
+
     def current_lock(self) -> Lock:
         """The lock, checked against the requirements files and the target; raises ``BundlingError``."""
         forbidden = sorted(
@@ -166,6 +219,7 @@ class PythonBundleSpec:
 
         add("format", BUNDLE_FORMAT_VERSION.encode())
         add("target", f"{self.platform} cp{self.python_version}".encode())
+        add("bytecode", b"yes" if self.bytecode_interpreter() else b"no")
         add("sdist", ",".join(self.sdist_packages).encode())
         add("prune", ",".join(self.prune).encode())
         add(f"lock:{self.lock}", (self.asset_root / self.lock).read_bytes())
@@ -217,6 +271,35 @@ class LocalPythonBundler:
         missing = [m for m in spec.handler_modules if not module_file(output_dir, m).is_file()]
         if missing:
             raise BundlingError(f"handler modules missing from the bundle: {', '.join(missing)}")
+        self._compile_cold_path(output_dir)
+
+    def _compile_cold_path(self, output_dir: Path) -> None:
+        spec = self._spec
+        interpreter = spec.bytecode_interpreter()
+        if interpreter is None:
+            print(
+                f"bundling {spec.lock}: no python{spec.python_version} on this host, so the asset ships "
+                "without bytecode (correct, but a cold start compiles every module it imports)",
+                file=sys.stderr,
+            )
+            return
+        result = subprocess.run(  # noqa: S603 - the host's python<x.y>, our own script, our own asset
+            [
+                interpreter,
+                "-I",
+                "-S",
+                "-c",
+                _COMPILE_COLD_PATH,
+                str(output_dir.resolve()),
+                *spec.handler_modules,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+            raise BundlingError(f"compiling the cold path with {interpreter} failed:\n{output}")
 
     def _build_sdist_wheels(self, lock: Lock, wheelhouse: Path) -> dict[str, str]:
         """Builds each sdist package from its hash-checked sdist; returns the built wheels' sha256 by name.

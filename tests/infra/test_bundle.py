@@ -143,10 +143,43 @@ def test_what_only_botocore_needed_leaves_with_it_and_what_the_dax_client_needs_
     assert {"amazondax", "antlr4", "six.py", "jmespath"} <= present  # jmespath: Powertools needs it too
 
 
-def test_no_host_bytecode_or_console_scripts_are_shipped(assets):
+def test_no_console_scripts_are_shipped(assets):
     for asset in assets.values():
-        assert not list(asset.rglob("*.pyc"))
         assert not (asset / "bin").exists()
+
+
+def test_the_cold_path_ships_bytecode_of_the_target_python_that_never_checks_its_source(assets):
+    """Lambda's code directory is read-only: without these, a cold start compiles every module it imports."""
+    tag = f"cpython-{HOST_PYTHON.replace('.', '')}"  # the target interpreter (the host's, in this test)
+    for name, asset in assets.items():
+        pycs = list(asset.rglob("*.pyc"))
+        assert pycs, name
+        assert all(p.name.endswith(f".{tag}.pyc") for p in pycs), name
+        assert all(int.from_bytes(p.read_bytes()[4:8], "little") == 0b01 for p in pycs)  # unchecked hash
+        handlers = CORE_HANDLERS if name == "core" else DAX_HANDLERS
+        script = (
+            "import importlib, importlib.util, os, sys\n"
+            f"sys.path[:0] = [{str(asset)!r}]\n"
+            f"for m in {list(handlers)!r}: importlib.import_module(m)\n"
+            "ours = [m for m in list(sys.modules.values()) if (getattr(m, '__file__', None) or '')"
+            f".startswith({str(asset)!r})]\n"
+            "cached = importlib.util.cache_from_source\n"
+            "print(sorted(m.__name__ for m in ours if not os.path.exists(cached(m.__file__))))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == "[]", f"{name}: modules imported without bytecode: {result.stdout}"
+
+
+def test_without_the_target_interpreter_the_bundle_says_so_and_hashes_differently(monkeypatch, capsys):
+    spec = core_bundle("x86_64", HOST_PYTHON)
+    with_bytecode = spec.fingerprint()
+    monkeypatch.setattr("caching_constructs.python_bundling._find_interpreter", lambda version: None)
+    assert spec.bytecode_interpreter() is None and spec.fingerprint() != with_bytecode
+    LocalPythonBundler(spec)._compile_cold_path(Path("/nonexistent"))
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"no python{HOST_PYTHON} on this host" in line
 
 
 def test_the_assets_fit_their_size_budgets(assets):

@@ -192,3 +192,6 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    from cachelib import secret_store
+
+    secret_store.clear_cache()  # a client or value cached under another test's mock must not leak in
