@@ -133,7 +133,9 @@ class Cache(CacheWrites):
             soft = self._ttl_ms(negative_ttl if negative_ttl is not None else s.cache_negative_ttl_seconds)
             return codec.encode_entry(codec.KIND_NEGATIVE, now_ms + soft, None), soft, soft
         soft = self._ttl_ms(ttl if ttl is not None else s.cache_ttl_seconds)
-        entry = codec.encode_entry(codec.KIND_VALUE, now_ms + soft, value)
+        entry = codec.encode_entry(
+            codec.KIND_VALUE, now_ms + soft, value, compress_min_bytes=s.cache_compress_min_bytes
+        )
         return entry, soft, soft + s.cache_stale_seconds * 1000
 
     @staticmethod

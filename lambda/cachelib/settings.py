@@ -50,6 +50,8 @@ repeated), ``CACHE_REPLICA_ACKS`` (Redis replicas that must confirm an invalidat
 so a failover cannot bring back the old value; the CDK app sets the replica count, default 0),
 ``CACHE_REPLICA_ACK_MS`` (how long to wait for those confirmations, default 100),
 ``CACHE_L1_HEARTBEAT_MS`` (how often the near cache proves its subscription is live, default 500),
+``CACHE_COMPRESS_MIN_BYTES`` (values whose JSON is at least this long are stored zlib-compressed when that
+makes them smaller; 0 turns compression off; the default comes from ``bench/bench_compression.py``),
 ``CACHE_BREAKER_FAILURES`` (default 5) and ``CACHE_BREAKER_RESET_SECONDS`` (default 5).
 """
 
@@ -61,6 +63,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cachelib.errors import ConfigurationError
+
+COMPRESS_MIN_BYTES_DEFAULT = 512
+"""Measured in ``bench/RESULTS.md`` ("Compressed entries")."""
 
 RDS_CA_BUNDLE = str(Path(__file__).with_name("rds-ca-bundle.pem"))
 
@@ -143,6 +148,7 @@ class Settings:
     cache_replica_acks: int = 0
     cache_replica_ack_ms: int = 100
     cache_l1_heartbeat_ms: int = 500
+    cache_compress_min_bytes: int = COMPRESS_MIN_BYTES_DEFAULT
     breaker_failures: int = 5
     breaker_reset_seconds: int = 5
 
@@ -207,6 +213,7 @@ class Settings:
             cache_replica_acks=_int(env, "CACHE_REPLICA_ACKS", 0, 0),
             cache_replica_ack_ms=_int(env, "CACHE_REPLICA_ACK_MS", 100, 1),
             cache_l1_heartbeat_ms=_int(env, "CACHE_L1_HEARTBEAT_MS", 500, 10),
+            cache_compress_min_bytes=_int(env, "CACHE_COMPRESS_MIN_BYTES", COMPRESS_MIN_BYTES_DEFAULT, 0),
             breaker_failures=_int(env, "CACHE_BREAKER_FAILURES", 5, 1),
             breaker_reset_seconds=_int(env, "CACHE_BREAKER_RESET_SECONDS", 5, 1),
             service_name=_str(env, "POWERTOOLS_SERVICE_NAME", "caching-service"),
