@@ -18,9 +18,10 @@
 4. Bytecode for the cold path, compiled by the Lambda runtime's own Python version: Lambda's code directory is
    read-only, so without it a cold start compiles every module it imports. The target interpreter
    (``python3.12``) imports each handler from the asset alone, and every module that import loads from the
-   asset is compiled next to its source (``unchecked-hash`` pycs: the deployed code never changes under
-   them). Only the cold path, so the asset stays within its size budget. A host without that interpreter
-   gets one line saying so, and an asset that is correct without bytecode (its hash says which).
+   asset is compiled (``unchecked-hash`` pycs: the deployed code never changes under them). Our own code
+   keeps its source; an installed library's cold-path module becomes a sourceless pyc, so the asset stays
+   within its size budget. A host without that interpreter gets one line saying so, and an asset that is
+   correct without bytecode (its hash says which).
 
 Any failure raises, which stops ``cdk synth``: there is no fallback to an empty or partial asset. The Docker
 image in ``BundlingOptions`` is required by the CDK but is never started, because ``try_bundle`` returns True.
@@ -62,20 +63,28 @@ from caching_constructs.requirements_lock import (
 BUNDLE_FORMAT_VERSION = "4"
 
 # Runs in the target interpreter with only the asset on sys.path: import the handlers, then compile exactly
-# the asset modules that import loaded. argv: asset dir, then handler modules.
+# the asset modules that import loaded. Our own code (the source folders) keeps its source and gets an
+# unchecked-hash pyc in __pycache__; an installed library's module is replaced by a sourceless pyc next to
+# where its source was (its tracebacks show file and line, not the text): that keeps the cold path's
+# bytecode from doubling the asset. argv: asset dir, our folders (comma-separated), then handler modules.
 _COMPILE_COLD_PATH = """
-import importlib, py_compile, sys
-root = sys.argv[1]
+import importlib, os, py_compile, sys
+root, ours = sys.argv[1], tuple(sys.argv[2].split(","))
 sys.path[:0] = [root]
-for name in sys.argv[2:]:
+for name in sys.argv[3:]:
     importlib.import_module(name)
 count = 0
 for module in list(sys.modules.values()):
     path = getattr(module, "__file__", None) or ""
-    if path.startswith(root + "/") and path.endswith(".py"):
-        mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    if not (path.startswith(root + "/") and path.endswith(".py")):
+        continue
+    mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    if path[len(root) + 1:].split("/")[0] in ours:
         py_compile.compile(path, doraise=True, invalidation_mode=mode)
-        count += 1
+    else:
+        py_compile.compile(path, cfile=path + "c", doraise=True, invalidation_mode=mode)
+        os.remove(path)
+    count += 1
 print(count)
 """
 
@@ -219,7 +228,7 @@ class PythonBundleSpec:
 
         add("format", BUNDLE_FORMAT_VERSION.encode())
         add("target", f"{self.platform} cp{self.python_version}".encode())
-        add("bytecode", b"yes" if self.bytecode_interpreter() else b"no")
+        add("bytecode", b"cold-path" if self.bytecode_interpreter() else b"no")
         add("sdist", ",".join(self.sdist_packages).encode())
         add("prune", ",".join(self.prune).encode())
         add(f"lock:{self.lock}", (self.asset_root / self.lock).read_bytes())
@@ -288,9 +297,11 @@ class LocalPythonBundler:
                 interpreter,
                 "-I",
                 "-S",
+                "-B",  # only the pycs compiled on purpose, none left behind by the imports
                 "-c",
                 _COMPILE_COLD_PATH,
                 str(output_dir.resolve()),
+                ",".join(spec.source_dirs),
                 *spec.handler_modules,
             ],
             capture_output=True,

@@ -36,7 +36,7 @@ Module-scope wiring in a handler (created once per container, reused across invo
     result = CACHE.get_or_load(CACHE.keys.key("product", 42), lambda ep: load_product(ep, 42))
     result.value, result.x_cache  # -> ({...}, "HIT")
 
-Only ``redis`` and ``pymysql`` are imported eagerly; Powertools (metrics, parameters) and boto3 load on first
+Only ``redis`` and ``pymysql`` are imported eagerly; boto3 (secrets, from the Lambda runtime) loads on first
 use, which keeps a handler's cold-start import cheap.
 """
 

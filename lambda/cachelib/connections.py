@@ -70,6 +70,9 @@ def redis_connection_kwargs(settings: Settings) -> dict[str, Any]:
         "retry": redis_retry(settings),
         "health_check_interval": 30,
         "client_name": settings.service_name[:64],
+        # No CLIENT SETINFO: two more commands on every connect (refused anyway by Redis 7.0/7.1), and
+        # redis-py would read its own version from package metadata on every client, ~2 ms of a cold start.
+        "driver_info": None,
     }
     if settings.redis_tls:
         kwargs.update(ssl=True, ssl_cert_reqs=ssl.CERT_REQUIRED, ssl_check_hostname=True)

@@ -16,7 +16,7 @@ Headers: ``X-Cache: HIT|MISS|STALE`` on reads; ``Cache-Control: public, max-age=
 on a stale answer, ``no-store`` on writes and errors; ``X-Correlation-Id`` on everything. One JSON log line
 per request.
 
-The Redis client, database connections and Powertools metrics are module-level and created on first use.
+The Redis client, database connections and the metrics aggregate are module-level and created on first use.
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ WRITE_MODES = ("invalidate", "write-through")
 
 _store: ProductStore | None = None
 _edge: EdgeRefreshQueue | None = None
-_metrics: Any = None
 
 
 def store() -> ProductStore:
@@ -90,26 +89,16 @@ def edge() -> EdgeRefreshQueue:
 
 def reset_state() -> None:
     """Close and forget module-level clients (tests, local server restarts)."""
-    global _store, _metrics, _edge
+    global _store, _edge
     if _store is not None:
         _store.cache.close()
         _store.db.close()
     _store = None
-    _metrics = None
     _edge = None
 
 
 def _emit_metrics(current: ProductStore) -> None:
-    global _metrics
-    if _metrics is None:
-        from aws_lambda_powertools import Metrics
-
-        _metrics = Metrics(namespace=current.cache.settings.metrics_namespace)
-    current.cache.metrics.flush(_metrics)
-    _metrics.flush_metrics()  # one EMF line per invocation
-    # With POWERTOOLS_METRICS_DISABLED (local runs, tests) flush_metrics keeps the values, and Powertools
-    # would print them anyway once 100 pile up: drop them here.
-    _metrics.clear_metrics()
+    current.cache.metrics.emit()  # one EMF line per invocation
 
 
 def _cache_headers(x_cache: str) -> dict[str, str]:

@@ -36,8 +36,8 @@ HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 SIX_WHEEL_SHA256 = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
 """six 1.17.0's only artifact on PyPI (py2.py3-none-any), as in lambda/requirements-dax.lock."""
 CORE_BUDGET_BYTES = 5 * 1024 * 1024
-"""Unzipped core asset (README, "Lambda bundles"): redis-py, PyMySQL and Powertools (without its unused
-event_handler) plus our code. Measured 4.5 MiB (arm64 and x86_64)."""
+"""Unzipped core asset (README, "Lambda bundles"): redis-py (without its Redis Stack module clients) and
+PyMySQL plus our code, with bytecode for the cold path."""
 DAX_BUDGET_BYTES = 7 * 1024 * 1024
 """Unzipped DAX asset: the core plus amazon-dax-client with antlr4; botocore comes from the runtime.
 Measured 5.5 MiB."""
@@ -112,15 +112,16 @@ def test_the_clean_interpreter_really_is_clean(assets):
 
 
 def test_core_handlers_and_their_lazy_imports_load_from_the_asset_alone(assets):
-    lazy = ["aws_lambda_powertools", "aws_lambda_powertools.metrics", "pymysql.cursors", "redis.cluster"]
+    lazy = ["pymysql.cursors", "redis.cluster", "functions.idempotency", "functions.edge_refresh"]
     result = _import_in_clean_interpreter([*CORE_HANDLERS, *lazy], assets["core"])
     assert result.returncode == 0, result.stderr
 
 
-def test_the_secrets_utility_loads_with_only_the_runtimes_boto3_added(assets, runtime_dir):
-    result = _import_in_clean_interpreter(
-        ["aws_lambda_powertools.utilities.parameters", "cachelib.secret_store"], assets["core"], runtime_dir
-    )
+def test_the_secrets_store_and_the_edge_refresher_load_with_only_the_runtimes_boto3_added(
+    assets, runtime_dir
+):
+    script_modules = ["cachelib.secret_store", "boto3", "botocore.auth", "functions.edge_refresh"]
+    result = _import_in_clean_interpreter(script_modules, assets["core"], runtime_dir)
     assert result.returncode == 0, result.stderr
 
 
@@ -140,7 +141,8 @@ def test_boto3_and_botocore_are_not_in_the_asset(assets, name):
 def test_what_only_botocore_needed_leaves_with_it_and_what_the_dax_client_needs_stays(assets):
     present = {path.name.lower() for path in assets["dax"].iterdir()}
     assert "urllib3" not in present and "dateutil" not in present
-    assert {"amazondax", "antlr4", "six.py", "jmespath"} <= present  # jmespath: Powertools needs it too
+    assert {"amazondax", "antlr4", "six.py"} <= present
+    assert "jmespath" not in present  # botocore's; the runtime has it
 
 
 def test_no_console_scripts_are_shipped(assets):
@@ -154,7 +156,11 @@ def test_the_cold_path_ships_bytecode_of_the_target_python_that_never_checks_its
     for name, asset in assets.items():
         pycs = list(asset.rglob("*.pyc"))
         assert pycs, name
-        assert all(p.name.endswith(f".{tag}.pyc") for p in pycs), name
+        ours = [p for p in pycs if p.relative_to(asset).parts[0] in ("cachelib", "functions")]
+        assert ours and all(p.parent.name == "__pycache__" and p.name.endswith(f".{tag}.pyc") for p in ours)
+        libraries = [p for p in pycs if p not in ours]
+        assert all(not p.with_suffix(".py").exists() for p in libraries), name  # sourceless
+        assert libraries or name == "dax"  # the DAX client loads on first use, not at import
         assert all(int.from_bytes(p.read_bytes()[4:8], "little") == 0b01 for p in pycs)  # unchecked hash
         handlers = CORE_HANDLERS if name == "core" else DAX_HANDLERS
         script = (
@@ -163,8 +169,8 @@ def test_the_cold_path_ships_bytecode_of_the_target_python_that_never_checks_its
             f"for m in {list(handlers)!r}: importlib.import_module(m)\n"
             "ours = [m for m in list(sys.modules.values()) if (getattr(m, '__file__', None) or '')"
             f".startswith({str(asset)!r})]\n"
-            "cached = importlib.util.cache_from_source\n"
-            "print(sorted(m.__name__ for m in ours if not os.path.exists(cached(m.__file__))))"
+            "compiled = lambda f: f.endswith('.pyc') or os.path.exists(importlib.util.cache_from_source(f))\n"
+            "print(sorted(m.__name__ for m in ours if not compiled(m.__file__)))"
         )
         result = subprocess.run(
             [sys.executable, "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=True

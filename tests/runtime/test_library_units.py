@@ -163,14 +163,26 @@ def test_keys_are_namespaced_versioned_hash_tagged_and_escape_user_input():
         keys.key("product", 1.5)
 
 
-def test_metrics_flush_as_emf_with_the_contract_names(capsys):
-    from aws_lambda_powertools import Metrics
+def assert_valid_emf(doc: dict) -> None:
+    """The EMF specification's rules (docs.aws.amazon.com, "Embedded metric format specification")."""
+    directive = doc["_aws"]
+    assert isinstance(directive["Timestamp"], int) and directive["Timestamp"] > 1_600_000_000_000
+    for block in directive["CloudWatchMetrics"]:
+        assert isinstance(block["Namespace"], str) and block["Namespace"]
+        for dimension_set in block["Dimensions"]:
+            assert 1 <= len(dimension_set) <= 30
+            assert all(isinstance(doc[name], str) for name in dimension_set)  # each dimension is a member
+        for metric in block["Metrics"]:
+            assert metric["Unit"] in {"Count", "Milliseconds"}
+            value = doc[metric["Name"]]  # each metric is a member: a number or up to 100 numbers
+            values = value if isinstance(value, list) else [value]
+            assert 1 <= len(values) <= 100 and all(isinstance(v, (int, float)) for v in values)
 
-    metrics = Metrics(namespace="CachingArchitecture", service="product-api")
-    metrics.clear_metrics()  # the metric set is shared by every Metrics instance in the process
-    recorder = CacheMetrics("CachingArchitecture", "product-api")
 
-    @metrics.log_metrics
+def test_metrics_are_one_valid_emf_line_with_the_contract_names_and_dimensions(capsys, monkeypatch):
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    recorder = CacheMetrics("CachingArchitecture", "product-api", environment="staging")
+
     @flush_cache_metrics(recorder)
     def handler(event, context):
         recorder.incr(CACHE_HIT, 3)
@@ -179,21 +191,33 @@ def test_metrics_flush_as_emf_with_the_contract_names(capsys):
         return "ok"
 
     assert handler({}, None) == "ok"
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    docs = [d for d in lines if "_aws" in d]
-    names = {m["Name"] for d in docs for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-    assert set(ALL_METRICS) <= names
-    assert all(d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CachingArchitecture" for d in docs)
-    assert all(d["service"] == "product-api" for d in docs)
-
-    def values(doc, name):
-        raw = doc.get(name, [])
-        return raw if isinstance(raw, list) else [raw]
-
-    assert sum(v for d in docs for v in values(d, CACHE_HIT)) == 3
-    samples = [v for d in docs for v in values(d, CACHE_LATENCY)]
-    assert len(samples) == 99 and len(docs) == 1  # a reservoir, within EMF's 100 values per metric
+    (line,) = capsys.readouterr().out.splitlines()
+    doc = json.loads(line)
+    assert_valid_emf(doc)
+    (block,) = doc["_aws"]["CloudWatchMetrics"]
+    assert {m["Name"] for m in block["Metrics"]} == set(ALL_METRICS)
+    assert block["Namespace"] == "CachingArchitecture" and block["Dimensions"] == [["service", "environment"]]
+    assert (doc["service"], doc["environment"]) == ("product-api", "staging")
+    assert doc[CACHE_HIT] == 3 and doc["CacheMiss"] == 0  # zeros are reported: dashboards show 0, not gaps
+    assert len(doc[CACHE_LATENCY]) == 99  # a uniform reservoir, within EMF's 100 values per metric
     assert recorder.snapshot()[CACHE_HIT] == 0  # drained
+
+
+def test_without_latencies_or_an_environment_the_line_is_still_valid_emf(monkeypatch):
+    recorder = CacheMetrics("CachingArchitecture", "warmer", environment=None)
+    monkeypatch.delenv("APP_ENVIRONMENT", raising=False)
+    doc = json.loads(CacheMetrics("CachingArchitecture", "warmer").document(1_700_000_000_000))
+    assert_valid_emf(doc)
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]] and CACHE_LATENCY not in doc
+    assert recorder.environment is None
+
+
+def test_metrics_disabled_writes_nothing_and_drains(capsys, monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    recorder = CacheMetrics("CachingArchitecture", "x")
+    recorder.incr(CACHE_HIT)
+    recorder.emit()
+    assert capsys.readouterr().out == "" and recorder.snapshot()[CACHE_HIT] == 0
 
 
 def test_a_missing_server_binary_names_the_setup_target(monkeypatch):
