@@ -8,6 +8,8 @@ import sys
 import aws_cdk as cdk
 
 from config import ENVIRONMENT_NAMES, ConfigError, load_environment
+from config.loader import has_alarm_subscribers
+from config.quotas import check_shared_quotas
 from stacks.compliance import apply_compliance_checks
 from stacks.pipeline_stack import add_pipeline_if_configured
 from stacks.stage import CachingStage
@@ -18,13 +20,22 @@ def main() -> None:
     requested = app.node.try_get_context("env")
     try:
         configs = [load_environment(name) for name in ([requested] if requested else ENVIRONMENT_NAMES)]
+        # Environments that share an account and region add up; one alone can still exceed a new account's.
+        check_shared_quotas(configs)
         for config in configs:
+            if not has_alarm_subscribers(config.monitoring):
+                print(
+                    f"{config.name}: alarms notify nobody (no monitoring.alarm_emails, alarm_topic_arns or "
+                    "alarm_slack_channels); they show on the dashboard only.",
+                    file=sys.stderr,
+                )
             CachingStage(app, config.name, config=config)
     except ConfigError as error:
         sys.exit(f"Configuration error: {error}")
     if not requested:
         # The pipeline deploys every environment, so it belongs only to the all-environments synth.
         add_pipeline_if_configured(app, configs)
+    # The App's own stacks (the pipeline); every CachingStage checks itself.
     apply_compliance_checks(app)
     app.synth()
 

@@ -2,7 +2,8 @@
 
 Only what differs from the defaults in ``config.schema`` is written here. ``account`` and ``region`` stay
 null so synth is environment-agnostic on a machine with no credentials; set both to pin an environment to an
-account (commit the resulting cdk.context.json lookups with it).
+account (commit the resulting cdk.context.json lookups with it). Null environments share the credentials'
+account and region, and synth checks that together they fit its default quotas (``config/quotas.py``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "dax": {"node_count": 2},
         "functions": {"seed_product_count": 10000, "reserved_concurrency": 20},
         "api": {"cache_cluster_size": "0.5"},
-        # t4g.small (2 GiB) allows ~170 MySQL connections.
-        "monitoring": {"database_connections": 120},
+        # t4g.small (2 GiB) allows ~170 MySQL connections. The address is a placeholder: put the team's own.
+        "monitoring": {"database_connections": 120, "alarm_emails": ["ops@example.com"]},
     },
     "prod": {
         "removal_policy": "snapshot",
@@ -79,6 +80,9 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
             "period_minutes": 1,
             "database_connections": 1000,
             "database_freeable_memory_mib": 1024,
+            # Placeholder: staging and prod must name a subscriber; put the on-call address, an existing SNS
+            # topic (alarm_topic_arns) or a Slack channel through AWS Chatbot (alarm_slack_channels).
+            "alarm_emails": ["oncall@example.com"],
         },
     },
 }

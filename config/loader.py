@@ -12,7 +12,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from config.schema import CacheConfig, ConfigError, DatabaseConfig, EnvironmentConfig
+from config.regions import DAX_REGIONS
+from config.schema import CacheConfig, ConfigError, DatabaseConfig, EnvironmentConfig, MonitoringConfig
 
 _ENGINE_VERSIONS = {"redis": ("6.", "7."), "valkey": ("7.", "8."), "memcached": ("1.6",)}
 
@@ -113,7 +114,21 @@ def _check_cache(path: str, cache: CacheConfig) -> None:
 _NO_PERFORMANCE_INSIGHTS_SIZES = ("micro", "small")
 
 
+STANDARD_SUPPORT_ENDED = {"8.0": "2026-07-31"}
+"""MySQL major versions past the end of RDS standard support: new instances are billed for Extended "
+"Support."""
+
+
 def _check_database(path: str, env_name: str, database: DatabaseConfig) -> None:
+    major = database.engine_version.rsplit(".", 1)[0]
+    if major in STANDARD_SUPPORT_ENDED and not database.accept_extended_support:
+        raise _fail(
+            f"{path}.engine_version",
+            database.engine_version,
+            f"an 8.4 version such as '8.4.10' (MySQL {major} left RDS standard support on "
+            f"{STANDARD_SUPPORT_ENDED[major]}), or database.accept_extended_support: true to pay for RDS "
+            "Extended Support",
+        )
     size = database.instance_class.split(".")[-1]
     if database.performance_insights and size in _NO_PERFORMANCE_INSIGHTS_SIZES:
         raise _fail(
@@ -137,6 +152,34 @@ def _check_database(path: str, env_name: str, database: DatabaseConfig) -> None:
         )
 
 
+ALARM_SUBSCRIBER_KEYS = ("alarm_emails", "alarm_topic_arns", "alarm_slack_channels")
+ENVIRONMENTS_WITHOUT_SUBSCRIBERS = ("dev",)
+"""Environments whose alarms may reach nobody (they still show on the dashboard)."""
+
+
+def has_alarm_subscribers(monitoring: MonitoringConfig) -> bool:
+    return any(getattr(monitoring, key) for key in ALARM_SUBSCRIBER_KEYS)
+
+
+def _check_alarm_subscribers(path: str, env_name: str, monitoring: MonitoringConfig) -> None:
+    if env_name not in ENVIRONMENTS_WITHOUT_SUBSCRIBERS and not has_alarm_subscribers(monitoring):
+        raise _fail(
+            f"{path}.alarm_emails",
+            monitoring.alarm_emails,
+            "at least one alarm subscriber outside dev: an address in alarm_emails, a topic in "
+            "alarm_topic_arns or a channel in alarm_slack_channels",
+        )
+
+
+def _check_region(path: str, region: str | None) -> None:
+    if region is not None and region not in DAX_REGIONS:
+        raise _fail(
+            path,
+            region,
+            "a region that offers DynamoDB Accelerator (config/regions.py): " + ", ".join(DAX_REGIONS),
+        )
+
+
 def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
     """Validate ``raw`` (the settings of one environment) and return its frozen config."""
     path = f"environments.{name}"
@@ -147,6 +190,8 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
     config = build(EnvironmentConfig, {**raw, "name": name}, path)
     _check_cache(f"{path}.cache", config.cache)
     _check_database(f"{path}.database", name, config.database)
+    _check_alarm_subscribers(f"{path}.monitoring", name, config.monitoring)
+    _check_region(f"{path}.region", config.region)
     if (config.account is None) != (config.region is None):
         raise _fail(f"{path}.account", config.account, "account and region both set, or both null")
     if (config.edge.domain_name is None) != (config.edge.certificate_arn is None):
@@ -165,4 +210,13 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
     if name != "prod" and pipeline.connection_arn is not None:
         # The pipeline lives with prod and deploys every environment; a source set elsewhere would be ignored.
         raise _fail(f"{path}.pipeline.connection_arn", pipeline.connection_arn, "null outside prod")
+    if pipeline.connection_arn is not None and config.account is None:
+        # Cross-environment actions (us-east-1 for the CloudFront web ACL, other environments' accounts) need
+        # the pipeline stack pinned; CDK Pipelines refuses an environment-agnostic one.
+        raise _fail(
+            f"{path}.account",
+            None,
+            "a 12-digit account, with region, when pipeline.connection_arn is set (the pipeline deploys "
+            "across accounts and regions)",
+        )
     return config

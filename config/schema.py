@@ -62,6 +62,22 @@ def _emails(value: tuple[str, ...]) -> str | None:
     return None if valid else "a list of email addresses"
 
 
+def _topic_arns(value: tuple[str, ...]) -> str | None:
+    valid = all(
+        re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}", arn) for arn in value
+    )
+    return None if valid else "a list of SNS topic ARNs (arn:aws:sns:<region>:<account>:<name>)"
+
+
+def _slack_channels(value: tuple[str, ...]) -> str | None:
+    valid = all(re.fullmatch(r"T[A-Z0-9]{8,11}/[CG][A-Z0-9]{8,11}", channel) for channel in value)
+    return (
+        None
+        if valid
+        else "a list of Slack channels as 'WORKSPACE_ID/CHANNEL_ID' (e.g. 'T0123ABCD/C0456EFGH')"
+    )
+
+
 # Windows are in UTC and must not overlap; ElastiCache wants ddd:hh24:mi-ddd:hh24:mi for maintenance.
 _MAINTENANCE = r"(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}"
 _DAILY_WINDOW = r"\d{2}:\d{2}-\d{2}:\d{2}"
@@ -125,9 +141,16 @@ class CacheConfig:
 @dataclass(frozen=True, kw_only=True)
 class DatabaseConfig:
     engine_version: str = setting(
-        "8.0.43", matches(r"8\.0\.\d+", "a full MySQL 8.0 version such as '8.0.43'")
+        "8.4.10", matches(r"8\.[04]\.\d+", "a full MySQL 8.4 version such as '8.4.10' (or 8.0.x, see below)")
     )
-    """Full MySQL version; CloudFormation's synth-time rules reject a bare '8.0'. Default 8.0.43."""
+    """Full MySQL version (CloudFormation's synth-time rules reject a bare '8.4'). Default 8.4.10, the 8.4 LTS
+    line. MySQL 8.0 left RDS standard support on 2026-07-31: an 8.0 version is refused unless
+    ``accept_extended_support`` is true."""
+    accept_extended_support: bool = setting(False)
+    """Accept RDS Extended Support (billed per vCPU-hour) for this environment: required for an 8.0 version;
+    with 8.4 it keeps the instance on 8.4 after 8.4's own standard support ends instead of upgrading it.
+    Sets the instance's EngineLifecycleSupport explicitly either way. Default False
+    (``open-source-rds-extended-support-disabled``)."""
     instance_class: str = setting(
         "t4g.micro", matches(r"[a-z0-9]+\.[a-z0-9]+", "an instance class like 't4g.micro'")
     )
@@ -251,7 +274,14 @@ class MonitoringConfig:
     fires after ``evaluation_periods`` breaching periods in a row."""
 
     alarm_emails: tuple[str, ...] = setting((), _emails)
-    """Addresses subscribed to the alarm topic (each confirms by email). Default none."""
+    """Addresses subscribed to the alarm topic (each confirms by email). Default none. Staging and prod need
+    at least one subscriber: an email, a topic ARN or a Slack channel."""
+    alarm_topic_arns: tuple[str, ...] = setting((), _topic_arns)
+    """Existing SNS topics (e.g. an on-call tool's, or a central one in another account whose policy lets this
+    account's CloudWatch publish) that every alarm also notifies. Default none."""
+    alarm_slack_channels: tuple[str, ...] = setting((), _slack_channels)
+    """Slack channels, as 'WORKSPACE_ID/CHANNEL_ID', that AWS Chatbot posts the alarm topic to. The workspace
+    must be authorized for AWS Chatbot in the account once (console). Default none."""
     period_minutes: int = setting(5, one_of(1, 5, 15, 60))
     """Period of every dashboard metric and alarm. Default 5; prod uses 1."""
     evaluation_periods: int = setting(3, int_range(1, 10))
@@ -296,6 +326,51 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SecurityConfig:
+    """Hardening that costs money, each switch on by default (prod keeps them on; a throwaway environment may
+    turn one off, and the findings it then leaves are exempted with the switch named)."""
+
+    customer_managed_keys: bool = setting(True)
+    """Customer-managed KMS keys (rotated yearly) for every log group, the secrets, the DynamoDB table, the
+    database storage and the cache at rest, one key per stack. The alarm topic always has its own key
+    (CloudWatch cannot publish to a topic under the AWS-managed key). Default True."""
+    bucket_versioning: bool = setting(True)
+    """Versioning on the static-site and log buckets; earlier versions expire after
+    ``noncurrent_version_days``. Default True."""
+    noncurrent_version_days: int = setting(30, int_range(1, 3650))
+    """Days an overwritten or deleted object version is kept when versioning is on. Default 30."""
+    web_acls: bool = setting(True)
+    """Create WAF web ACLs (AWS managed rule groups plus a per-IP rate rule): one for CloudFront (always in
+    us-east-1, see docs/DEPLOY.md) and one for the regional API stage, unless ``edge.waf_web_acl_arn`` /
+    ``api.waf_web_acl_arn`` name existing ones. Default True."""
+    waf_rate_limit: int = setting(2000, int_range(10, 2_000_000_000))
+    """Requests one client IP may send in any 5 minutes before the rate rule blocks it. Default 2000."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotaConfig:
+    """The account's quotas in the environment's region, as far as this project uses them. Defaults are AWS's
+    defaults for a new account; raise one here after raising it in Service Quotas. Environments that share an
+    account and region must state the same values (``config/quotas.py`` adds up what they use)."""
+
+    vpcs: int = setting(5, int_range(1, 1000))
+    """VPCs per region (each environment has one). Default 5."""
+    elastic_ips: int = setting(5, int_range(1, 10000))
+    """Elastic IP addresses per region (one per NAT gateway). Default 5."""
+    nat_gateways_per_az: int = setting(5, int_range(1, 1000))
+    """NAT gateways per Availability Zone. Default 5."""
+    lambda_concurrent_executions: int = setting(1000, int_range(10, 1_000_000))
+    """Lambda concurrent executions per region. Default 1000; a new account may start with 10, and Lambda
+    keeps 100 unreserved, so such an account can reserve nothing."""
+    dax_nodes: int = setting(50, int_range(1, 10000))
+    """DAX nodes per region, over all clusters. Default 50."""
+    rds_instances: int = setting(40, int_range(1, 10000))
+    """RDS DB instances per region (writer plus replicas). Default 40."""
+    elasticache_nodes: int = setting(300, int_range(1, 100000))
+    """ElastiCache nodes per region. Default 300."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
     connection_arn: str | None = setting(None)
     """CodeConnections ARN. The pipeline stack is synthesized only when this and repository are set."""
@@ -310,6 +385,7 @@ class EnvironmentConfig:
     account: str | None = setting(None, matches(_ACCOUNT, "a 12-digit AWS account id or null"))
     """Target account. Default None: the stacks are environment-agnostic."""
     region: str | None = setting(None, matches(_REGION, "an AWS region such as 'eu-west-1' or null"))
+    """Target region; it must offer DAX (``config/regions.py``). Default None: environment-agnostic."""
     removal_policy: str = setting("destroy", one_of("destroy", "snapshot", "retain"))
     """What happens to stateful resources when their stack is deleted. Default destroy (dev)."""
     deletion_protection: bool = setting(False)
@@ -323,4 +399,6 @@ class EnvironmentConfig:
     api: ApiConfig = setting(default_factory=ApiConfig)
     edge: EdgeConfig = setting(default_factory=EdgeConfig)
     monitoring: MonitoringConfig = setting(default_factory=MonitoringConfig)
+    security: SecurityConfig = setting(default_factory=SecurityConfig)
+    quotas: QuotaConfig = setting(default_factory=QuotaConfig)
     pipeline: PipelineConfig = setting(default_factory=PipelineConfig)

@@ -13,9 +13,10 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from caching_constructs.dax_cluster import DaxCluster
+from caching_constructs.keys import customer_managed_key
 from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
-from caching_constructs.nag import suppress_findings
+from caching_constructs.nag import exempt_control, suppress_findings
 from caching_constructs.redis_replication_group import RedisReplicationGroup
 from caching_constructs.validation import without_snapshot
 from config.schema import CacheConfig, DatabaseConfig, DaxConfig
@@ -53,9 +54,28 @@ class DataStack(Stack):
         dax: DaxConfig,
         removal_policy: RemovalPolicy,
         deletion_protection: bool,
+        customer_managed_keys: bool = True,
         **kwargs,
     ) -> None:
+        """
+        :param customer_managed_keys: one customer-managed key for the table, the database's storage and
+            secret, the cache at rest, its AUTH token and its log groups. Default True.
+        """
         super().__init__(scope, construct_id, **kwargs)
+        self.key = (
+            customer_managed_key(
+                self,
+                "Key",
+                description="Encrypts the data tier: DynamoDB table, MySQL storage and secret, cache, logs",
+                # Snapshots and retained stores need the key to be read: it is kept unless all is destroyed.
+                removal_policy=RemovalPolicy.DESTROY
+                if removal_policy == RemovalPolicy.DESTROY
+                else RemovalPolicy.RETAIN,
+                for_log_groups=True,
+            )
+            if customer_managed_keys
+            else None
+        )
         self.cache: RedisReplicationGroup | MemcachedCluster = self._cache(
             vpc, cache_security_group, cache, removal_policy
         )
@@ -71,9 +91,12 @@ class DataStack(Stack):
             vpc_subnets=DATA_SUBNETS,
             security_groups=[database_security_group],
             engine_version=database.engine_version,
+            extended_support=database.accept_extended_support,
             instance_type=ec2.InstanceType(database.instance_class),
             database_name=database.database_name,
             port=database.port,
+            storage_encryption_key=self.key,
+            secret_encryption_key=self.key,
             allocated_storage_gib=database.allocated_storage_gib,
             max_allocated_storage_gib=database.max_allocated_storage_gib,
             multi_az=database.multi_az,
@@ -100,7 +123,10 @@ class DataStack(Stack):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED
+            if self.key
+            else dynamodb.TableEncryption.AWS_MANAGED,
+            encryption_key=self.key,
             deletion_protection=deletion_protection,
             removal_policy=without_snapshot(removal_policy),
         )
@@ -120,9 +146,11 @@ class DataStack(Stack):
             query_ttl=cdk.Duration.seconds(dax.query_ttl_seconds),
             removal_policy=dax_removal,
             description="DAX cluster in front of the catalog table",
+            # One node per AZ of the VPC, round-robin: a zone outage leaves the other nodes serving.
+            availability_zones=vpc.availability_zones,
         )
         self.dax.connections.allow_default_port_from(application_security_group, "Application to DAX")
-        self._suppress_environment_choices(database, deletion_protection)
+        self._suppress_environment_choices(database, dax, deletion_protection, customer_managed_keys)
 
     def _cache(
         self,
@@ -164,34 +192,64 @@ class DataStack(Stack):
             snapshot_window=cache.snapshot_window,
             maintenance_window=cache.maintenance_window,
             log_retention=log_retention(cache.log_retention_days),
+            kms_key=self.key,
+            log_encryption_key=self.key,
             removal_policy=removal_policy,
             description=f"{cache.engine} cache in front of the catalog database",
         )
 
-    def _suppress_environment_choices(self, database: DatabaseConfig, deletion_protection: bool) -> None:
+    def _suppress_environment_choices(
+        self, database: DatabaseConfig, dax: DaxConfig, deletion_protection: bool, customer_managed_keys: bool
+    ) -> None:
         """Findings that are deliberate per-environment cost choices, each on the one resource it concerns."""
         if isinstance(self.cache, RedisReplicationGroup) and not self.cache.multi_az_enabled:
-            _suppress(
-                self.cache.replication_group,
-                "AwsSolutions-AEC4",
+            single_node = (
                 "One cache node in this environment by config (cache.replicas_per_shard=0): a dev cache is "
-                "disposable. Staging and prod run replicas with Multi-AZ automatic failover.",
+                "disposable. Staging and prod run replicas with Multi-AZ automatic failover."
             )
+            _suppress(self.cache.replication_group, "AwsSolutions-AEC4", single_node)
+            exempt_control(self.cache.replication_group, "CT.ELASTICACHE.PR.3", single_node)
         if not database.multi_az:
-            _suppress(
-                self.database.instance,
-                "AwsSolutions-RDS3",
+            no_standby = (
                 "No standby for the writer in this environment by config (database.multi_az=false); its read "
-                "replica runs in another AZ. Staging and prod run a Multi-AZ writer.",
+                "replica runs in another AZ. Staging and prod run a Multi-AZ writer."
             )
+            _suppress(self.database.instance, "AwsSolutions-RDS3", no_standby)
+            exempt_control(self.database.instance, "CT.RDS.PR.1", no_standby)
         if not deletion_protection:
+            unprotected = (
+                "Deletion protection is off in this environment by config (deletion_protection=false) so it "
+                "can be torn down at will; prod turns it on."
+            )
             for instance in (self.database.instance, *self.database.read_replicas):
-                _suppress(
-                    instance,
-                    "AwsSolutions-RDS10",
-                    "Deletion protection is off in this environment by config (deletion_protection=false) so "
-                    "it can be torn down at will; prod turns it on.",
-                )
+                _suppress(instance, "AwsSolutions-RDS10", unprotected)
+            exempt_control(self.database.instance, "CT.RDS.PR.13", unprotected)
+        if database.backup_retention_days < 7:
+            exempt_control(
+                self.database.instance,
+                "CT.RDS.PR.8",
+                f"Automated backups kept {database.backup_retention_days} day(s) in this environment by "
+                "config (database.backup_retention_days; the loader requires 7 or more outside dev): its "
+                "sample data is re-seeded on every deploy.",
+            )
+        if dax.node_count < 3:
+            exempt_control(
+                self.dax.cluster,
+                "CT.DAX.PR.2",
+                f"{dax.node_count} DAX node(s) in this environment by config (dax.node_count), each in its "
+                "own AZ; DAX only caches table items, so losing it costs latency, not data. Prod runs 3 "
+                "nodes in 3 AZs.",
+            )
+        if not customer_managed_keys:
+            self._exempt_aws_managed_keys()
+
+    def _exempt_aws_managed_keys(self) -> None:
+        reason = (
+            "Encrypted with an AWS managed key: customer-managed keys are off in this environment by config "
+            "(security.customer_managed_keys=false)."
+        )
+        exempt_control(self.table, "CT.DYNAMODB.PR.2", reason)
+        exempt_control(self.database.instance, "CT.RDS.PR.30", reason)
 
 
 def _suppress(resource: Construct, rule: str, reason: str) -> None:

@@ -15,15 +15,16 @@ from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from caching_constructs.dax_cluster import DaxCluster
+from caching_constructs.keys import customer_managed_key
 from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.monitoring import (
     ABOVE,
@@ -55,6 +56,13 @@ class MonitoringStack(cdk.Stack):
     :param functions: Lambda functions by display name; each gets Errors, Throttles and Duration p99.
     :param application_services: the ``service`` dimension values (``POWERTOOLS_SERVICE_NAME``) whose cache
         metrics the library publishes.
+    :param environment: the ``environment`` dimension value of those metrics (the functions'
+    ``APP_ENVIRONMENT``).
+
+    Subscribers (``monitoring``): each address in ``alarm_emails`` subscribes to the alarm topic, each
+    topic in
+    ``alarm_topic_arns`` is a further action of every alarm, and each Slack channel in
+    ``alarm_slack_channels`` gets an AWS Chatbot configuration on the alarm topic.
     """
 
     def __init__(
@@ -70,15 +78,21 @@ class MonitoringStack(cdk.Stack):
         distribution: cloudfront.Distribution,
         functions: Mapping[str, lambda_.Function],
         application_services: Sequence[str],
+        environment: str,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = monitoring
         self.alarm_topic = self._alarm_topic(monitoring.alarm_emails)
+        self.chat_channels = self._chat_channels(monitoring.alarm_slack_channels)
         self.monitoring = OperationsMonitoring(
             self,
             "Operations",
             alarm_topic=self.alarm_topic,
+            additional_topics=[
+                sns.Topic.from_topic_arn(self, f"AlarmTopic{index + 1}", arn)
+                for index, arn in enumerate(monitoring.alarm_topic_arns)
+            ],
             period=cdk.Duration.minutes(monitoring.period_minutes),
             alarm_name_prefix=self.stack_name,
         )
@@ -92,6 +106,7 @@ class MonitoringStack(cdk.Stack):
         monitor_application(
             self.monitoring,
             application_services,
+            environment=environment,
             cache_errors_threshold=monitoring.application_cache_errors,
             alarm=self._alarm,
         )
@@ -102,11 +117,11 @@ class MonitoringStack(cdk.Stack):
         return self.monitoring.dashboard
 
     def _alarm_topic(self, emails: Sequence[str]) -> sns.Topic:
-        key = kms.Key(
+        # Always a customer-managed key: CloudWatch cannot publish to a topic under the AWS-managed SNS key.
+        key = customer_managed_key(
             self,
             "AlarmTopicKey",
             description="Encrypts the alarm topic",
-            enable_key_rotation=True,
             # It encrypts only messages in flight: nothing outlives the topic, so it goes with the stack
             # (after KMS's waiting period, during which deletion can still be cancelled).
             removal_policy=cdk.RemovalPolicy.DESTROY,
@@ -124,6 +139,27 @@ class MonitoringStack(cdk.Stack):
         for address in emails:
             topic.add_subscription(subscriptions.EmailSubscription(address))
         return topic
+
+    def _chat_channels(self, channels: Sequence[str]) -> list[chatbot.SlackChannelConfiguration]:
+        """One AWS Chatbot configuration per 'WORKSPACE_ID/CHANNEL_ID', posting the alarm topic."""
+        configurations = []
+        for index, channel in enumerate(channels):
+            workspace, channel_id = channel.split("/")
+            configuration = chatbot.SlackChannelConfiguration(
+                self,
+                f"SlackChannel{index + 1}",
+                # Unique per account: two environments may post to the same channel.
+                slack_channel_configuration_name=f"{self.stack_name}-{channel_id}"[:128],
+                slack_workspace_id=workspace,
+                slack_channel_id=channel_id,
+                notification_topics=[self.alarm_topic],
+                # Chatbot only reads alarms: its role may describe CloudWatch, nothing else.
+                guardrail_policies=[
+                    iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchReadOnlyAccess")
+                ],
+            )
+            configurations.append(configuration)
+        return configurations
 
     def _alarm(self, alarm_id: str, metric: cloudwatch.IMetric, **props) -> None:
         self.monitoring.add_alarm(alarm_id, metric, evaluation_periods=self._evaluation, **props)

@@ -7,6 +7,8 @@ from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 
+from caching_constructs.keys import customer_managed_key
+from caching_constructs.nag import exempt_control
 from config.schema import NetworkConfig
 from constructs import Construct
 from stacks.cdk_values import log_retention
@@ -32,6 +34,7 @@ class NetworkStack(Stack):
         *,
         network: NetworkConfig,
         removal_policy: RemovalPolicy,
+        customer_managed_keys: bool = True,
         **kwargs,
     ) -> None:
         self._az_count = network.max_azs
@@ -50,6 +53,9 @@ class NetworkStack(Stack):
                     name="Public",
                     subnet_type=ec2.SubnetType.PUBLIC,
                     cidr_mask=PUBLIC_SUBNET_MASK + mask_for_prefix,
+                    # Only NAT gateways live here, with their own Elastic IPs; nothing launched into these
+                    # subnets should get a public address by accident (Control Tower CT.EC2.PR.11).
+                    map_public_ip_on_launch=False,
                 ),
                 ec2.SubnetConfiguration(
                     name="Application",
@@ -64,11 +70,23 @@ class NetworkStack(Stack):
             ],
         )
 
+        self.log_key = (
+            customer_managed_key(
+                self,
+                "LogKey",
+                description="Encrypts the VPC flow log group",
+                removal_policy=removal_policy,
+                for_log_groups=True,
+            )
+            if customer_managed_keys
+            else None
+        )
         flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",
             retention=log_retention(network.flow_log_retention_days),
             removal_policy=removal_policy,
+            encryption_key=self.log_key,
         )
         self.vpc.add_flow_log(
             "FlowLog",
@@ -113,6 +131,14 @@ class NetworkStack(Stack):
         self.secrets_manager_endpoint.connections.allow_default_port_from(
             self.application_security_group, "Functions read the cache AUTH token and database credentials"
         )
+        restrict_default = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        if restrict_default is not None:
+            exempt_control(
+                restrict_default.node.find_child("Handler"),
+                "CT.LAMBDA.PR.3",
+                "The CDK's handler that empties the VPC's default security group only calls the EC2 API, "
+                "once per deploy; inside the VPC it would need a NAT route for that call.",
+            )
 
     @property
     def availability_zones(self) -> list[str]:

@@ -17,34 +17,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 
-from caching_constructs.nag import suppress_findings
+from caching_constructs.nag import nag_form, suppress_findings
 from constructs import IConstruct
 
 READ_ARTIFACT_ACTIONS = ("Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*")
 WRITE_ARTIFACT_ACTIONS = ("Action::s3:Abort*", "Action::s3:DeleteObject*")
 ARTIFACT_KEY_ACTIONS = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
-
-
-def nag_form(scope: IConstruct, value: str) -> str:
-    """``value`` (an ARN, possibly with tokens) as cdk-nag prints it in a finding: ``Ref`` as ``<Id>``,
-    ``Fn::GetAtt`` as ``<Id.Attr>``, joins concatenated (cdk-nag's ``flattenCfnReference``)."""
-    return _flatten(cdk.Stack.of(scope).resolve(value))
-
-
-def _flatten(node: Any) -> str:
-    if isinstance(node, str):
-        return node.replace("${", "<").replace("}", ">")
-    if isinstance(node, dict) and "Fn::Join" in node:
-        delimiter, items = node["Fn::Join"]
-        return delimiter.join(_flatten(item) for item in items)
-    if isinstance(node, dict) and "Fn::Sub" in node:
-        return _flatten(node["Fn::Sub"])
-    if isinstance(node, dict) and "Fn::GetAtt" in node:
-        resource, attribute = node["Fn::GetAtt"]
-        return f"<{_flatten(resource)}.{_flatten(attribute)}>"
-    if isinstance(node, dict) and "Ref" in node:
-        return f"<{_flatten(node['Ref'])}>"
-    raise ValueError(f"cannot spell {node!r} as a cdk-nag finding")
 
 
 def _resource(scope: IConstruct, arn: str) -> str:
@@ -125,7 +103,10 @@ def suppress_pipeline_findings(
     codepipeline = pipeline.pipeline
     _suppress_on_policy(
         codepipeline.role,
-        _artifacts(artifact_bucket, write=True, reason="The CodePipeline service role"),
+        [
+            *_artifacts(artifact_bucket, write=True, reason="The CodePipeline service role"),
+            *_cross_region_replicas(codepipeline),
+        ],
     )
     source_roles = [
         node for node in codepipeline.node.find_child("Source").node.find_all() if isinstance(node, iam.Role)
@@ -196,3 +177,42 @@ def suppress_pipeline_findings(
                 )
             )
         _suppress_on_policy(role, suppressions)
+
+
+def _cross_region_replicas(codepipeline: Any) -> list[dict[str, Any]]:
+    """Findings of the artifact replicas CodePipeline keeps in other regions (every stage has a us-east-1
+    stack): the service role's grants on them, and each replica bucket in its support stack."""
+    suppressions = []
+    home = cdk.Stack.of(codepipeline)
+    for support in codepipeline.cross_region_support.values():
+        if support.stack.node.path == home.node.path:
+            continue  # the pipeline's own region: that is the artifact bucket itself
+        bucket = support.replication_bucket
+        suppress_findings(
+            bucket,
+            [
+                {
+                    "id": "AwsSolutions-S1",
+                    "reason": "CodePipeline's replica of the artifact bucket in another region, created by "
+                    "CDK in its support stack: it holds transient copies of artifacts whose bucket is "
+                    "access-logged.",
+                }
+            ],
+        )
+        suppressions.append(
+            _iam5(
+                "The CodePipeline service role reads and writes the artifact replica in "
+                f"{support.stack.region}, whose object keys it generates per execution",
+                [_resource(codepipeline, f"{bucket.bucket_arn}/*")],
+            )
+        )
+    if suppressions:
+        suppressions.append(
+            _iam5(
+                "The replicas' KMS keys live in support stacks in other regions, which the service role's "
+                "policy can only name as '*' (CodePipeline grants them so); the keys' own policies admit the "
+                "role alone",
+                ["Resource::*"],
+            )
+        )
+    return suppressions

@@ -45,8 +45,8 @@ def stage_output(stage: cdk.Stage, output_id: str) -> cdk.CfnOutput:
     ]
     if len(found) != 1:
         raise ValueError(
-            f"stage {stage.node.id!r} has {len(found)} CfnOutputs named {output_id!r}; "
-            "the smoke test needs exactly one"
+            f"stage {stage.node.id!r} has {len(found)} CfnOutputs named {output_id!r}; the smoke test needs "
+            "exactly one"
         )
     return found[0]
 
@@ -88,6 +88,11 @@ class PipelineStack(cdk.Stack):
             # Our own bucket: KMS-encrypted (what cross-account deploys need) and with server access logs,
             # which the bucket CDK Pipelines would create has no option for.
             artifact_bucket=self.artifact_bucket,
+            # Environments may live in other accounts and regions (every one has a us-east-1 stack for its
+            # CloudFront web ACL): the replication buckets CodePipeline creates in those regions get KMS keys
+            # too, rotated, so that target accounts' deploy roles can read the artifacts.
+            cross_account_keys=True,
+            enable_key_rotation=True,
             code_build_defaults=pipelines.CodeBuildOptions(
                 # Ubuntu 24.04: the redis-server 7 and MariaDB 10.11 packages the tests also run with locally
                 # and on GitHub's ubuntu-24.04 runners.
@@ -118,6 +123,7 @@ class PipelineStack(cdk.Stack):
 
         # Suppressions need the CodeBuild projects and roles to exist, which they only do once built.
         self.pipeline.build_pipeline()
+        # The App's plugins check this stack; each CachingStage inside checks its own stacks.
         apply_compliance_checks(self)
         suppress_pipeline_findings(
             self.pipeline, self.artifact_bucket, self.smoke_tests, self.smoke_test_writes

@@ -8,9 +8,11 @@ from config.schema import ConfigError, EnvironmentConfig
 from constructs import Construct
 from stacks.api_stack import ApiStack
 from stacks.cdk_values import removal_policy
-from stacks.compliance import apply_compliance_checks
+from stacks.compliance import apply_compliance_checks, exempt_log_groups
+from stacks.cross_stack import protect_cross_stack_references
 from stacks.data_stack import DataStack
 from stacks.edge_stack import EdgeStack
+from stacks.edge_web_acl_stack import CLOUDFRONT_WAF_REGION, EdgeWebAclStack
 from stacks.monitoring_stack import MonitoringStack
 from stacks.network_stack import NetworkStack
 
@@ -52,9 +54,23 @@ class CachingStage(cdk.Stage):
             dax=self.data.dax,
             table=self.data.table,
             removal_policy=removal_policy(config.removal_policy, supports_snapshot=False),
+            environment_name=config.name,
+            security=config.security,
             description="Caching architecture: Lambda functions and the REST API with stage caching",
             **stack_props,
         )
+        self.edge_web_acl: EdgeWebAclStack | None = None
+        edge_web_acl_arn = config.edge.waf_web_acl_arn
+        if edge_web_acl_arn is None and config.security.web_acls:
+            # CloudFront web ACLs live in us-east-1 only: their own stack there, read across regions.
+            self.edge_web_acl = EdgeWebAclStack(
+                self,
+                "EdgeWebAcl",
+                rate_limit=config.security.waf_rate_limit,
+                env=cdk.Environment(account=config.account, region=CLOUDFRONT_WAF_REGION),
+                description="Caching architecture: the CloudFront web ACL (WAF keeps these in us-east-1)",
+                **stack_props,
+            )
         self.edge = EdgeStack(
             self,
             "Edge",
@@ -62,9 +78,13 @@ class CachingStage(cdk.Stage):
             rest_api=self.api.rest_api.api,
             removal_policy=removal_policy(config.removal_policy, supports_snapshot=False),
             deployment_log_retention_days=config.functions.log_retention_days,
+            security=config.security,
+            web_acl_arn=self.edge_web_acl.web_acl_arn if self.edge_web_acl else edge_web_acl_arn,
             description="Caching architecture: CloudFront distribution and the static site bucket",
             **stack_props,
         )
+        if self.edge_web_acl is not None:
+            self.edge.add_stack_dependency(self.edge_web_acl, "reads the CloudFront web ACL's ARN")
         api = self.api
         self.monitoring = MonitoringStack(
             self,
@@ -83,14 +103,20 @@ class CachingStage(cdk.Stage):
             },
             # POWERTOOLS_SERVICE_NAME of the functions using the caching library (tests check the Api stack).
             application_services=("product-api", "cache-warmer"),
+            environment=config.name,
             description="Caching architecture: dashboard and alarms to an encrypted SNS topic",
             **stack_props,
         )
 
         for key, value in tags.items():
             cdk.Tags.of(self).add(key, value)
-        # Aspects do not cross a Stage boundary: one added to the App never visits the stacks in here.
-        apply_compliance_checks(self)
+        # A replaced Network/Data resource must reach its consumers in the same deploy
+        # (stacks/cross_stack.py).
+        protect_cross_stack_references(self)
+        # Policy-validation plugins run per stage: this stage checks its own stacks, in app.py and in the
+        # pipeline alike.
+        apply_compliance_checks(self, control_tower=True)
+        exempt_log_groups(self, customer_managed_keys=config.security.customer_managed_keys)
 
 
 def add_network_and_data(
@@ -102,6 +128,7 @@ def add_network_and_data(
         "Network",
         network=config.network,
         removal_policy=removal_policy(config.removal_policy, supports_snapshot=False),
+        customer_managed_keys=config.security.customer_managed_keys,
         description="Caching architecture: VPC, endpoints, flow logs and per-tier security groups",
         **stack_props,
     )
@@ -119,6 +146,7 @@ def add_network_and_data(
         dax=config.dax,
         removal_policy=removal_policy(config.removal_policy, supports_snapshot=True),
         deletion_protection=config.deletion_protection,
+        customer_managed_keys=config.security.customer_managed_keys,
         description="Caching architecture: ElastiCache, RDS MySQL with read replicas, DynamoDB with DAX",
         **stack_props,
     )

@@ -30,6 +30,8 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk import custom_resources as cr
@@ -42,7 +44,7 @@ from caching_constructs.api_routes import (  # noqa: F401  (re-exported: part of
     model_id,
 )
 from caching_constructs.json_schema import json_schema
-from caching_constructs.nag import suppress_findings
+from caching_constructs.nag import exempt_control, suppress_findings
 from constructs import Construct
 
 UNAUTHORIZED_CACHE_CONTROL = "FAIL_WITH_403"
@@ -84,6 +86,8 @@ class CachedRestApi(Construct):
         in one account and region never publish into, and alarm on, each other's metrics.
     :param access_log_retention: default one month.
     :param log_removal_policy: default DESTROY.
+    :param log_encryption_key: KMS key of the API's log groups (CloudWatch Logs must be allowed to use it).
+        Default: none.
     :param web_acl_arn: a regional WAFv2 web ACL to attach to the stage. Default: none (the regional
         endpoint then has no ACL; an ACL on a CloudFront distribution in front does not cover it).
     """
@@ -102,10 +106,12 @@ class CachedRestApi(Construct):
         rest_api_name: str | None = None,
         access_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
+        log_encryption_key: kms.IKey | None = None,
         web_acl_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.web_acl_arn = web_acl_arn
+        self._log_encryption_key = log_encryption_key
         rest_api_name = rest_api_name or cdk.Names.unique_resource_name(self, max_length=128, separator="-")
         seen = set()
         for route in routes:
@@ -115,7 +121,11 @@ class CachedRestApi(Construct):
             seen.add(route.settings_path)
         self.routes = tuple(routes)
         self.access_log_group = logs.LogGroup(
-            self, "AccessLogs", retention=access_log_retention, removal_policy=log_removal_policy
+            self,
+            "AccessLogs",
+            retention=access_log_retention,
+            removal_policy=log_removal_policy,
+            encryption_key=log_encryption_key,
         )
         self.api = apigw.RestApi(
             self,
@@ -193,6 +203,15 @@ class CachedRestApi(Construct):
             )
             options["request_models"] = {"application/json": model}
         method = resource.add_method(route.method, integration, **options)
+        for permission in method.node.children:
+            if isinstance(permission, lambda_.CfnPermission):
+                exempt_control(
+                    permission,
+                    "CT.LAMBDA.PR.2",
+                    "API Gateway may invoke the function only for this method: the permission's SourceArn "
+                    "names this API, stage wildcard, method and path. The Guard rule accepts only a literal "
+                    "or same-template SourceArn, and this one is a Fn::Join of the API's id.",
+                )
         if not route.requires_iam:
             suppress_findings(
                 method,
@@ -263,6 +282,7 @@ class CachedRestApi(Construct):
                 "CacheInvalidationAuthorizationLogs",
                 retention=log_retention,
                 removal_policy=log_removal_policy,
+                encryption_key=self._log_encryption_key,
             ),
         )
         self.invalidation_authorization.node.add_dependency(stage)
@@ -280,12 +300,14 @@ class CachedRestApi(Construct):
                             "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
                         ],
                     },
-                    {
-                        "id": "AwsSolutions-L1",
-                        "reason": "AwsCustomResource's runtime is chosen by aws-cdk-lib.",
-                    },
                 ],
                 apply_to_children=True,
+            )
+            exempt_control(
+                singleton.node.find_child("Resource"),
+                "CT.LAMBDA.PR.3",
+                "AwsCustomResource's handler only calls API Gateway's UpdateStage; it reads nothing in a "
+                "VPC.",
             )
 
     def _protect_stage(self) -> None:
@@ -303,10 +325,10 @@ class CachedRestApi(Construct):
             [
                 {
                     "id": "AwsSolutions-APIG3",
-                    "reason": "No regional web ACL is configured (api.waf_web_acl_arn), and the regional "
-                    "endpoint is reachable directly, bypassing any CloudFront web ACL. Exposure without "
-                    "one: writes require IAM (SigV4), reads are public catalogue data, request bodies are "
-                    "validated, and the stage throttles every client.",
+                    "reason": "No regional web ACL is configured (security.web_acls off, api.waf_web_acl_arn "
+                    "unset), and the regional endpoint is reachable directly, bypassing any CloudFront web "
+                    "ACL. Exposure without one: writes require IAM (SigV4), reads are public catalogue data, "
+                    "request bodies are validated, and the stage throttles every client.",
                 }
             ],
         )
@@ -333,6 +355,6 @@ class CachedRestApi(Construct):
 
 _AWS_CUSTOM_RESOURCE_SINGLETON = "AWS679f53fac002430cb0da5b7982bd2287"
 _PUBLIC_READ_REASON = (
-    "Public catalogue read: anonymous by design so that CloudFront and the stage cache can serve it; "
-    "it returns no private data and writes on the same resources require IAM."
+    "Public catalogue read: anonymous by design so that CloudFront and the stage cache can serve it; it "
+    "returns no private data and writes on the same resources require IAM."
 )

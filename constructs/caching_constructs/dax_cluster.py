@@ -19,6 +19,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 
 from caching_constructs.data_store_network import security_groups_or_closed, subnet_ids
+from caching_constructs.nag import suppress_findings
 from caching_constructs.validation import fail, require_match, require_range, require_weekly_window
 from constructs import Construct
 
@@ -52,6 +53,7 @@ class DaxCluster(Construct):
         maintenance_window: str = "sun:05:00-sun:06:00",
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
         description: str = "DAX cluster",
+        availability_zones: Sequence[str] | None = None,
     ) -> None:
         """
         :param vpc: The VPC to place the nodes in.
@@ -65,6 +67,8 @@ class DaxCluster(Construct):
         :param maintenance_window: Weekly UTC maintenance window. Default: sun:05:00-sun:06:00.
         :param removal_policy: DESTROY or RETAIN; a DAX cluster holds only cached copies. Default: DESTROY.
         :param description: Description of the cluster, its parameter, subnet and security groups.
+        :param availability_zones: AZs to spread the nodes over, round-robin (node i in AZ i mod n); they must
+            have a subnet in ``vpc_subnets``. Default: DAX's own placement.
         """
         item_ttl = item_ttl or DEFAULT_TTL
         query_ttl = query_ttl or DEFAULT_TTL
@@ -99,6 +103,20 @@ class DaxCluster(Construct):
         )
         for table in self.tables:
             table.grant_read_write_data(self.role)
+        encrypted = [table for table in self.tables if table.encryption_key is not None]
+        if encrypted:
+            suppress_findings(
+                self.role.node.find_child("DefaultPolicy"),
+                [
+                    {
+                        "id": "AwsSolutions-IAM5",
+                        "reason": "grant_read_write_data on a table with a customer-managed key adds that "
+                        "key's data-key actions, which KMS names only with wildcards; the statement is "
+                        "limited to the tables' own keys.",
+                        "applies_to": ["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"],
+                    }
+                ],
+            )
 
         self.subnet_group = dax.CfnSubnetGroup(
             self, "SubnetGroup", subnet_ids=subnet_ids(vpc, vpc_subnets), description=description
@@ -125,6 +143,11 @@ class DaxCluster(Construct):
             sse_specification=dax.CfnCluster.SSESpecificationProperty(sse_enabled=True),
             cluster_endpoint_encryption_type="TLS",
             preferred_maintenance_window=maintenance_window,
+            availability_zones=[
+                availability_zones[index % len(availability_zones)] for index in range(replication_factor)
+            ]
+            if availability_zones
+            else None,
         )
         self.cluster.apply_removal_policy(removal_policy)
         # DAX validates the role when the cluster is created: its policy must be attached first.

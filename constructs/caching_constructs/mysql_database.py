@@ -1,9 +1,11 @@
-"""``MySqlDatabase``: an RDS MySQL 8.0 writer with read replicas in other AZs, secure by default.
+"""``MySqlDatabase``: an RDS MySQL 8.4 LTS (or 8.0) writer with read replicas in other AZs, secure by default.
 
 Wraps the aws-cdk-lib L2s (``DatabaseInstance``, ``DatabaseInstanceReadReplica``) with the settings this
 architecture relies on: generated credentials in Secrets Manager rotated from inside the VPC, storage
-encryption, TLS required by the server (``require_secure_transport``), IAM database authentication, error and
-slow-query logs in CloudWatch Logs, no public access, isolated subnets and a non-default port.
+encryption, TLS required by the server (``require_secure_transport``), IAM database authentication, every
+log type in CloudWatch Logs (connection audit through the MariaDB Audit Plugin), no public access, isolated
+subnets, a non-default port and a non-default master user name, and an explicit engine lifecycle support
+(RDS Extended Support is opted into, never the silent default).
 """
 
 from __future__ import annotations
@@ -23,13 +25,58 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from caching_constructs.data_store_network import DEFAULT_SUBNETS, security_groups_or_closed
-from caching_constructs.nag import suppress_findings
+from caching_constructs.keys import grant_secret_read
+from caching_constructs.nag import exempt_control, suppress_findings
 from caching_constructs.validation import fail, require_match, require_port, require_range
 from constructs import Construct
 
-LOG_EXPORTS = ("error", "slowquery")
-MASTER_USERNAME = "admin"
-_FULL_VERSION = re.compile(r"8\.0\.\d+")
+LOG_EXPORTS = ("audit", "error", "general", "slowquery")
+"""Every log type RDS for MySQL can export (Control Tower CT.RDS.PR.14). ``general`` stays empty unless
+``general_log`` is switched on for a diagnosis (it logs every statement); ``audit`` carries connections only
+(``AUDIT_EVENTS``)."""
+AUDIT_EVENTS = "CONNECT"
+"""MariaDB Audit Plugin events: logins, logouts and failed logins. QUERY events would log every cache miss."""
+MASTER_USERNAME = "catalog_admin"
+"""Not ``admin``, the name every scanner tries first (Control Tower CT.RDS.PR.22); clients read it from the
+secret, never from code."""
+_FULL_VERSION = re.compile(r"8\.[04]\.\d+")
+REMOVED_IN_MYSQL_84 = frozenset(
+    {
+        # MySQL 8.4.0 removed these server variables (dev.mysql.com "Option and Variable Changes for MySQL
+        # 8.4", checked 2026-11-30); RDS rejects a mysql8.4 parameter group that sets them.
+        "default_authentication_plugin",
+        "binlog_transaction_dependency_tracking",
+        "avoid_temporal_upgrade",
+        "have_openssl",
+        "have_ssl",
+        "expire_logs_days",
+        "master_info_repository",
+        "relay_log_info_repository",
+        "log_bin_use_v1_row_events",
+        "transaction_write_set_extraction",
+        "skip_host_cache",
+        "keyring_encrypted_file_data",
+        "keyring_encrypted_file_password",
+        "admin-ssl",
+    }
+)
+"""Parameters that MySQL 8.4 no longer has; ``PARAMETERS`` must never contain one of them."""
+PARAMETERS = {
+    # The server refuses unencrypted connections, whatever a client asks for.
+    "require_secure_transport": "ON",
+    "slow_query_log": "1",
+    "long_query_time": "1",
+    # The slowquery export reads the log file, not the mysql.slow_log table.
+    "log_output": "FILE",
+    # GTIDs let a cache miss prove the replica has every committed write before reading it
+    # (cachelib/replication.py: @@GLOBAL.gtid_executed, WAIT_FOR_EXECUTED_GTID_SET). Without them the
+    # library cannot prove freshness and sends every miss to the writer.
+    "gtid-mode": "ON",
+    "enforce_gtid_consistency": "ON",
+}
+"""The parameter group's settings; every name exists in both mysql8.0 and mysql8.4."""
+EXTENDED_SUPPORT = rds.EngineLifecycleSupport.OPEN_SOURCE_RDS_EXTENDED_SUPPORT
+NO_EXTENDED_SUPPORT = rds.EngineLifecycleSupport.OPEN_SOURCE_RDS_EXTENDED_SUPPORT_DISABLED
 
 
 @jsii.implements(ec2.IConnectable)
@@ -45,7 +92,8 @@ class MySqlDatabase(Construct):
         construct_id: str,
         *,
         vpc: ec2.IVpc,
-        engine_version: str = "8.0.43",
+        engine_version: str = "8.4.10",
+        extended_support: bool = False,
         instance_type: ec2.InstanceType | None = None,
         database_name: str = "app",
         port: int = 3307,
@@ -57,6 +105,7 @@ class MySqlDatabase(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         storage_encryption_key: kms.IKey | None = None,
+        secret_encryption_key: kms.IKey | None = None,
         rotation_interval: cdk.Duration | None = None,
         secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint | None = None,
         rotation_security_group: ec2.ISecurityGroup | None = None,
@@ -68,7 +117,12 @@ class MySqlDatabase(Construct):
     ) -> None:
         """
         :param vpc: The VPC to place the instances in.
-        :param engine_version: Full MySQL 8.0 version (CloudFormation rejects a bare '8.0'). Default: 8.0.43.
+        :param engine_version: Full MySQL 8.4 or 8.0 version (CloudFormation rejects a bare '8.4'); the
+            parameter group family follows it (``mysql8.4``). Default: 8.4.10.
+        :param extended_support: EngineLifecycleSupport of every instance: True opts into RDS Extended
+            Support (billed once the major version leaves standard support; required for 8.0 since
+            2026-07-31), False disables it (RDS upgrades the instance at the end of standard support).
+            Default: False.
         :param instance_type: Instance type of writer and replicas. Default: t4g.micro.
         :param database_name: Database created on the writer. Default: app.
         :param port: Port of every instance; the well-known 3306 is refused. Default: 3307.
@@ -80,6 +134,8 @@ class MySqlDatabase(Construct):
         :param vpc_subnets: Subnets of every instance. Default: the VPC's isolated subnets.
         :param security_groups: Security groups of every instance. Default: a new one without ingress.
         :param storage_encryption_key: Customer managed key for storage. Default: the AWS managed key.
+        :param secret_encryption_key: Customer managed key for the master secret. Default: the AWS
+        managed key.
         :param rotation_interval: Rotation of the master secret (1-365 days). Default: 30 days.
         :param secrets_manager_endpoint: Interface endpoint the in-VPC rotation function calls Secrets
             Manager through (it is allowed in on 443). Default: none (the function needs another route).
@@ -100,7 +156,14 @@ class MySqlDatabase(Construct):
         monitoring_interval = monitoring_interval or cdk.Duration.seconds(60)
         instance_type = instance_type or ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO)
         if not _FULL_VERSION.fullmatch(engine_version):
-            raise fail("engine_version", engine_version, "a full MySQL 8.0 version such as '8.0.43'")
+            raise fail("engine_version", engine_version, "a full MySQL 8.4 or 8.0 version such as '8.4.10'")
+        major = engine_version.rsplit(".", 1)[0]
+        if major == "8.0" and not extended_support:
+            raise fail(
+                "engine_version",
+                engine_version,
+                "an 8.4 version, or extended_support=True: MySQL 8.0 left RDS standard support on 2026-07-31",
+            )
         require_match("database_name", database_name, r"[A-Za-z][A-Za-z0-9_]{0,63}", "a MySQL identifier")
         require_port("port", port, well_known=3306, service="MySQL")
         require_range("allocated_storage_gib", allocated_storage_gib, 20, 65536)
@@ -119,6 +182,7 @@ class MySqlDatabase(Construct):
 
         self.port = port
         self.database_name = database_name
+        self._secret_encryption_key = secret_encryption_key
         self.security_groups = security_groups_or_closed(
             self, vpc=vpc, description="MySQL", given=security_groups
         )
@@ -126,27 +190,27 @@ class MySqlDatabase(Construct):
             security_groups=self.security_groups, default_port=ec2.Port.tcp(port)
         )
         """Network access to the writer and every replica: ``db.connections.allow_default_port_from(fn)``."""
-        engine = rds.DatabaseInstanceEngine.mysql(
-            version=rds.MysqlEngineVersion.of(engine_version, engine_version.rsplit(".", 1)[0])
-        )
+        self.engine_version = engine_version
+        self.parameter_group_family = f"mysql{major}"
+        self.engine_lifecycle_support = EXTENDED_SUPPORT if extended_support else NO_EXTENDED_SUPPORT
+        engine = rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.of(engine_version, major))
         self.parameter_group = rds.ParameterGroup(
             self,
             "ParameterGroup",
             engine=engine,
-            description="MySQL: TLS only, slow-query log to CloudWatch Logs",
-            parameters={
-                # The server refuses unencrypted connections, whatever a client asks for.
-                "require_secure_transport": "ON",
-                "slow_query_log": "1",
-                "long_query_time": "1",
-                # The slowquery export reads the log file, not the mysql.slow_log table.
-                "log_output": "FILE",
-                # GTIDs let a cache miss prove the replica has every committed write before reading it
-                # (cachelib/replication.py: @@GLOBAL.gtid_executed, WAIT_FOR_EXECUTED_GTID_SET). Without
-                # them the library cannot prove freshness and sends every miss to the writer.
-                "gtid-mode": "ON",
-                "enforce_gtid_consistency": "ON",
-            },
+            description=f"MySQL {major}: TLS only, GTIDs, slow-query log to CloudWatch Logs",
+            parameters=dict(PARAMETERS),
+        )
+        self.option_group = rds.OptionGroup(
+            self,
+            "OptionGroup",
+            engine=engine,
+            description=f"MySQL {major}: connection audit log (MariaDB Audit Plugin)",
+            configurations=[
+                rds.OptionConfiguration(
+                    name="MARIADB_AUDIT_PLUGIN", settings={"SERVER_AUDIT_EVENTS": AUDIT_EVENTS}
+                )
+            ],
         )
         self.monitoring_role = _monitoring_role(self) if monitoring_interval.to_seconds() else None
         subnets = vpc_subnets or DEFAULT_SUBNETS
@@ -158,6 +222,8 @@ class MySqlDatabase(Construct):
             "instance_type": instance_type,
             "port": port,
             "parameter_group": self.parameter_group,
+            "option_group": self.option_group,
+            "engine_lifecycle_support": self.engine_lifecycle_support,
             "iam_authentication": True,
             "publicly_accessible": False,
             "auto_minor_version_upgrade": True,
@@ -172,7 +238,9 @@ class MySqlDatabase(Construct):
             self,
             "Writer",
             engine=engine,
-            credentials=rds.Credentials.from_generated_secret(MASTER_USERNAME),
+            credentials=rds.Credentials.from_generated_secret(
+                MASTER_USERNAME, encryption_key=secret_encryption_key
+            ),
             database_name=database_name,
             storage_encrypted=True,
             storage_encryption_key=storage_encryption_key,
@@ -260,6 +328,11 @@ class MySqlDatabase(Construct):
         return [replica.instance_endpoint for replica in self.read_replicas]
 
     @property
+    def read_endpoints(self) -> list[rds.Endpoint]:
+        """Where reads go: every replica's endpoint, or the writer's alone when there is no replica."""
+        return self.reader_endpoints or [self.writer_endpoint]
+
+    @property
     def reader_endpoint(self) -> rds.Endpoint:
         """The first replica's endpoint, or the writer's when there is no replica."""
         return self.reader_endpoints[0] if self.read_replicas else self.writer_endpoint
@@ -290,7 +363,7 @@ class MySqlDatabase(Construct):
 
     def grant_read_secret(self, grantee: iam.IGrantable) -> iam.Grant:
         """Read the master credentials (GetSecretValue on this secret, and decrypt)."""
-        return self.secret.grant_read(grantee)
+        return grant_secret_read(grantee, self.secret, self._secret_encryption_key)
 
     # --- metrics (the L2's own, plus replica lag) -----------------------------------------------------------
 
@@ -395,6 +468,12 @@ def _suppress_log_retention_provider(stack: cdk.Stack) -> None:
             },
         ],
         apply_to_children=True,
+    )
+    exempt_control(
+        provider.node.find_child("Resource"),
+        "CT.LAMBDA.PR.3",
+        "The CDK's log-retention handler only calls the CloudWatch Logs API; it reads no data in the VPC, "
+        "and inside it would need a NAT route or an endpoint just for that call.",
     )
 
 

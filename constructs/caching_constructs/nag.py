@@ -1,9 +1,19 @@
-"""cdk-nag suppressions that keep their ``applies_to``.
+"""Exemptions from AWS's policy rules, each on the narrowest resource with its own reason.
 
-``NagSuppressions.add_resource_suppressions`` takes jsii structs. A plain Python dict crosses to cdk-nag with
-its keys unchanged, and cdk-nag reads ``appliesTo``: the ``applies_to`` of a dict is dropped without a word,
-which turns "this one wildcard" into "every finding of the rule on this resource and its children".
-Building ``NagPackSuppression`` / ``RegexAppliesTo`` structs converts the names.
+Two rule sets run as CDK policy-validation plugins (``stacks/compliance.py``): cdk-nag 3's AWS Solutions pack
+and the Control Tower proactive controls (CloudFormation Guard). Both read CDK's acknowledgments
+(``Validations.of(construct).acknowledge(...)``), which apply to the construct they sit on *and everything
+below it*. So:
+
+* ``suppress_findings`` acknowledges on the resource itself: a CfnResource, or the default CfnResource of an
+  L2 (``bucket`` means ``bucket/Resource``, not the bucket's policy beside it). Only
+  ``apply_to_children=True``
+  widens it to a subtree, for handlers aws-cdk-lib generates as one unit (a singleton function with its role).
+* cdk-nag 3 matches a granular finding exactly (``AwsSolutions-IAM5[Resource::*]``); there are no regexes
+  any more. ``applies_to`` lists the findings as cdk-nag prints them; ``nag_form`` spells a token'd ARN
+  that way. A suppression of IAM4/IAM5 without ``applies_to`` is refused: it would accept every wildcard.
+* ``exempt_control`` does the same for a Control Tower control (``CT.S3.PR.2``), acknowledged under the Guard
+  plugin's namespace and the Guard rule's name.
 """
 
 from __future__ import annotations
@@ -11,38 +21,102 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+import aws_cdk as cdk
 
+from caching_constructs.control_tower_rules import CONTROL_TOWER_RULES
 from constructs import IConstruct
 
-Suppression = Mapping[str, Any] | NagPackSuppression
+Suppression = Mapping[str, Any]
+
+GRANULAR_RULES = ("AwsSolutions-IAM4", "AwsSolutions-IAM5")
+"""Rules whose findings name the exact policy or wildcard, so a suppression must list them."""
+
+GUARD_PLUGIN = "cdk-validator-cfnguard"
+"""The Guard plugin's name: CDK keys acknowledgments of a plugin's rules by it (``<plugin>::<rule>``)."""
 
 
-def nag_suppression(suppression: Suppression) -> NagPackSuppression:
-    """A ``NagPackSuppression`` from ``{"id", "reason", "applies_to"}``, each ``{"regex": ...}`` a
-    ``RegexAppliesTo``. Unknown keys are an error, so a misspelt one cannot widen a suppression."""
-    if isinstance(suppression, NagPackSuppression):
-        return suppression
+def nag_form(scope: IConstruct, value: str) -> str:
+    """``value`` (an ARN, possibly with tokens) as cdk-nag prints it in a finding: ``Ref`` as ``<Id>``,
+    ``Fn::GetAtt`` as ``<Id.Attr>``, joins concatenated (cdk-nag's ``flattenCfnReference``)."""
+    return _flatten(cdk.Stack.of(scope).resolve(value))
+
+
+def _flatten(node: Any) -> str:
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict) and "Fn::Join" in node:
+        delimiter, items = node["Fn::Join"]
+        return delimiter.join(_flatten(item) for item in items)
+    if isinstance(node, dict) and "Fn::Sub" in node:
+        return _flatten(node["Fn::Sub"])
+    if isinstance(node, dict) and "Fn::GetAtt" in node:
+        resource, attribute = node["Fn::GetAtt"]
+        return f"<{_flatten(resource)}.{_flatten(attribute)}>"
+    if isinstance(node, dict) and "Ref" in node:
+        return f"<{_flatten(node['Ref'])}>"
+    raise ValueError(f"cannot spell {node!r} as a cdk-nag finding")
+
+
+def acknowledgment_ids(suppression: Suppression) -> list[str]:
+    """The acknowledgment ids of ``{"id", "reason", "applies_to"}``: the rule id, or one
+    ``<rule>[<finding>]`` per finding. Unknown keys, regexes and unscoped IAM4/IAM5 are errors, so a typo
+    can never widen a suppression."""
+    rule = suppression.get("id")
     unknown = set(suppression) - {"id", "reason", "applies_to"}
     if unknown:
-        raise ValueError(f"suppression {suppression.get('id')!r}: unknown keys {sorted(unknown)}")
+        raise ValueError(f"suppression {rule!r}: unknown keys {sorted(unknown)}")
+    reason = suppression.get("reason", "")
+    if not isinstance(reason, str) or len(reason) < 20:
+        raise ValueError(f"suppression {rule!r}: give a specific reason (at least 20 characters)")
     applies_to = suppression.get("applies_to")
-    return NagPackSuppression(
-        id=suppression["id"],
-        reason=suppression["reason"],
-        applies_to=None
-        if applies_to is None
-        else [
-            RegexAppliesTo(regex=finding["regex"]) if isinstance(finding, Mapping) else finding
-            for finding in applies_to
-        ],
-    )
+    if applies_to is None:
+        if rule in GRANULAR_RULES:
+            raise ValueError(f"suppression {rule!r}: list the findings it accepts in applies_to")
+        return [rule]
+    findings = []
+    for finding in applies_to:
+        if not isinstance(finding, str):
+            raise ValueError(
+                f"suppression {rule!r}: cdk-nag 3 matches findings exactly; spell {finding!r} with nag_form()"
+            )
+        findings.append(f"{rule}[{finding}]")
+    return findings
 
 
 def suppress_findings(
     construct: IConstruct, suppressions: Sequence[Suppression], *, apply_to_children: bool = False
 ) -> None:
-    """``NagSuppressions.add_resource_suppressions`` on ``construct``, with every ``applies_to`` kept."""
-    NagSuppressions.add_resource_suppressions(
-        construct, [nag_suppression(item) for item in suppressions], apply_to_children=apply_to_children
-    )
+    """Acknowledge cdk-nag findings on ``construct``'s own resource (its default child when it is an L2),
+    or on its whole subtree with ``apply_to_children``."""
+    target = construct if apply_to_children else _resource_of(construct)
+    for suppression in suppressions:
+        for ack_id in acknowledgment_ids(suppression):
+            _acknowledge(target, ack_id, suppression["reason"], subtree=apply_to_children)
+
+
+def exempt_control(construct: IConstruct, control: str, reason: str) -> None:
+    """Acknowledge Control Tower control ``control`` (e.g. ``CT.S3.PR.2``) on ``construct``'s own resource."""
+    if control not in CONTROL_TOWER_RULES:
+        raise ValueError(f"exempt_control: {control!r} is not a bundled Control Tower proactive control")
+    if len(reason) < 20:
+        raise ValueError(f"exempt_control {control!r}: give a specific reason (at least 20 characters)")
+    ack_id = f"{GUARD_PLUGIN}::{CONTROL_TOWER_RULES[control]}"
+    _acknowledge(_resource_of(construct), ack_id, f"[{control}] {reason}", subtree=False)
+
+
+def _acknowledge(target: IConstruct, ack_id: str, reason: str, *, subtree: bool) -> None:
+    """The one place exemptions reach CDK (tests replace it to record them instead: test_compliance.py).
+    ``subtree``: the target is a whole generated construct rather than one resource."""
+    cdk.Validations.of(target).acknowledge(cdk.Acknowledgment(id=ack_id, reason=reason))
+
+
+def _resource_of(construct: IConstruct) -> IConstruct:
+    if cdk.CfnResource.is_cfn_resource(construct):
+        return construct
+    child = construct.node.default_child
+    if child is None or not cdk.CfnResource.is_cfn_resource(child):
+        raise ValueError(
+            f"{construct.node.path}: no resource of its own to exempt; pass the CfnResource, or "
+            "apply_to_children=True for a generated handler"
+        )
+    return child

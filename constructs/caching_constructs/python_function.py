@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
-from caching_constructs.nag import suppress_findings
+from caching_constructs.nag import exempt_control, suppress_findings
 from constructs import Construct
 
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -36,7 +37,8 @@ class VpcPythonFunction(Construct):
     """``lambda.Function`` with the project's defaults, which differ from the CDK's in these ways:
 
     * runs in the given VPC subnets (default: private with egress) with explicit security groups;
-    * active X-Ray tracing, and a log group owned by this construct with a retention and removal policy;
+    * active X-Ray tracing, and a log group owned by this construct with a retention, removal policy and
+      optional KMS key (``log_encryption_key``; its policy must let CloudWatch Logs use it);
     * ``failure_queue``: asynchronous invocations retry twice and then land in an encrypted SQS queue
       (the on-failure destination) instead of vanishing; default None (synchronous callers see errors).
 
@@ -60,6 +62,7 @@ class VpcPythonFunction(Construct):
         environment: Mapping[str, str] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
+        log_encryption_key: kms.IKey | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
         failure_queue: sqs.IQueue | None = None,
     ) -> None:
@@ -67,7 +70,11 @@ class VpcPythonFunction(Construct):
         if not security_groups:
             raise ValueError(f"{construct_id}: pass at least one security group; access is wired through it")
         self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=log_retention, removal_policy=log_removal_policy
+            self,
+            "LogGroup",
+            retention=log_retention,
+            removal_policy=log_removal_policy,
+            encryption_key=log_encryption_key,
         )
         async_options = {}
         if failure_queue is not None:
@@ -94,6 +101,14 @@ class VpcPythonFunction(Construct):
             **async_options,
         )
         self._suppress_managed_policy_findings()
+        if cdk.Stack.of(vpc) is not cdk.Stack.of(self):
+            exempt_control(
+                self.function,
+                "CT.LAMBDA.PR.3",
+                "The function runs in the VPC (subnets and security groups above), but they come from the "
+                "network stack as Fn::GetStackOutput references, which the Guard rule does not follow: it "
+                "accepts only literal ids or resources of the same template.",
+            )
 
     @property
     def role(self):
@@ -108,13 +123,18 @@ class VpcPythonFunction(Construct):
                 {
                     "id": "AwsSolutions-IAM4",
                     "reason": "The CDK attaches AWSLambdaBasicExecutionRole (write to this function's logs) "
-                    "and AWSLambdaVPCAccessExecutionRole (create/delete the ENIs a VPC function needs); "
-                    "AWS maintains both for exactly this purpose.",
+                    "and AWSLambdaVPCAccessExecutionRole (create/delete the ENIs a VPC function needs); AWS "
+                    "maintains both for exactly this purpose.",
                     "applies_to": [
                         "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
                         "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
                     ],
                 },
+            ],
+        )
+        suppress_findings(
+            role.node.find_child("DefaultPolicy"),
+            [
                 {
                     "id": "AwsSolutions-IAM5",
                     "reason": "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
@@ -122,7 +142,6 @@ class VpcPythonFunction(Construct):
                     "applies_to": ["Resource::*"],
                 },
             ],
-            apply_to_children=True,
         )
         suppress_findings(
             self.function,

@@ -21,14 +21,16 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 
-from caching_constructs.nag import suppress_findings
+from caching_constructs.nag import exempt_control, suppress_findings
 from constructs import Construct
 
 _NINETY_DAYS = cdk.Duration.days(90)
+_THIRTY_DAYS = cdk.Duration.days(30)
 IMMUTABLE = "public, max-age=31536000, immutable"
 """Content-hashed files never change under their name, so browsers and CloudFront keep them for a year."""
 SHORT_LIVED = "public, max-age=60, must-revalidate"
@@ -70,6 +72,11 @@ class StaticSiteDistribution(Construct):
     :param log_retention: days CloudFront and S3 access logs are kept. Default 90.
     :param removal_policy: for both buckets; DESTROY also empties them on delete. Default RETAIN.
     :param deployment_log_retention: retention of the file deployment function's log group. Default one month.
+    :param deployment_log_encryption_key: KMS key of that log group. Default none.
+    :param versioned: versioning on both buckets, so an overwritten or deleted file (a bad deployment, a
+        mistaken delete) can be restored. Default True.
+    :param noncurrent_version_expiration: how long earlier versions are kept when ``versioned``.
+    Default 30 days.
     """
 
     def __init__(
@@ -90,6 +97,9 @@ class StaticSiteDistribution(Construct):
         log_retention: cdk.Duration = _NINETY_DAYS,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         deployment_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        deployment_log_encryption_key: kms.IKey | None = None,
+        versioned: bool = True,
+        noncurrent_version_expiration: cdk.Duration = _THIRTY_DAYS,
     ) -> None:
         super().__init__(scope, construct_id)
         if (domain_name is None) != (certificate_arn is None):
@@ -97,6 +107,12 @@ class StaticSiteDistribution(Construct):
         if not (site_dir / "index.html").is_file() or not (site_dir / hashed_dir).is_dir():
             raise ValueError(f"{site_dir} must hold index.html and a {hashed_dir}/ folder")
         disposable = removal_policy == cdk.RemovalPolicy.DESTROY
+        # Earlier versions expire, or a versioned bucket keeps every overwritten file and log forever.
+        old_versions = (
+            [s3.LifecycleRule(noncurrent_version_expiration=noncurrent_version_expiration)]
+            if versioned
+            else []
+        )
 
         self.log_bucket = s3.Bucket(
             self,
@@ -106,7 +122,8 @@ class StaticSiteDistribution(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=log_retention)],
+            versioned=versioned,
+            lifecycle_rules=[s3.LifecycleRule(expiration=log_retention), *old_versions],
             removal_policy=removal_policy,
             auto_delete_objects=disposable,
         )
@@ -119,6 +136,8 @@ class StaticSiteDistribution(Construct):
             enforce_ssl=True,
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix="s3-static/",
+            versioned=versioned,
+            lifecycle_rules=old_versions or None,
             removal_policy=removal_policy,
             auto_delete_objects=disposable,
         )
@@ -181,7 +200,11 @@ class StaticSiteDistribution(Construct):
             web_acl_id=web_acl_arn,
         )
         self.deployment_log_group = logs.LogGroup(
-            self, "DeploymentLogs", retention=deployment_log_retention, removal_policy=removal_policy
+            self,
+            "DeploymentLogs",
+            retention=deployment_log_retention,
+            removal_policy=removal_policy,
+            encryption_key=deployment_log_encryption_key,
         )
         self._deploy_site(site_dir, hashed_dir)
         self._suppress_findings(web_acl_arn=web_acl_arn, certificate=certificate)
@@ -227,22 +250,56 @@ class StaticSiteDistribution(Construct):
                     "and this environment sets none; throttling on the API stage still applies.",
                 }
             )
+        default_certificate = (
+            "No custom domain is configured, so the distribution uses the *.cloudfront.net certificate, "
+            "whose policy CloudFront fixes; set edge.domain_name and certificate_arn to enforce "
+            "TLSv1.2_2021."
+        )
         if certificate is None:
-            distribution_findings.append(
-                {
-                    "id": "AwsSolutions-CFR4",
-                    "reason": "No custom domain is configured, so the distribution uses the *.cloudfront.net "
-                    "certificate, whose policy CloudFront fixes; set edge.domain_name and certificate_arn "
-                    "to enforce TLSv1.2_2021.",
-                }
-            )
+            distribution_findings.append({"id": "AwsSolutions-CFR4", "reason": default_certificate})
+            # A custom certificate, SNI and a TLS policy all come with a custom domain.
+            for control in ("CT.CLOUDFRONT.PR.6", "CT.CLOUDFRONT.PR.7", "CT.CLOUDFRONT.PR.9"):
+                exempt_control(self.distribution, control, default_certificate)
         suppress_findings(self.distribution, distribution_findings)
-        suppress_findings(
+        exempt_control(
+            self.distribution,
+            "CT.CLOUDFRONT.PR.4",
+            "Each path has one origin: the API stage of this environment's one region, and the static "
+            "bucket. An origin group would need a second region's deployment of the API and the data tier.",
+        )
+        # cdk-nag 3 itself recognises a bucket that receives access logs (no S1); Control Tower does not.
+        exempt_control(
+            self.log_bucket, "CT.S3.PR.2", "This is the access-log bucket; logging it to itself would loop."
+        )
+        exempt_control(
             self.log_bucket,
-            [
-                {
-                    "id": "AwsSolutions-S1",
-                    "reason": "This is the access-log bucket; logging it to itself would loop.",
-                }
-            ],
+            "CT.S3.PR.10",
+            "CloudFront standard logging cannot deliver to a bucket encrypted with SSE-KMS; SSE-S3 encrypts "
+            "it.",
+        )
+        exempt_control(
+            self.bucket,
+            "CT.S3.PR.10",
+            "Public website files (served to anyone through CloudFront): a customer-managed key would "
+            "protect nothing and would have to be opened to CloudFront's OAC and the deployment; SSE-S3 "
+            "encrypts it.",
+        )
+        for bucket, content in ((self.bucket, "static site"), (self.log_bucket, "log")):
+            exempt_control(
+                bucket,
+                "CT.S3.PR.4",
+                f"Nothing consumes object events of the {content} bucket: its objects are written by "
+                "deployments or by CloudFront and read back by people, not processed.",
+            )
+        exempt_control(
+            self.bucket,
+            "CT.S3.PR.9",
+            "Object Lock would forbid replacing the site's files on each deploy; versioning keeps the "
+            "earlier versions instead (noncurrent ones expire).",
+        )
+        exempt_control(
+            self.log_bucket,
+            "CT.S3.PR.9",
+            "Object Lock would forbid expiring the logs by lifecycle after log_retention; they are access "
+            "logs, not records that must be immutable.",
         )

@@ -66,3 +66,21 @@ def staging(synthesized) -> SynthesizedEnvironment:
 @pytest.fixture(scope="session")
 def prod(synthesized) -> SynthesizedEnvironment:
     return synthesized["prod"]
+
+
+@pytest.fixture(scope="session")
+def dev_without_hardening(tmp_path_factory) -> SynthesizedEnvironment:
+    """dev with every ``security`` switch off (no customer-managed keys, versioning or web ACLs)."""
+    import dataclasses
+
+    base = load_environment("dev")
+    config = dataclasses.replace(
+        base,
+        security=dataclasses.replace(
+            base.security, customer_managed_keys=False, bucket_versioning=False, web_acls=False
+        ),
+    )
+    app = new_app(tmp_path_factory.mktemp("unhardened.out"))
+    stage = CachingStage(app, "dev", config=config)
+    app.synth()  # a finding without an exemption raises
+    return SynthesizedEnvironment(config=config, stage=stage, assembly=stage.synth())

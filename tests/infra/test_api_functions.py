@@ -230,3 +230,52 @@ def test_an_unknown_architecture_names_the_allowed_ones():
 
     with pytest.raises(ValueError, match=r"architecture must be one of \['arm64', 'x86_64'\], got 'sparc'"):
         architecture_named("sparc")
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_every_function_knows_its_environment_for_the_metrics_dimension(synthesized, name):
+    from stacks.monitoring_application import ENVIRONMENT_VARIABLE
+
+    functions = _functions(synthesized[name])
+    assert len(functions) == len(HANDLERS)
+    for handler, function in functions.items():
+        assert function["Environment"]["Variables"][ENVIRONMENT_VARIABLE] == name, handler
+
+
+def _hosts(value) -> list:
+    """DB_READER_HOSTS as the template holds it: a Fn::Join of one reference per host."""
+    if isinstance(value, str):
+        return value.split(",")
+    if "Fn::Join" not in value:  # one host: the CDK renders a join of one as that reference
+        return [value]
+    delimiter, parts = value["Fn::Join"]
+    assert delimiter == ","
+    return parts
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_functions_get_every_read_replica_and_the_first_as_before(synthesized, name):
+    """Prod's second replica is read: DB_READER_HOSTS lists every replica (all on DB_PORT); DB_READER_HOST
+    stays the first, for clients that read one."""
+    env = synthesized[name]
+    replicas = env.config.database.read_replica_count
+    for handler in ("functions.product_api.lambda_handler", "functions.cache_warmer.lambda_handler"):
+        variables = _functions(env)[handler]["Environment"]["Variables"]
+        hosts = _hosts(variables["DB_READER_HOSTS"])
+        assert len(hosts) == replicas, handler
+        assert len({json.dumps(host) for host in hosts}) == replicas  # each replica once
+        assert hosts[0] == variables["DB_READER_HOST"]
+        assert variables["DB_WRITER_HOST"] not in hosts
+        outputs = [host["Fn::GetStackOutput"]["OutputName"] for host in hosts]
+        assert all("Replica" in output and "EndpointAddress" in output for output in outputs)
+
+
+def test_without_replicas_reads_go_to_the_writer():
+    from caching_constructs.mysql_database import MySqlDatabase
+    from tests.infra.bare_stack import bare_stack
+
+    stack, vpc = bare_stack()
+    database = MySqlDatabase(stack, "Database", vpc=vpc, read_replica_count=0)
+    assert [stack.resolve(e.hostname) for e in database.read_endpoints] == [
+        stack.resolve(database.writer_endpoint.hostname)
+    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Match, Template
 
 from config import ConfigError, load_environment, parse_environment
 from config.environments import ENVIRONMENTS
@@ -23,13 +23,43 @@ def _apig3_suppressions(template: dict) -> list[dict]:
     return [rule for rule in rules if rule["id"] == "AwsSolutions-APIG3"]
 
 
-def test_without_a_regional_acl_the_apig3_suppression_says_the_stage_is_reachable_directly(dev):
-    assert dev.config.api.waf_web_acl_arn is None
+def test_by_default_the_project_creates_a_regional_acl_and_attaches_it_to_the_stage(dev):
+    assert dev.config.api.waf_web_acl_arn is None and dev.config.security.web_acls
     template = dev.template(dev.stage.api)
+    (acl_id, acl), *_ = resources_of_type(template.to_json(), "AWS::WAFv2::WebACL").items()
+    properties = acl["Properties"]
+    assert properties["Scope"] == "REGIONAL" and properties["DefaultAction"] == {"Allow": {}}
+    groups = [
+        rule["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for rule in properties["Rules"]
+        if "ManagedRuleGroupStatement" in rule["Statement"]
+    ]
+    assert groups == [
+        "AWSManagedRulesAmazonIpReputationList",
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesSQLiRuleSet",
+    ]
+    (rate,) = [rule for rule in properties["Rules"] if "RateBasedStatement" in rule["Statement"]]
+    assert rate["Action"] == {"Block": {}}
+    assert rate["Statement"]["RateBasedStatement"]["Limit"] == dev.config.security.waf_rate_limit
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACLAssociation", {"WebACLArn": {"Fn::GetAtt": [acl_id, "Arn"]}}
+    )
+    assert _apig3_suppressions(template.to_json()) == []
+
+
+def test_without_any_regional_acl_the_apig3_exemption_says_the_stage_is_reachable_directly(
+    dev_without_hardening,
+):
+    template = dev_without_hardening.template(dev_without_hardening.stage.api)
     template.resource_count_is("AWS::WAFv2::WebACLAssociation", 0)
+    template.resource_count_is("AWS::WAFv2::WebACL", 0)
     (suppression,) = _apig3_suppressions(template.to_json())
     reason = suppression["reason"]
-    assert "reachable directly" in reason and "api.waf_web_acl_arn" in reason
+    assert (
+        "reachable directly" in reason and "api.waf_web_acl_arn" in reason and "security.web_acls" in reason
+    )
     assert "writes require IAM" in reason
     assert "through CloudFront" not in reason
 
@@ -63,12 +93,11 @@ def test_a_configured_regional_acl_is_attached_to_the_api_stage(with_regional_ac
     )
 
 
-def test_with_a_regional_acl_apig3_is_satisfied_rather_than_suppressed(with_regional_acl):
-    api, template = with_regional_acl
+def test_a_configured_regional_acl_replaces_the_projects_own(with_regional_acl):
+    """APIG3 is satisfied rather than exempted (synth would fail on an unexempted finding)."""
+    _, template = with_regional_acl
     assert _apig3_suppressions(template.to_json()) == []
-    annotations = Annotations.from_stack(api)
-    apig3 = Match.string_like_regexp(r"^AwsSolutions-APIG3")
-    assert [*annotations.find_error("*", apig3), *annotations.find_warning("*", apig3)] == []
+    template.resource_count_is("AWS::WAFv2::WebACL", 0)
 
 
 def test_a_cloudfront_scoped_acl_is_refused_for_the_regional_stage():

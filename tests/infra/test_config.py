@@ -69,7 +69,7 @@ def test_unknown_environment_names_the_allowed_ones():
         ("cache.cluster_mode", "yes", r"cache\.cluster_mode: 'yes' .*true or false"),
         ("cache.engine_version", "6.2", r"cache\.engine_version: '6\.2' .*7\.x or 8\.x for engine 'valkey'"),
         ("database.read_replica_count", -1, r"database\.read_replica_count: -1 .*from 0 to 5"),
-        ("database.engine_version", "8.0", r"database\.engine_version: '8\.0' .*full MySQL 8\.0 version"),
+        ("database.engine_version", "8.0", r"database\.engine_version: '8\.0' .*full MySQL 8\.4 version"),
         ("database.backup_retention_days", 3, r"database\.backup_retention_days: 3 .*at least 7 outside dev"),
         ("network.cidr", "10.0.0.0/8", r"network\.cidr: '10\.0\.0\.0/8' .*prefix from /16 to /22"),
         ("network.max_azs", 1, r"network\.max_azs: 1 .*from 2 to 3"),

@@ -15,6 +15,8 @@ CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d
 def _with_source(name: str) -> dict:
     raw = copy.deepcopy(ENVIRONMENTS[name])
     raw["pipeline"] = {"connection_arn": CONNECTION, "repository": "example/caching-architecture"}
+    if name == "prod":  # a pipeline deploys across accounts and regions: its stack must be pinned
+        raw.update(account="111111111111", region="eu-west-1")
     return raw
 
 

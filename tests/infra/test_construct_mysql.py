@@ -29,18 +29,33 @@ def test_writer_is_encrypted_private_tls_only_with_iam_auth_and_log_exports():
     stack, _, _ = _database()
     template = Template.from_stack(stack)
     writer, _ = _instances(template)
-    assert writer["EngineVersion"] == "8.0.43"
+    assert writer["EngineVersion"] == "8.4.10"
+    assert writer["EngineLifecycleSupport"] == "open-source-rds-extended-support-disabled"
+    assert writer["MasterUsername"] != "admin"
     assert writer["StorageEncrypted"] is True
     assert writer["PubliclyAccessible"] is False
     assert writer["EnableIAMDatabaseAuthentication"] is True
-    assert writer["EnableCloudwatchLogsExports"] == ["error", "slowquery"]
+    # Every type MySQL exports (Control Tower CT.RDS.PR.14); the audit log carries connections only.
+    assert writer["EnableCloudwatchLogsExports"] == ["audit", "error", "general", "slowquery"]
+    template.has_resource_properties(
+        "AWS::RDS::OptionGroup",
+        {
+            "MajorEngineVersion": "8.4",
+            "OptionConfigurations": [
+                {
+                    "OptionName": "MARIADB_AUDIT_PLUGIN",
+                    "OptionSettings": [{"Name": "SERVER_AUDIT_EVENTS", "Value": "CONNECT"}],
+                }
+            ],
+        },
+    )
     assert writer["Port"] == "3307"
     assert writer["DeletionProtection"] is True
     assert writer["BackupRetentionPeriod"] == 7
     template.has_resource_properties(
         "AWS::RDS::DBParameterGroup",
         {
-            "Family": "mysql8.0",
+            "Family": "mysql8.4",
             "Parameters": Match.object_like(
                 {
                     "require_secure_transport": "ON",
@@ -162,7 +177,8 @@ def test_connections_default_to_the_database_port():
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        ({"engine_version": "8.0"}, r"engine_version: '8\.0' .*full MySQL 8\.0 version"),
+        ({"engine_version": "8.4"}, r"engine_version: '8\.4' .*full MySQL 8\.4 or 8\.0 version"),
+        ({"engine_version": "8.0.43"}, r"engine_version: '8\.0\.43' .*extended_support=True"),
         ({"engine_version": "5.7.44"}, r"engine_version: '5\.7\.44'"),
         ({"port": 3306}, r"port: 3306 .*MySQL's well-known 3306"),
         ({"read_replica_count": 6}, r"read_replica_count: 6 .*from 0 to 5"),
@@ -214,3 +230,22 @@ def test_without_an_endpoint_the_rotation_function_may_reach_secrets_manager_thr
         "SecurityGroupEgress"
     ]
     assert [rule["CidrIp"] for rule in egress] == ["0.0.0.0/0"]
+
+
+def test_extended_support_is_set_explicitly_on_every_instance_and_8_0_needs_it():
+    stack, _, _ = _database(engine_version="8.0.43", extended_support=True, read_replica_count=1)
+    template = Template.from_stack(stack)
+    writer, replicas = _instances(template)
+    for instance in (writer, *replicas):
+        assert instance["EngineLifecycleSupport"] == "open-source-rds-extended-support"
+    template.has_resource_properties("AWS::RDS::DBParameterGroup", {"Family": "mysql8.0"})
+
+
+def test_every_parameter_exists_in_mysql_8_4():
+    """MySQL 8.4 removed a set of server variables; a mysql8.4 parameter group may not name any of them."""
+    from caching_constructs.mysql_database import PARAMETERS, REMOVED_IN_MYSQL_84
+
+    normalized = {name.replace("-", "_") for name in PARAMETERS}
+    assert not normalized & {name.replace("-", "_") for name in REMOVED_IN_MYSQL_84}
+    # The cache library depends on GTIDs (replica freshness by GTID position).
+    assert PARAMETERS["gtid-mode"] == "ON" and PARAMETERS["enforce_gtid_consistency"] == "ON"

@@ -9,6 +9,7 @@ import re
 import pytest
 from aws_cdk.assertions import Match
 
+from config import ENVIRONMENT_NAMES
 from stacks.edge_stack import API_PATH_PATTERNS, SITE_DIR
 from tests.infra.templates import resources_of_type
 
@@ -151,10 +152,46 @@ def test_price_class_follows_the_config(synthesized, name, price_class):
     assert _distribution(synthesized[name])["PriceClass"] == price_class
 
 
-def test_no_web_acl_or_custom_domain_unless_configured(dev):
+def test_no_custom_domain_unless_configured(dev):
     distribution = _distribution(dev)
-    assert "WebACLId" not in distribution
     assert distribution.get("ViewerCertificate", {}).get("CloudFrontDefaultCertificate", True) is True
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+def test_the_project_creates_the_cloudfront_acl_in_us_east_1_and_the_edge_reads_it_across_regions(
+    synthesized, name
+):
+    env = synthesized[name]
+    acl_stack = env.stage.edge_web_acl
+    assert acl_stack.region == "us-east-1"  # whatever region the environment deploys to
+    template = env.template(acl_stack)
+    template.has_resource_properties("AWS::WAFv2::WebACL", {"Scope": "CLOUDFRONT"})
+    assert _distribution(env)["WebACLId"] == {
+        "Fn::GetStackOutput": {
+            "StackName": f"{name}-EdgeWebAcl",
+            "OutputName": "WebAclArn",
+            "Region": "us-east-1",
+        }
+    }
+    # The Edge stack deploys after the ACL's stack, so the output exists when it is read.
+    edge = env.assembly.get_stack_artifact(env.stage.edge.artifact_id)
+    assert acl_stack.artifact_id in {dependency.id for dependency in edge.dependencies}
+
+
+def test_a_configured_cloudfront_acl_means_no_acl_stack(tmp_path):
+    from config import parse_environment
+    from config.environments import ENVIRONMENTS
+    from stacks.stage import CachingStage
+    from tests.infra.conftest import new_app
+
+    acl = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/edge/abc"
+    stage = CachingStage(
+        new_app(tmp_path),
+        "dev",
+        config=parse_environment("dev", {**ENVIRONMENTS["dev"], "edge": {"waf_web_acl_arn": acl}}),
+    )
+    assert stage.edge_web_acl is None
+    assert [child.node.id for child in stage.node.children if child.node.id == "EdgeWebAcl"] == []
 
 
 def test_a_configured_web_acl_and_certificate_enforce_tls_1_2_2021(tmp_path):

@@ -350,11 +350,21 @@ def test_data_tier_alarms_use_the_dimensions_each_service_publishes(synthesized,
         "critical-DatabaseReplica1Lag": ("AWS/RDS", {"DBInstanceIdentifier"}),
         "critical-DaxErrorRequests": ("AWS/DAX", {"ClusterId"}),
         "critical-ProductApiErrors": ("AWS/Lambda", {"FunctionName"}),
-        "critical-ProductApiCacheErrors": ("CachingArchitecture", {"service"}),
+        "critical-ProductApiCacheErrors": ("CachingArchitecture", {"service", "environment"}),
     }
     for alarm_id, (namespace, dimension_names) in expected.items():
         alarm = alarms[f"{name}-Monitoring-{alarm_id}"]
         assert (alarm["Namespace"], set(_dimensions(alarm))) == (namespace, dimension_names), alarm_id
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+def test_application_alarms_select_their_own_environment(synthesized, name):
+    """Environments sharing an account and region publish into one namespace: each alarm reads only its own
+    environment's series (the dimension the library sets from APP_ENVIRONMENT)."""
+    alarms = alarms_by_name(synthesized[name])
+    cache_errors = [alarm for alarm in alarms.values() if alarm.get("Namespace") == "CachingArchitecture"]
+    assert len(cache_errors) == 2  # product-api and cache-warmer
+    assert all(_dimensions(alarm)["environment"] == name for alarm in cache_errors)
 
 
 def test_a_large_cluster_mode_group_is_alarmed_in_batches_within_cloudwatchs_ten_metrics(tmp_path):

@@ -107,10 +107,10 @@ def test_cloudfront_additional_metrics_are_turned_on_once(dev):
     assert config == {"RealtimeMetricsSubscriptionStatus": "Enabled"}
 
 
-def test_application_panels_read_the_librarys_emf_namespace_per_service(dev):
+def test_application_panels_read_the_librarys_emf_namespace_per_service_and_environment(dev):
     graph = graphs_by_title(dev)["cache-warmer: cache outcomes"]
-    assert {tuple(line[0:4]) for line in graph["metrics"]} == {
-        ("CachingArchitecture", name, "service", "cache-warmer")
+    assert {tuple(line[0:6]) for line in graph["metrics"]} == {
+        ("CachingArchitecture", name, "environment", "dev", "service", "cache-warmer")
         for name in PANELS["product-api: cache outcomes"]
     }
 
