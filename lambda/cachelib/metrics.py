@@ -139,6 +139,14 @@ class CacheMetrics:
         parts.append("}")
         return "".join(parts)
 
+    def emf_line(self) -> str:
+        """Drain the aggregate into its EMF line (with the newline), or ``""`` when metrics are disabled, for
+        a caller that writes it together with its own lines."""
+        if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() == "true":
+            self.drain()
+            return ""
+        return self.document() + "\n"
+
     def emit(self, stream: TextIO | None = None) -> None:
         """Write the aggregate as one EMF line on stdout (or ``stream``) and reset it. Call it once per
         invocation, at its end: the line is flushed before the runtime can freeze the container."""

@@ -52,8 +52,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
 def to_json(body: Any) -> str:
-    return json.dumps(body, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(body)  # one encoder for the container: json.dumps with options builds one per call
 
 
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -130,7 +133,8 @@ class RequestLog:
     started: float = field(default_factory=time.perf_counter)
     fields: dict[str, Any] = field(default_factory=dict)
 
-    def emit(self, status: int) -> None:
+    def line(self, status: int) -> str:
+        """The request's log line (JSON, with its newline)."""
         record = {
             "level": "ERROR" if status >= 500 else "INFO",
             "message": "request",
@@ -141,6 +145,10 @@ class RequestLog:
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
             **self.fields,
         }
+        return _ENCODER.encode(record) + "\n"
+
+    def emit(self, status: int, *also: str) -> None:
+        """Write the log line, and any other finished lines (the invocation's EMF metrics), in one write."""
         out = sys.stdout
-        out.write(to_json(record) + "\n")
+        out.write(self.line(status) + "".join(also))
         out.flush()  # never left in a buffer when the runtime freezes the container

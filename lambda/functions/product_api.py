@@ -97,10 +97,6 @@ def reset_state() -> None:
     _edge = None
 
 
-def _emit_metrics(current: ProductStore) -> None:
-    current.cache.metrics.emit()  # one EMF line per invocation
-
-
 def _cache_headers(x_cache: str) -> dict[str, str]:
     max_age = STALE_MAX_AGE_SECONDS if x_cache == "STALE" else EDGE_MAX_AGE_SECONDS
     return {"X-Cache": x_cache, "Cache-Control": f"public, max-age={max_age}"}
@@ -250,12 +246,13 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
         LOGGER.exception("unhandled error (correlation id %s)", log.correlation_id)
         result = error_response(HttpError(500, "internal_error", "internal error"), log.correlation_id)
     result["headers"]["X-Correlation-Id"] = log.correlation_id
-    log.emit(result["statusCode"])
     current = _store  # None when the request was rejected before touching Redis or MySQL
+    metrics_line = ""
     if current is not None:
         current.flush_hot_counts()
         try:
-            _emit_metrics(current)
+            metrics_line = current.cache.metrics.emf_line()  # one EMF document per invocation
         except Exception:
             LOGGER.exception("metrics flush failed")
+    log.emit(result["statusCode"], metrics_line)  # the log line and the metrics: one write
     return result

@@ -131,6 +131,7 @@ class ProductStore:
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
         self.db_queries = 0  # loader calls; the demo reports database queries avoided from it
         self._hot: Counter[int] = Counter()
+        self._hot_pending = 0  # sum of _hot's counts, kept so the per-request check is O(1)
         self._hot_flushed_at = time.monotonic()
 
     # --- reads ------------------------------------------------------------------------------------
@@ -150,6 +151,7 @@ class ProductStore:
         )
         if result.value is not None:
             self._hot[product_id] += 1
+            self._hot_pending += 1
         return result
 
     def _load_page(self, endpoint: ReadEndpoint, query: ListQuery) -> dict[str, Any]:
@@ -298,13 +300,13 @@ class ProductStore:
         counting costs one Redis round trip per many requests, never one per read. Losing a buffer (a
         container dies, Redis is down) only makes the warmer's ranking slightly less precise.
         """
-        pending = sum(self._hot.values())
+        pending = self._hot_pending
         if not pending:
             return 0
         due = pending >= HOT_FLUSH_EVERY or time.monotonic() - self._hot_flushed_at >= HOT_FLUSH_SECONDS
         if not (force or due):
             return 0
-        counts, self._hot = self._hot, Counter()
+        counts, self._hot, self._hot_pending = self._hot, Counter(), 0
         self._hot_flushed_at = time.monotonic()
         try:
             self.cache.redis.call(_add_counts, hot_products_key(self.cache), counts)

@@ -65,6 +65,7 @@ def outage_cycles(redis_outage, monkeypatch, *, protected: bool) -> list[bool]:
     def flushes() -> None:  # the after-request flush, as often as a busy container runs it
         while not stop.is_set():
             store._hot[1] += 1
+            store._hot_pending += 1
             store.flush_hot_counts(force=True)
             time.sleep(0.001)
 
