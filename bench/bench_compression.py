@@ -12,14 +12,12 @@ they are where compression has something to work with.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import random
-import time
 
 import pymysql
 import redis
-from _support import median_us, settings_for, start_mariadb, start_redis
+from _support import settings_for, side_by_side, start_mariadb, start_redis
 from bench_db_load import ideal_hit_ratio, used_memory, zipf_sampler
 
 from cachelib import Cache, CacheStatus, Database, ReadEndpoint, codec
@@ -82,23 +80,13 @@ def hit_path(product: dict, threshold: int, ops: int = 20_000, block: int = 1000
         key = cache.keys.key("product", product["id"])
         cache.get_or_load(key, lambda _ep: product, ttl=3600)
         client.set("raw", json.dumps(product, default=str))
-        get, loads, clock = client.get, json.loads, time.perf_counter_ns
-        raw: list[int] = []
-        ours: list[int] = []
-        gc.disable()
-        try:
-            for _ in range(ops // block):
-                for _ in range(block):
-                    t0 = clock()
-                    loads(get("raw"))
-                    raw.append(clock() - t0)
-                for _ in range(block):
-                    t0 = clock()
-                    cache.get_or_load(key, lambda _ep: product, 3600)
-                    ours.append(clock() - t0)
-        finally:
-            gc.enable()
-        return median_us(raw), median_us(ours)
+        raw_us, ours_us, _ = side_by_side(
+            lambda: json.loads(client.get("raw")),
+            lambda: cache.get_or_load(key, lambda _ep: product, 3600),
+            ops,
+            block,
+        )
+        return raw_us, ours_us
     finally:
         server.stop()
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import os
 import sys
-import time
 
 import pymysql
 import redis
-from _support import median_us, start_mariadb, start_redis
+from _support import side_by_side, start_mariadb, start_redis
 from handler_support import event
 from servers import function_env
 
@@ -64,27 +62,14 @@ def run(ops: int, block: int = 500) -> dict[str, float]:
             for _ in range(200):
                 assert product_api.lambda_handler(request, None)["headers"]["X-Cache"] == "HIT"
                 json.loads(client.get(raw_key))
-            raw: list[int] = []
-            ours: list[int] = []
-            clock = time.perf_counter_ns
             get, loads, handler = client.get, json.loads, product_api.lambda_handler
-            gc.disable()
-            try:
-                for _ in range(ops // block):
-                    for _ in range(block):
-                        t0 = clock()
-                        loads(get(raw_key))
-                        raw.append(clock() - t0)
-                    for _ in range(block):
-                        t0 = clock()
-                        response = handler(request, None)
-                        ours.append(clock() - t0)
-                    if response["headers"]["X-Cache"] != "HIT":
-                        raise AssertionError("expected hits")
-            finally:
-                gc.enable()
+            raw_us, ours_us, response = side_by_side(
+                lambda: loads(get(raw_key)), lambda: handler(request, None), ops, block
+            )
+            if response["headers"]["X-Cache"] != "HIT":
+                raise AssertionError("expected hits")
         product_api.reset_state()
-        return {"raw_us": median_us(raw), "ours_us": median_us(ours), "ops": len(ours)}
+        return {"raw_us": raw_us, "ours_us": ours_us, "ops": ops}
     finally:
         redis_server.stop()
         mysql.stop()

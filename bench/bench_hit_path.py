@@ -9,14 +9,12 @@ machine load affects both sides equally).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import redis
-from _support import median_us, settings_for, start_redis
+from _support import settings_for, side_by_side, start_redis
 
 from cachelib import Cache, CacheStatus
 
@@ -46,30 +44,17 @@ def run(ops: int, block: int = 1000) -> dict[str, float]:
 
         assert cache.get_or_load(key, loader, ttl=3600).status is CacheStatus.MISS
         assert cache.get_or_load(key, loader, ttl=3600).value == PRODUCT
-        raw: list[int] = []
-        ours: list[int] = []
-        clock = time.perf_counter_ns
         get, loads = client.get, json.loads
         for _ in range(200):  # warm-up: connection, caches, branch predictors
             loads(get(raw_key))
             cache.get_or_load(key, loader, 3600)
-        gc.disable()
-        try:
-            for _ in range(ops // block):
-                for _ in range(block):
-                    t0 = clock()
-                    loads(get(raw_key))
-                    raw.append(clock() - t0)
-                for _ in range(block):
-                    t0 = clock()
-                    result = cache.get_or_load(key, loader, 3600)
-                    ours.append(clock() - t0)
-                if result.status is not CacheStatus.HIT:
-                    raise AssertionError(f"expected hits, got {result.status}")
-        finally:
-            gc.enable()
+        raw_us, ours_us, result = side_by_side(
+            lambda: loads(get(raw_key)), lambda: cache.get_or_load(key, loader, 3600), ops, block
+        )
+        if result.status is not CacheStatus.HIT:
+            raise AssertionError(f"expected hits, got {result.status}")
         cache.metrics.drain()
-        return {"raw_us": median_us(raw), "ours_us": median_us(ours), "ops": len(ours)}
+        return {"raw_us": raw_us, "ours_us": ours_us, "ops": ops}
     finally:
         server.stop()
 
