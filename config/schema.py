@@ -217,6 +217,14 @@ class FunctionsConfig:
     """Cache warmer timeout (loads ``warm_top_n`` rows in batches). Default 120."""
     schema_seed_timeout_seconds: int = setting(300, int_range(30, 900))
     """Schema/seed custom-resource timeout; CloudFormation waits for it on every deploy. Default 300."""
+    product_write_mode: str = setting("invalidate", one_of("invalidate", "write-through"))
+    """How a product write puts Redis right after its commit (``PRODUCT_WRITE_MODE``). ``invalidate`` deletes
+    the entry, and the next read loads it: cheapest when items are written more often than they are read.
+    ``write-through`` stores the new row in the same guarded step, so the next read is a hit: for items read
+    soon after each write. Default ``invalidate``."""
+    idempotency_ttl_hours: int = setting(24, int_range(1, 720))
+    """How long an ``Idempotency-Key`` of a POST or PUT is remembered (``IDEMPOTENCY_TTL_SECONDS``): a repeat
+    within it replays the first response instead of writing again. Default 24."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,6 +273,14 @@ class EdgeConfig:
     """ACM certificate (us-east-1) for ``domain_name``; with it the viewer policy is TLSv1.2_2021.
     Default None: the default *.cloudfront.net certificate, whose policy CloudFront fixes at TLSv1."""
     api_default_ttl_seconds: int = setting(30, int_range(0, 86400))
+    """CloudFront TTL of an API response that sends no ``Cache-Control`` (the product API always sends one on
+    a 200). Default 30."""
+    invalidate_on_write: bool = setting(False)
+    """After a product write, the edge refresher also sends CloudFront one invalidation per batch (up to 10
+    item paths) on top of refreshing the stage cache. Default False: API responses carry ``max-age=10``, so
+    CloudFront's copy expires within seconds anyway, while every invalidated path beyond CloudFront's monthly
+    free allowance (1,000 paths per account) is billed per path, i.e. per write. Turn it on when items must
+    never outlive a write at the edge by their max-age, and the write rate makes the bill acceptable."""
     access_log_retention_days: int = setting(90, int_range(1, 3650))
 
 

@@ -4,10 +4,12 @@ and the schema/seed custom resource. Stateless: it can be destroyed and redeploy
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
@@ -20,6 +22,7 @@ from aws_cdk import custom_resources as cr
 
 from caching_constructs.cached_rest_api import ApiRoute, CachedRestApi
 from caching_constructs.dax_cluster import DaxCluster
+from caching_constructs.edge_refresh import EdgeRefreshQueue
 from caching_constructs.keys import customer_managed_key
 from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.nag import exempt_control, nag_form, suppress_findings
@@ -35,7 +38,14 @@ from stacks.monitoring_application import ENVIRONMENT_VARIABLE
 LAMBDA_ROOT = Path(__file__).resolve().parents[1] / "lambda"
 METRICS_NAMESPACE = "CachingArchitecture"
 SOURCE_DIRS = ("cachelib", "functions")
-CORE_HANDLERS = ("functions.product_api", "functions.cache_warmer", "functions.schema_seed")
+CORE_HANDLERS = (
+    "functions.product_api",
+    "functions.cache_warmer",
+    "functions.schema_seed",
+    "functions.edge_refresh",
+)
+ITEM_ROUTE = "/products/{id}"
+"""The item route: stage-cached, and the one route the edge refresher refreshes after a write."""
 DAX_HANDLERS = ("functions.dax_demo",)
 # redis-py's Redis Stack module clients (search, JSON, time series, probabilistic, vector sets) and its
 # multi-database client: ~1.1 MB the handlers never import (redis-py loads the module clients only when
@@ -50,15 +60,32 @@ PRUNED = (
 )
 
 
-def load_catalog_schema() -> ModuleType:
-    """The runtime's schema module (standard library only): the API's body model uses its categories and
-    limits, and the custom resource its version, so the API and the handler never disagree."""
-    path = LAMBDA_ROOT / "functions" / "catalog_schema.py"
-    spec = importlib.util.spec_from_file_location("_catalog_schema_for_synth", path)
+def load_lambda_module(name: str) -> ModuleType:
+    """A runtime module of ``lambda/functions`` that imports only the standard library at module level,
+    loaded from its file: the CDK app reads its constants instead of retyping them."""
+    path = LAMBDA_ROOT / "functions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_{name}_for_synth", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def lambda_constant(module: str, name: str) -> Any:
+    """A literal module-level constant of ``lambda/functions/<module>.py``, read from its source without
+    importing it (handlers import the caching library and drivers, which the CDK app does not install)."""
+    tree = ast.parse((LAMBDA_ROOT / "functions" / f"{module}.py").read_text())
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(target, ast.Name) and target.id == name for target in targets):
+            return ast.literal_eval(node.value)
+    raise LookupError(f"lambda/functions/{module}.py has no literal module-level {name}")
+
+
+def load_catalog_schema() -> ModuleType:
+    """The runtime's schema module: the API's body model uses its categories and limits, and the custom
+    resource its version, so the API and the handler never disagree."""
+    return load_lambda_module("catalog_schema")
 
 
 def schema_version(catalog_schema: ModuleType) -> str:
@@ -209,14 +236,24 @@ class ApiStack(cdk.Stack):
             "CACHE_L1_TTL_SECONDS": str(functions.l1_ttl_seconds),
         }
 
+        # Drained by the edge refresher in the Edge stack, which knows the distribution: that stack depends
+        # on this one, never the reverse.
+        self.edge_refresh_queue = EdgeRefreshQueue(self, "EdgeRefreshQueue")
+        write_env = {
+            "PRODUCT_WRITE_MODE": functions.product_write_mode,
+            "IDEMPOTENCY_TTL_SECONDS": str(functions.idempotency_ttl_hours * 3600),
+            load_lambda_module("edge_refresh").QUEUE_URL_VARIABLE: self.edge_refresh_queue.queue_url,
+        }
         self.product_api = self._function(
             "ProductApi",
             handler="functions.product_api.lambda_handler",
             description="Product catalogue API: cache-aside reads through Redis, writes to MySQL",
-            environment={**redis_env, **database_env, **cache_env},
+            environment={**redis_env, **database_env, **cache_env, **write_env},
             timeout_seconds=functions.timeout_seconds,
             reserved_concurrency=functions.reserved_concurrency,
         )
+        # Only the function that writes may queue refreshes (through the Network stack's SQS endpoint).
+        self.edge_refresh_queue.grant_send(self.product_api.function)
         self.failure_queue = sqs.Queue(
             self,
             "WarmerFailures",
@@ -300,7 +337,7 @@ class ApiStack(cdk.Stack):
             log_encryption_key=self.log_key,
             routes=[
                 ApiRoute(
-                    method="GET", path="/products/{id}", handler=self.product_api.function, cache_ttl=item_ttl
+                    method="GET", path=ITEM_ROUTE, handler=self.product_api.function, cache_ttl=item_ttl
                 ),
                 ApiRoute(
                     method="GET",
@@ -309,9 +346,7 @@ class ApiStack(cdk.Stack):
                     cache_ttl=list_ttl,
                     query_parameters=("category", "page", "limit"),
                 ),
-                ApiRoute(
-                    method="PUT", path="/products/{id}", handler=self.product_api.function, body_schema=body
-                ),
+                ApiRoute(method="PUT", path=ITEM_ROUTE, handler=self.product_api.function, body_schema=body),
                 ApiRoute(
                     method="POST", path="/products", handler=self.product_api.function, body_schema=body
                 ),
@@ -324,6 +359,10 @@ class ApiStack(cdk.Stack):
                     body_schema=DAX_ITEM_SCHEMA,
                 ),
             ],
+        )
+        # Attached to the edge refresher's role in the Edge stack: it may refresh item entries only.
+        self.edge_refresh_policy = self.rest_api.add_cache_refresh_policy(
+            "EdgeRefreshPolicy", paths=[ITEM_ROUTE]
         )
         cdk.CfnOutput(self, "ApiUrl", value=self.rest_api.url, description="Invoke URL of the REST API stage")
         cdk.CfnOutput(

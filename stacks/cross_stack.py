@@ -77,6 +77,7 @@ REPLACEMENT_PROPERTIES: dict[str, tuple[str, ...]] = {
         "SnapshotArns",
         "SnapshotName",
     ),
+    "AWS::IAM::ManagedPolicy": ("Description", "ManagedPolicyName", "Path"),
     "AWS::KMS::Key": (),
     "AWS::Lambda::Function": ("FunctionName", "PackageType", "TenancyConfig"),
     "AWS::RDS::DBInstance": (
@@ -97,6 +98,7 @@ REPLACEMENT_PROPERTIES: dict[str, tuple[str, ...]] = {
     ),
     "AWS::SecretsManager::Secret": ("Name",),
     "AWS::SecretsManager::SecretTargetAttachment": ("SecretId",),
+    "AWS::SQS::Queue": ("FifoQueue", "QueueName"),
     "AWS::WAFv2::WebACL": ("Name", "Scope"),
 }
 """Resource type -> the CloudFormation properties whose change replaces the resource."""

@@ -7,12 +7,17 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_iam as iam
 
+from caching_constructs.edge_refresh import EdgeRefresher, EdgeRefreshQueue
 from caching_constructs.keys import customer_managed_key
 from caching_constructs.nag import exempt_control, nag_form, suppress_findings
+from caching_constructs.python_bundling import python_lambda_code
+from caching_constructs.python_function import PYTHON_RUNTIME, architecture_named
 from caching_constructs.static_site import StaticSiteDistribution
 from config.schema import EdgeConfig, SecurityConfig
 from constructs import Construct
+from stacks.api_stack import core_bundle, lambda_constant
 from stacks.cdk_values import log_retention
 
 SITE_DIR = Path(__file__).resolve().parents[1] / "site"
@@ -20,6 +25,18 @@ SITE_DIR = Path(__file__).resolve().parents[1] / "site"
 API_PATH_PATTERNS = ("/products", "/products/*", "/dax/*")
 # The same parameters the stage cache keys on for GET /products: one cache key definition at both layers.
 API_QUERY_STRINGS = ("category", "page", "limit")
+# The viewer headers the API reads: SigV4 (writes may come through CloudFront), the body's type, the
+# idempotency key and the correlation id, spelt as the handlers spell them. Nothing else reaches the stage:
+# not Cache-Control (a browser reload's max-age=0 asks the stage cache to refresh, and it answers 403).
+API_HEADERS = (
+    "Authorization",
+    "X-Amz-Date",
+    "X-Amz-Security-Token",
+    "X-Amz-Content-Sha256",
+    "Content-Type",
+    lambda_constant("idempotency", "KEY_HEADER"),
+    lambda_constant("apigw", "CORRELATION_HEADER"),
+)
 PRICE_CLASSES = {
     "PriceClass_100": cloudfront.PriceClass.PRICE_CLASS_100,
     "PriceClass_200": cloudfront.PriceClass.PRICE_CLASS_200,
@@ -56,18 +73,28 @@ class EdgeStack(cdk.Stack):
         deployment_log_retention_days: int,
         security: SecurityConfig,
         web_acl_arn: str | None,
+        edge_refresh_queue: EdgeRefreshQueue,
+        edge_refresh_policy: iam.IManagedPolicy,
+        function_architecture: str,
         **kwargs,
     ) -> None:
         """
+        :param deployment_log_retention_days: retention of this stack's function logs (the file deployment
+            and the edge refresher).
         :param web_acl_arn: the CloudFront web ACL (scope CLOUDFRONT, us-east-1): ``edge.waf_web_acl_arn`` or
             the one the stage creates in its us-east-1 stack. None: no web ACL.
+        :param edge_refresh_queue: the Api stack's queue of written items' paths, drained here, where the
+            distribution is known.
+        :param edge_refresh_policy: the Api stack's policy that lets the refresher refresh item entries of the
+            stage cache (``execute-api:InvalidateCache`` on ``GET /products/*`` of that stage).
+        :param function_architecture: ``functions.architecture`` (the refresher uses the core asset).
         """
         super().__init__(scope, construct_id, **kwargs)
         self.log_key = (
             customer_managed_key(
                 self,
                 "LogKey",
-                description="Encrypts the static-site deployment's log group",
+                description="Encrypts the static-site deployment's and the edge refresher's log groups",
                 removal_policy=removal_policy,
                 for_log_groups=True,
             )
@@ -81,6 +108,7 @@ class EdgeStack(cdk.Stack):
             api_path_patterns=API_PATH_PATTERNS,
             api_query_strings=API_QUERY_STRINGS,
             api_default_ttl=cdk.Duration.seconds(edge.api_default_ttl_seconds),
+            api_headers=API_HEADERS,
             site_dir=SITE_DIR,
             price_class=PRICE_CLASSES[edge.price_class],
             web_acl_arn=web_acl_arn,
@@ -104,6 +132,24 @@ class EdgeStack(cdk.Stack):
             exempt_control(self.site.bucket, "CT.S3.PR.6", unversioned + " Nothing accumulates to expire.")
 
         distribution = self.site.distribution
+        self.edge_refresher = EdgeRefresher(
+            self,
+            "EdgeRefresher",
+            queue=edge_refresh_queue,
+            # A code asset belongs to one stack: the same core bundle (same hash, built once) as the Api's.
+            code=python_lambda_code(
+                core_bundle(function_architecture, PYTHON_RUNTIME.name.removeprefix("python"))
+            ),
+            handler="functions.edge_refresh.lambda_handler",
+            architecture=architecture_named(function_architecture),
+            api_url=rest_api.deployment_stage.url_for_path("/"),
+            refresh_policy=edge_refresh_policy,
+            # Invalidations are billed per path beyond the monthly allowance: only when the config asks.
+            distribution=distribution if edge.invalidate_on_write else None,
+            log_retention=log_retention(deployment_log_retention_days),
+            log_removal_policy=removal_policy,
+            log_encryption_key=self.log_key,
+        )
         cdk.CfnOutput(self, "DistributionDomainName", value=distribution.distribution_domain_name)
         cdk.CfnOutput(self, "DistributionId", value=distribution.distribution_id)
         cdk.CfnOutput(self, "StaticBucketName", value=self.site.bucket.bucket_name)

@@ -131,6 +131,24 @@ class NetworkStack(Stack):
         self.secrets_manager_endpoint.connections.allow_default_port_from(
             self.application_security_group, "Functions read the cache AUTH token and database credentials"
         )
+
+        # The product API queues each written item's path for the edge refresher; with no egress beyond the
+        # groups it is wired to, it reaches SQS only through this endpoint (private DNS: boto3's default
+        # sqs.<region> host resolves to it). Like the Secrets Manager endpoint it only answers.
+        self.sqs_endpoint_security_group = self._security_group(
+            "SqsEndpointSecurityGroup", "SQS interface endpoint; HTTPS in from callers"
+        )
+        self.sqs_endpoint = self.vpc.add_interface_endpoint(
+            "SqsEndpoint",
+            service=ec2.InterfaceVpcEndpointAwsService.SQS,
+            private_dns_enabled=True,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[self.sqs_endpoint_security_group],
+            open=False,
+        )
+        self.sqs_endpoint.connections.allow_default_port_from(
+            self.application_security_group, "The product API queues edge refreshes after a write"
+        )
         restrict_default = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
         if restrict_default is not None:
             exempt_control(

@@ -80,7 +80,11 @@ class CachingStage(cdk.Stage):
             deployment_log_retention_days=config.functions.log_retention_days,
             security=config.security,
             web_acl_arn=self.edge_web_acl.web_acl_arn if self.edge_web_acl else edge_web_acl_arn,
-            description="Caching architecture: CloudFront distribution and the static site bucket",
+            edge_refresh_queue=self.api.edge_refresh_queue,
+            edge_refresh_policy=self.api.edge_refresh_policy,
+            function_architecture=config.functions.architecture,
+            description="Caching architecture: CloudFront distribution, the static site bucket and the edge "
+            "refresher",
             **stack_props,
         )
         if self.edge_web_acl is not None:
@@ -100,6 +104,7 @@ class CachingStage(cdk.Stage):
                 "CacheWarmer": api.cache_warmer.function,
                 "SchemaSeed": api.schema_seed.function,
                 "DaxDemo": api.dax_demo.function,
+                "EdgeRefresher": self.edge.edge_refresher.function,
             },
             # POWERTOOLS_SERVICE_NAME of the functions using the caching library (tests check the Api stack).
             application_services=("product-api", "cache-warmer"),

@@ -64,6 +64,11 @@ class ApiRoute:
         return f"{self.path.rstrip('/')}/{self.method}"
 
     @property
+    def arn_path(self) -> str:
+        """The path as an execute-api ARN names every request of the route: ``/products/*``."""
+        return _PATH_PARAMETER.sub("*", self.path)
+
+    @property
     def patch_path(self) -> str:
         """The method's path in an UpdateStage patch operation: ``/~1products~1{id}/GET``."""
         return "/" + self.path.replace("/", "~1") + "/" + self.method

@@ -44,7 +44,7 @@ from caching_constructs.api_routes import (  # noqa: F401  (re-exported: part of
     model_id,
 )
 from caching_constructs.json_schema import json_schema
-from caching_constructs.nag import exempt_control, suppress_findings
+from caching_constructs.nag import exempt_control, nag_form, suppress_findings
 from constructs import Construct
 
 UNAUTHORIZED_CACHE_CONTROL = "FAIL_WITH_403"
@@ -175,6 +175,46 @@ class CachedRestApi(Construct):
     @property
     def stage(self) -> apigw.Stage:
         return self.api.deployment_stage
+
+    def add_cache_refresh_policy(self, construct_id: str, *, paths: Sequence[str]) -> iam.ManagedPolicy:
+        """A managed policy that allows ``execute-api:InvalidateCache`` on ``GET <path>`` of this stage for
+        each of ``paths`` (cached GET routes, e.g. ``/products/{id}``): whoever holds it may make the stage
+        re-fetch an entry with ``Cache-Control: max-age=0``; everyone else gets 403.
+
+        A policy of this construct's stack rather than a grant: attached to a role in a stack that depends
+        on this one (``role.add_managed_policy``), the API's id stays in this stack's template."""
+        cached = {route.path: route for route in self.routes if route.method == "GET" and route.cache_ttl}
+        if not paths:
+            raise ValueError(f"{construct_id}: name at least one cached GET route")
+        for path in paths:
+            if path not in cached:
+                raise ValueError(
+                    f"{construct_id}: {path!r} is not a cached GET route; expected one of {sorted(cached)}"
+                )
+        arns = [
+            self.api.arn_for_execute_api("GET", cached[path].arn_path, self.stage.stage_name)
+            for path in paths
+        ]
+        policy = iam.ManagedPolicy(
+            self,
+            construct_id,
+            description="Refresh stage-cache entries (Cache-Control: max-age=0) of "
+            + ", ".join(f"GET {path}" for path in paths),
+            statements=[iam.PolicyStatement(actions=["execute-api:InvalidateCache"], resources=arns)],
+        )
+        suppress_findings(
+            policy,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "execute-api:InvalidateCache on GET of cached routes of this one API stage; "
+                    "each '*' stands for a path parameter (any item id), the only way an execute-api ARN "
+                    "names every entry of a route.",
+                    "applies_to": [f"Resource::{nag_form(self, arn)}" for arn in arns],
+                }
+            ],
+        )
+        return policy
 
     def _add_method(self, route: ApiRoute) -> apigw.Method:
         resource = self.api.root.resource_for_path(route.path)

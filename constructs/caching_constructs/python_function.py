@@ -100,7 +100,7 @@ class VpcPythonFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             **async_options,
         )
-        self._suppress_managed_policy_findings()
+        suppress_python_function_findings(self.function, in_vpc=True)
         if cdk.Stack.of(vpc) is not cdk.Stack.of(self):
             exempt_control(
                 self.function,
@@ -114,42 +114,52 @@ class VpcPythonFunction(Construct):
     def role(self):
         return self.function.role
 
-    def _suppress_managed_policy_findings(self) -> None:
-        role = self.function.role
-        assert role is not None  # the Function created it
-        suppress_findings(
-            role,
-            [
-                {
-                    "id": "AwsSolutions-IAM4",
-                    "reason": "The CDK attaches AWSLambdaBasicExecutionRole (write to this function's logs) "
-                    "and AWSLambdaVPCAccessExecutionRole (create/delete the ENIs a VPC function needs); AWS "
-                    "maintains both for exactly this purpose.",
-                    "applies_to": [
-                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
-                    ],
-                },
-            ],
-        )
-        suppress_findings(
-            role.node.find_child("DefaultPolicy"),
-            [
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
-                    "resource-level permissions, so the CDK grants them on '*'.",
-                    "applies_to": ["Resource::*"],
-                },
-            ],
-        )
-        suppress_findings(
-            self.function,
-            [
-                {
-                    "id": "AwsSolutions-L1",
-                    "reason": f"Pinned to {PYTHON_RUNTIME.name}: the asset's wheels are installed for this "
-                    "exact version; moving to a newer runtime is a deliberate change of bundle and tests.",
-                }
-            ],
-        )
+
+_BASIC_EXECUTION = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+_VPC_ACCESS = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+
+
+def suppress_python_function_findings(function: lambda_.Function, *, in_vpc: bool) -> None:
+    """The findings every project function has, on its own role, policy and function: the AWS-managed
+    execution policies the CDK attaches, X-Ray's '*' (active tracing) and the pinned runtime."""
+    role = function.role
+    assert role is not None  # the Function created it
+    managed = (
+        "The CDK attaches AWSLambdaBasicExecutionRole (write to this function's logs) "
+        "and AWSLambdaVPCAccessExecutionRole (create/delete the ENIs a VPC function needs); AWS "
+        "maintains both for exactly this purpose."
+        if in_vpc
+        else "The CDK attaches AWSLambdaBasicExecutionRole (write to this function's logs); AWS maintains it "
+        "for exactly this purpose."
+    )
+    suppress_findings(
+        role,
+        [
+            {
+                "id": "AwsSolutions-IAM4",
+                "reason": managed,
+                "applies_to": [_BASIC_EXECUTION, _VPC_ACCESS] if in_vpc else [_BASIC_EXECUTION],
+            },
+        ],
+    )
+    suppress_findings(
+        role.node.find_child("DefaultPolicy"),
+        [
+            {
+                "id": "AwsSolutions-IAM5",
+                "reason": "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+                "resource-level permissions, so the CDK grants them on '*'.",
+                "applies_to": ["Resource::*"],
+            },
+        ],
+    )
+    suppress_findings(
+        function,
+        [
+            {
+                "id": "AwsSolutions-L1",
+                "reason": f"Pinned to {PYTHON_RUNTIME.name}: the asset's wheels are installed for this "
+                "exact version; moving to a newer runtime is a deliberate change of bundle and tests.",
+            }
+        ],
+    )

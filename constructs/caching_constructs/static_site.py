@@ -3,8 +3,12 @@
 * ``/`` and static files come from S3 through Origin Access Control (never a public bucket, never the
   legacy origin access identity); ``CACHING_OPTIMIZED`` keeps them as long as their ``Cache-Control`` says.
 * API paths go to the API stage with a cache policy keyed on exactly the query strings the API keys on, and
-  ``ALL_VIEWER_EXCEPT_HOST_HEADER``: forwarding the viewer's Host would make API Gateway reject the request
-  (it routes on its own host name).
+  an origin request policy that forwards only the viewer headers the API reads (``api_headers``). Never the
+  viewer's ``Cache-Control``: API Gateway reads ``max-age=0`` as a request to refresh its stage cache and
+  answers anyone without ``execute-api:InvalidateCache`` with 403, which CloudFront would then cache for
+  every viewer. Never ``Host``: API Gateway routes on its own host name.
+* Errors are cached at the edge for ``error_caching_min_ttl`` (1 s) instead of CloudFront's 10 s, for every
+  status code CloudFront caches; the origin's own error bodies pass through unchanged.
 * Viewers are redirected to HTTPS and get security headers; standard logs go to an SSE-S3 bucket (CloudFront
   cannot deliver logs to a KMS-encrypted bucket).
 * The web ACL and the certificate are global CloudFront resources and so must live in us-east-1, whatever
@@ -35,6 +39,16 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 """Content-hashed files never change under their name, so browsers and CloudFront keep them for a year."""
 SHORT_LIVED = "public, max-age=60, must-revalidate"
 """``index.html`` names the current hashed files, so it may be stale for a minute at most."""
+API_MIN_TTL = cdk.Duration.seconds(0)
+"""The API cache policy's minimum TTL: the API's own ``Cache-Control`` decides (down to not caching)."""
+API_MAX_TTL = cdk.Duration.hours(1)
+"""The API cache policy's maximum TTL: a longer ``max-age`` from the API is cut to this."""
+CACHED_ERROR_CODES = (400, 403, 404, 405, 414, 500, 501, 502, 503, 504)
+"""Every 4xx/5xx status CloudFront caches (CloudFormation's ``CustomErrorResponse.ErrorCode`` values, less
+416, which CloudFront never caches). Others (413, 422, 429) are never cached at the edge at all."""
+ERROR_CACHING_MIN_TTL = cdk.Duration.seconds(1)
+"""How long CloudFront keeps an error by default here (CloudFront's own default is 10 s)."""
+AUTHORIZATION = "Authorization"
 
 _SECURITY_HEADERS = cloudfront.ResponseSecurityHeadersBehavior(
     content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
@@ -63,6 +77,12 @@ class StaticSiteDistribution(Construct):
     :param api_path_patterns: CloudFront path patterns routed to the API, e.g. ``/products*``.
     :param api_query_strings: the query strings the API's responses depend on (CloudFront's cache key).
     :param api_default_ttl: CloudFront TTL for API responses that send no ``Cache-Control``.
+    :param api_headers: the viewer headers the API reads, forwarded to it and nothing else. CloudFront lets
+        only a cache policy forward ``Authorization``, so that one is also in the API's cache key: anonymous
+        reads carry none and still share one entry per URL, and a signed request never gets another
+        caller's answer. Default none.
+    :param error_caching_min_ttl: how long CloudFront keeps an error response of any path (API or static
+        file) before asking the origin again. Default 1 s.
     :param site_dir: folder with ``index.html`` and a ``hashed_dir`` of content-hashed files.
     :param hashed_dir: sub-folder of ``site_dir`` with content-hashed file names. Default ``assets``.
     :param price_class: edge locations to serve from.
@@ -89,6 +109,8 @@ class StaticSiteDistribution(Construct):
         api_query_strings: Sequence[str],
         api_default_ttl: cdk.Duration,
         site_dir: Path,
+        api_headers: Sequence[str] = (),
+        error_caching_min_ttl: cdk.Duration = ERROR_CACHING_MIN_TTL,
         price_class: cloudfront.PriceClass,
         hashed_dir: str = "assets",
         web_acl_arn: str | None = None,
@@ -106,6 +128,19 @@ class StaticSiteDistribution(Construct):
             raise ValueError("domain_name and certificate_arn go together")
         if not (site_dir / "index.html").is_file() or not (site_dir / hashed_dir).is_dir():
             raise ValueError(f"{site_dir} must hold index.html and a {hashed_dir}/ folder")
+        forbidden = {"cache-control", "host", "pragma"} & {header.lower() for header in api_headers}
+        if forbidden:
+            raise ValueError(
+                f"api_headers: {sorted(forbidden)} must not reach the API (Cache-Control and Pragma would "
+                "refresh or bypass its stage cache, Host would break its routing)"
+            )
+        if not 0 <= error_caching_min_ttl.to_seconds() <= 10:
+            raise ValueError(
+                "error_caching_min_ttl must be from 0 to 10 seconds, got "
+                f"{error_caching_min_ttl.to_seconds()}"
+            )
+        key_headers = [h for h in api_headers if h.lower() == AUTHORIZATION.lower()]
+        origin_headers = [h for h in api_headers if h.lower() != AUTHORIZATION.lower()]
         disposable = removal_policy == cdk.RemovalPolicy.DESTROY
         # Earlier versions expire, or a versioned bucket keeps every overwritten file and log forever.
         old_versions = (
@@ -147,13 +182,27 @@ class StaticSiteDistribution(Construct):
             "ApiCachePolicy",
             comment="API responses keyed on the query strings the API reads",
             query_string_behavior=cloudfront.CacheQueryStringBehavior.allow_list(*api_query_strings),
-            header_behavior=cloudfront.CacheHeaderBehavior.none(),
+            header_behavior=cloudfront.CacheHeaderBehavior.allow_list(*key_headers)
+            if key_headers
+            else cloudfront.CacheHeaderBehavior.none(),
             cookie_behavior=cloudfront.CacheCookieBehavior.none(),
             default_ttl=api_default_ttl,
-            min_ttl=cdk.Duration.seconds(0),
-            max_ttl=cdk.Duration.hours(1),
+            min_ttl=API_MIN_TTL,
+            max_ttl=API_MAX_TTL,
             enable_accept_encoding_gzip=True,
             enable_accept_encoding_brotli=True,
+        )
+        # The cache key (query strings, Authorization) is forwarded anyway; these are the other headers the
+        # API reads. Everything else the viewer sends, Cache-Control first, stops here.
+        self.api_origin_request_policy = cloudfront.OriginRequestPolicy(
+            self,
+            "ApiOriginRequestPolicy",
+            comment="Only the viewer headers the API reads; never Cache-Control or Host",
+            header_behavior=cloudfront.OriginRequestHeaderBehavior.allow_list(*origin_headers)
+            if origin_headers
+            else cloudfront.OriginRequestHeaderBehavior.none(),
+            query_string_behavior=cloudfront.OriginRequestQueryStringBehavior.none(),
+            cookie_behavior=cloudfront.OriginRequestCookieBehavior.none(),
         )
         self.response_headers_policy = cloudfront.ResponseHeadersPolicy(
             self,
@@ -167,7 +216,7 @@ class StaticSiteDistribution(Construct):
             allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
             cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
             cache_policy=self.api_cache_policy,
-            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+            origin_request_policy=self.api_origin_request_policy,
             response_headers_policy=self.response_headers_policy,
             compress=True,
         )
@@ -198,6 +247,12 @@ class StaticSiteDistribution(Construct):
             log_bucket=self.log_bucket,
             log_file_prefix="cloudfront/",
             web_acl_id=web_acl_arn,
+            # Only a caching time per status: no ResponsePagePath, so the API's JSON errors and S3's errors
+            # reach the viewer as the origin sent them, and a missing static file stays a 403/404.
+            error_responses=[
+                cloudfront.ErrorResponse(http_status=code, ttl=error_caching_min_ttl)
+                for code in CACHED_ERROR_CODES
+            ],
         )
         self.deployment_log_group = logs.LogGroup(
             self,

@@ -6,7 +6,7 @@ import json
 
 from tests.infra.templates import resources_of_type
 
-FUNCTIONS = ("ProductApi", "CacheWarmer", "SchemaSeed", "DaxDemo")
+FUNCTIONS = ("ProductApi", "CacheWarmer", "SchemaSeed", "DaxDemo", "EdgeRefresher")
 """The functions the monitoring stack watches, by the display name in their panels and alarm ids."""
 
 

@@ -279,3 +279,36 @@ def test_without_replicas_reads_go_to_the_writer():
     assert [stack.resolve(e.hostname) for e in database.read_endpoints] == [
         stack.resolve(database.writer_endpoint.hostname)
     ]
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_the_product_api_gets_its_write_mode_and_idempotency_ttl_from_config(synthesized, name):
+    env = synthesized[name]
+    variables = _functions(env)["functions.product_api.lambda_handler"]["Environment"]["Variables"]
+    assert variables["PRODUCT_WRITE_MODE"] == env.config.functions.product_write_mode
+    assert variables["IDEMPOTENCY_TTL_SECONDS"] == str(env.config.functions.idempotency_ttl_hours * 3600)
+
+
+def test_write_through_and_a_week_of_idempotency_keys_reach_the_function(tmp_path):
+    from aws_cdk.assertions import Template
+
+    from config import parse_environment
+    from config.environments import ENVIRONMENTS
+    from stacks.stage import CachingStage
+    from tests.infra.conftest import new_app
+
+    functions = {
+        **ENVIRONMENTS["dev"]["functions"],
+        "product_write_mode": "write-through",
+        "idempotency_ttl_hours": 168,
+    }
+    config = parse_environment("dev", {**ENVIRONMENTS["dev"], "functions": functions})
+    stage = CachingStage(new_app(tmp_path), "dev", config=config)
+    template = Template.from_stack(stage.api).to_json()
+    (variables,) = [
+        resource["Properties"]["Environment"]["Variables"]
+        for resource in resources_of_type(template, "AWS::Lambda::Function").values()
+        if resource["Properties"].get("Handler") == "functions.product_api.lambda_handler"
+    ]
+    assert variables["PRODUCT_WRITE_MODE"] == "write-through"
+    assert variables["IDEMPOTENCY_TTL_SECONDS"] == str(168 * 3600)

@@ -38,3 +38,47 @@ def test_function_timeouts_outside_lambdas_range_are_rejected(key, value, allowe
 def test_edge_resources_outside_us_east_1_or_half_configured_are_rejected(edge, message):
     with pytest.raises(ConfigError, match=message):
         parse_environment("dev", {**ENVIRONMENTS["dev"], "edge": edge})
+
+
+def test_writes_invalidate_remember_keys_a_day_and_never_invalidate_cloudfront_by_default():
+    config = load_environment("prod")
+    assert config.functions.product_write_mode == "invalidate"
+    assert config.functions.idempotency_ttl_hours == 24
+    assert config.edge.invalidate_on_write is False
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "allowed"),
+    [
+        ("functions", "product_write_mode", "write-behind", "one of 'invalidate', 'write-through'"),
+        ("functions", "idempotency_ttl_hours", 0, "an integer from 1 to 720"),
+        ("functions", "idempotency_ttl_hours", 721, "an integer from 1 to 720"),
+        ("functions", "idempotency_ttl_hours", "24", "an integer"),
+        ("edge", "invalidate_on_write", "yes", "true or false"),
+    ],
+)
+def test_bad_write_settings_stop_synth_with_one_line_naming_the_key(section, key, value, allowed):
+    raw = {**ENVIRONMENTS["dev"], section: {**ENVIRONMENTS["dev"].get(section, {}), key: value}}
+    with pytest.raises(ConfigError) as raised:
+        parse_environment("dev", raw)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message == f"environments.dev.{section}.{key}: {value!r} is not allowed; expected {allowed}"
+
+
+def test_the_write_settings_mean_what_the_handler_reads():
+    """The config offers exactly the handler's write modes, and its default TTL is the handler's own."""
+    from config.schema import FunctionsConfig
+    from stacks.api_stack import LAMBDA_ROOT, lambda_constant
+
+    field = FunctionsConfig.__dataclass_fields__["product_write_mode"]
+    modes = lambda_constant("product_api", "WRITE_MODES")
+    assert field.metadata["check"]("invalidate") is None
+    assert [mode for mode in (*modes, "other") if field.metadata["check"](mode) is None] == list(modes)
+    assert field.default == modes[0]  # the handler's own default
+    default_hours = FunctionsConfig.__dataclass_fields__["idempotency_ttl_hours"].default
+    idempotency = (LAMBDA_ROOT / "functions" / "idempotency.py").read_text()
+    assert f"DEFAULT_TTL_SECONDS = {default_hours} * 3600" in idempotency
+    source = (LAMBDA_ROOT / "functions" / "product_api.py").read_text()
+    assert 'os.environ.get("PRODUCT_WRITE_MODE"' in source
+    assert 'os.environ.get("IDEMPOTENCY_TTL_SECONDS"' in source

@@ -13,7 +13,6 @@ from config import ENVIRONMENT_NAMES
 from stacks.edge_stack import API_PATH_PATTERNS, SITE_DIR
 from tests.infra.templates import resources_of_type
 
-ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
 
@@ -93,7 +92,7 @@ def test_cloudfront_logs_to_an_sse_s3_bucket_that_accepts_log_delivery_acls(synt
         )
 
 
-def test_api_paths_go_to_the_api_keyed_on_the_list_query_strings_without_the_host_header(dev):
+def test_api_paths_go_to_the_api_keyed_on_the_list_query_strings_and_authorization(dev):
     distribution = _distribution(dev)
     behaviors = {b["PathPattern"]: b for b in distribution["CacheBehaviors"]}
     assert set(behaviors) == set(API_PATH_PATTERNS)
@@ -104,7 +103,6 @@ def test_api_paths_go_to_the_api_keyed_on_the_list_query_strings_without_the_hos
     cache_policies = resources_of_type(_template(dev), "AWS::CloudFront::CachePolicy")
     for behavior in behaviors.values():
         assert behavior["TargetOriginId"] == api_origin["Id"]
-        assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
         assert behavior["CachedMethods"] == ["GET", "HEAD"]
         config = cache_policies[behavior["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
         keys = config["ParametersInCacheKeyAndForwardedToOrigin"]
@@ -112,9 +110,96 @@ def test_api_paths_go_to_the_api_keyed_on_the_list_query_strings_without_the_hos
             "QueryStringBehavior": "whitelist",
             "QueryStrings": ["category", "page", "limit"],
         }
-        assert keys["HeadersConfig"] == {"HeaderBehavior": "none"}
+        # The only way CloudFront forwards Authorization (for writes through it); reads carry none.
+        assert keys["HeadersConfig"] == {"HeaderBehavior": "whitelist", "Headers": ["Authorization"]}
         assert keys["CookiesConfig"] == {"CookieBehavior": "none"}
         assert config["DefaultTTL"] == dev.config.edge.api_default_ttl_seconds
+
+
+def _origin_request_policy(env, behavior: dict) -> dict:
+    policy_id = behavior["OriginRequestPolicyId"]
+    assert isinstance(policy_id, dict), f"managed policy {policy_id} forwards headers the API does not read"
+    policies = resources_of_type(_template(env), "AWS::CloudFront::OriginRequestPolicy")
+    return policies[policy_id["Ref"]]["Properties"]["OriginRequestPolicyConfig"]
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+def test_the_api_origin_gets_only_the_headers_the_api_reads_and_never_cache_control(synthesized, name):
+    """A browser reload's Cache-Control: max-age=0 must never reach the stage (it answers 403, which
+    CloudFront would serve to everyone); writes through CloudFront still carry their SigV4 and idempotency
+    headers."""
+    env = synthesized[name]
+    distribution = _distribution(env)
+    for behavior in distribution["CacheBehaviors"]:
+        assert {"POST", "PUT"} <= set(behavior["AllowedMethods"])  # writes may come through CloudFront
+        config = _origin_request_policy(env, behavior)
+        headers = config["HeadersConfig"]
+        assert headers["HeaderBehavior"] == "whitelist"
+        assert {h.lower() for h in headers["Headers"]} == {
+            "x-amz-date",
+            "x-amz-security-token",
+            "x-amz-content-sha256",
+            "content-type",
+            "idempotency-key",
+            "x-correlation-id",
+        }
+        # The cache key's query strings are forwarded anyway; nothing else.
+        assert config["QueryStringsConfig"] == {"QueryStringBehavior": "none"}
+        assert config["CookiesConfig"] == {"CookieBehavior": "none"}
+        cache_policy = resources_of_type(_template(env), "AWS::CloudFront::CachePolicy")[
+            behavior["CachePolicyId"]["Ref"]
+        ]["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+        forwarded = {h.lower() for h in headers["Headers"] + cache_policy["HeadersConfig"].get("Headers", [])}
+        assert not forwarded & {"cache-control", "pragma", "host"}
+        assert "authorization" in forwarded
+
+
+def test_the_headers_the_api_reads_are_spelt_as_the_handlers_read_them():
+    from stacks.api_stack import lambda_constant
+    from stacks.edge_stack import API_HEADERS
+
+    assert lambda_constant("idempotency", "KEY_HEADER") in API_HEADERS
+    assert lambda_constant("apigw", "CORRELATION_HEADER") in API_HEADERS
+
+
+@pytest.mark.parametrize("header", ["Cache-Control", "host", "Pragma"])
+def test_a_header_that_would_refresh_or_misroute_the_stage_is_refused(header, tmp_path):
+    import aws_cdk as cdk
+    from aws_cdk import aws_apigateway as apigw
+    from aws_cdk import aws_cloudfront as cloudfront
+
+    from caching_constructs.static_site import StaticSiteDistribution
+
+    stack = cdk.Stack(cdk.App(outdir=str(tmp_path)))
+    api = apigw.RestApi(stack, "Api")
+    api.root.add_method("GET")
+    with pytest.raises(ValueError, match=r"api_headers: .* must not reach the API"):
+        StaticSiteDistribution(
+            stack,
+            "Site",
+            rest_api=api,
+            api_path_patterns=["/products"],
+            api_query_strings=["page"],
+            api_default_ttl=cdk.Duration.seconds(30),
+            api_headers=["Content-Type", header],
+            site_dir=SITE_DIR,
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+        )
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+def test_errors_are_cached_at_the_edge_for_a_second_and_keep_the_origins_own_body(synthesized, name):
+    """Every status CloudFront caches gets a 1 s error TTL (its default is 10 s, CloudFormation's 300 s), and
+    no error page: the API's JSON errors and S3's answers for the static site pass through unchanged."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", "AWS::CloudFront::Distribution").schema
+    cacheable = set(schema["definitions"]["CustomErrorResponse"]["properties"]["ErrorCode"]["enum"]) - {416}
+    responses = _distribution(synthesized[name])["CustomErrorResponses"]
+    assert {r["ErrorCode"] for r in responses} == cacheable
+    assert {400, 403, 404, 405, 500, 502, 503, 504} <= cacheable  # what the stage and the handler answer
+    for response in responses:
+        assert response == {"ErrorCode": response["ErrorCode"], "ErrorCachingMinTTL": 1}
 
 
 def test_the_edge_and_the_stage_cache_key_on_the_same_query_strings(dev):

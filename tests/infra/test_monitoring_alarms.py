@@ -226,6 +226,7 @@ def test_lambda_p99_duration_alarms_sit_below_each_functions_timeout(synthesized
         "CacheWarmer": env.stage.api.cache_warmer.function,
         "SchemaSeed": env.stage.api.schema_seed.function,
         "DaxDemo": env.stage.api.dax_demo.function,
+        "EdgeRefresher": env.stage.edge.edge_refresher.function,
     }
     alarms = alarms_by_name(env)
     for function_name, function in functions.items():

@@ -150,6 +150,7 @@ def test_the_application_group_reaches_exactly_the_tiers_it_is_wired_to(dev):
         (application, logical_id(network.database_security_group), dev.config.database.port),
         (application, logical_id(network.dax_security_group), 9111),
         (application, logical_id(network.secrets_manager_endpoint_security_group), 443),
+        (application, logical_id(network.sqs_endpoint_security_group), 443),
     }
 
 
