@@ -35,3 +35,12 @@ def test_lambda_is_an_asset_folder_not_a_package():
     assert not (ROOT / "lambda" / "__init__.py").exists()
     assert (ROOT / "lambda" / "cachelib" / "__init__.py").exists()
     assert (ROOT / "lambda" / "functions" / "__init__.py").exists()
+
+
+def test_no_two_test_modules_share_a_basename():
+    """pytest imports test modules by basename (no packages under tests/): a second `test_x.py` in another
+    folder stops collection of the whole suite, and running one folder at a time never shows it."""
+    from collections import Counter
+
+    names = Counter(path.name for path in (ROOT / "tests").rglob("*.py") if path.name != "conftest.py")
+    assert [name for name, count in names.items() if count > 1] == []
