@@ -330,23 +330,22 @@ class Cache(CacheWrites):
     ) -> T | None:
         lease = lease_key(key)
         scope = replication.begin_verified_scope()
-        verified = False
         try:
-            with self.leases.holding(lease, token):
-                value = loader(endpoint)
-            entry, soft_ms, hard_ms = self._entry(value, ttl, negative_ttl)
+            try:
+                with self.leases.holding(lease, token):
+                    value = loader(endpoint)
+                entry, soft_ms, hard_ms = self._entry(value, ttl, negative_ttl)
+            finally:
+                verified = replication.end_verified_scope(scope)
         except DatabaseUnavailable:
-            replication.end_verified_scope(scope)
             if keep_lease_on_db_failure:
                 self._renew(lease, token)
             else:
                 self._release(key, token)
             raise
         except BaseException:
-            replication.end_verified_scope(scope)
             self._release(key, token)
             raise
-        verified = replication.end_verified_scope(scope)
         if not verified:
             # Read from a replica whose freshness could not be proven: answer it, never store it.
             self._release(key, token)

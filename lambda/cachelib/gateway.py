@@ -27,8 +27,6 @@ T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
-_CIRCUIT_OPEN = CacheUnavailable("circuit breaker open: Redis is not being called")
-
 
 class RedisGateway:
     """Owns the Redis client (created lazily) and the breaker. Thread-safe."""
@@ -60,7 +58,8 @@ class RedisGateway:
         """
         breaker = self.breaker
         if not breaker.allow() and not force:
-            raise _CIRCUIT_OPEN
+            # A new instance each time: re-raising one shared exception grows its traceback with every raise.
+            raise CacheUnavailable("circuit breaker open: Redis is not being called")
         try:
             result = fn(self.client(), *args)
         except REDIS_ERRORS as exc:

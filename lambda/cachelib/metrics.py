@@ -150,15 +150,11 @@ class CacheMetrics:
     def emit(self, stream: TextIO | None = None) -> None:
         """Write the aggregate as one EMF line on stdout (or ``stream``) and reset it. Call it once per
         invocation, at its end: the line is flushed before the runtime can freeze the container."""
-        if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() == "true":
-            self.drain()
-            return
-        out = stream or sys.stdout
-        out.write(self.document() + "\n")
-        out.flush()
-
-    flush = emit
-    """The name before EMF was written here directly."""
+        line = self.emf_line()
+        if line:
+            out = stream or sys.stdout
+            out.write(line)
+            out.flush()
 
 
 def flush_cache_metrics(*caches_or_metrics: Any) -> Any:

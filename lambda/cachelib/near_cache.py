@@ -135,12 +135,16 @@ class NearCache:
         # Runs when redis-py reconnects the subscription by itself (it resubscribes in its own callback).
         self._lost()
 
-    def _resubscribe(self, client: Any) -> None:
+    def _drop_subscription(self) -> None:
+        """Close the subscription (already broken, so best effort) and forget what L1 holds."""
         old, self._pubsub = self._pubsub, None
         if old is not None:
-            with contextlib.suppress(Exception):  # the old connection is already broken
+            with contextlib.suppress(Exception):
                 old.close()
         self._lost()
+
+    def _resubscribe(self, client: Any) -> None:
+        self._drop_subscription()
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(self._channel)
         pubsub.connection.register_connect_callback(self._on_reconnect)
@@ -182,11 +186,7 @@ class NearCache:
             self._gateway.call(self._drain_on)
         except Exception:  # CacheUnavailable, a silent subscription, a bad message: messages may be lost
             # Stop serving L1; resubscribe at most once a second.
-            old, self._pubsub = self._pubsub, None
-            if old is not None:
-                with contextlib.suppress(Exception):
-                    old.close()
-            self._lost()
+            self._drop_subscription()
             self._retry_at = self._clock() + 1.0
         finally:
             self._drain_lock.release()
