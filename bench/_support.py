@@ -15,7 +15,7 @@ for path in (ROOT / "tests" / "runtime", ROOT / "lambda", ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from servers import MariaDBServer, RedisServer, start_mariadb, start_redis  # noqa: E402
+from servers import MariaDBServer, RedisServer, start_mariadb, start_memcached, start_redis  # noqa: E402
 
 from cachelib import Settings  # noqa: E402
 
@@ -70,4 +70,12 @@ def side_by_side(
     return median_us(first), median_us(second), result
 
 
-__all__ = ["ROOT", "median_us", "settings_for", "side_by_side", "start_mariadb", "start_redis"]
+__all__ = [
+    "ROOT",
+    "median_us",
+    "settings_for",
+    "side_by_side",
+    "start_mariadb",
+    "start_memcached",
+    "start_redis",
+]

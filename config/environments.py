@@ -23,6 +23,8 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         # dev runs the optional near cache so its pub/sub invalidation is exercised somewhere deployed.
         "functions": {"seed_product_count": 1000, "log_retention_days": 14, "l1_enabled": True},
         "api": {"cache_cluster_size": "0.5", "throttle_rate_limit": 50, "throttle_burst_limit": 100},
+        # make cost prices the templates at this traffic; the cost test fails above the budget.
+        "cost": {"monthly_budget_usd": 210},
     },
     "staging": {
         "removal_policy": "snapshot",
@@ -47,6 +49,13 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "api": {"cache_cluster_size": "0.5"},
         # t4g.small (2 GiB) allows ~170 MySQL connections. The address is a placeholder: put the team's own.
         "monitoring": {"database_connections": 120, "alarm_emails": ["ops@example.com"]},
+        "cost": {
+            "monthly_budget_usd": 330,
+            "viewer_requests_per_month": 1_000_000,
+            "writes_per_month": 10_000,
+            "log_ingestion_gb_per_month": 5,
+            "nat_processed_gb_per_month": 5,
+        },
     },
     "prod": {
         "removal_policy": "snapshot",
@@ -83,6 +92,22 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
             # Placeholder: staging and prod must name a subscriber; put the on-call address, an existing SNS
             # topic (alarm_topic_arns) or a Slack channel through AWS Chatbot (alarm_slack_channels).
             "alarm_emails": ["oncall@example.com"],
+        },
+        # About 40 requests/s on average, 80% answered by CloudFront.
+        "cost": {
+            "monthly_budget_usd": 2700,
+            "viewer_requests_per_month": 100_000_000,
+            "edge_hit_ratio": 0.8,
+            "stage_cache_hit_ratio": 0.6,
+            "average_response_kb": 8,
+            "function_duration_ms": 30,
+            "writes_per_month": 500_000,
+            "dynamodb_reads_per_month": 5_000_000,
+            "dynamodb_writes_per_month": 500_000,
+            "storage_gb": 20,
+            "log_ingestion_gb_per_month": 100,
+            "nat_processed_gb_per_month": 50,
+            "endpoint_processed_gb_per_month": 10,
         },
     },
 }

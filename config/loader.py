@@ -1,21 +1,22 @@
 """Builds the typed, frozen ``EnvironmentConfig`` from plain data and validates it.
 
-Errors are one line: ``<key path>: <bad value> is not allowed; expected <what is allowed>``.
+Errors are one line: ``<key path>: <bad value> is not allowed; expected <what is allowed>``. Each field's
+own rule sits on the field (``config/schema.py``); the rules here relate several settings, and those a
+construct checks too come from ``caching_constructs.rules``, so the two layers cannot disagree.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any
 
+from caching_constructs import rules
+from caching_constructs.engine_families import version_rule
 from config.regions import DAX_REGIONS
 from config.schema import CacheConfig, ConfigError, DatabaseConfig, EnvironmentConfig, MonitoringConfig
-
-_ENGINE_VERSIONS = {"redis": ("6.", "7."), "valkey": ("7.", "8."), "memcached": ("1.6",)}
 
 
 def _fail(path: str, value: Any, expected: str) -> ConfigError:
@@ -83,15 +84,20 @@ def build(cls: type, raw: Mapping[str, Any], path: str) -> Any:
     return cls(**values)
 
 
+def _check(path: str, value: Any, rule: rules.Rule) -> None:
+    expected = rule(value)
+    if expected:
+        raise _fail(path, value, expected)
+
+
+def _check_problem(path: str, problem: rules.Problem | None) -> None:
+    if problem is not None:
+        raise _fail(f"{path}.{problem.key}", problem.value, problem.expected)
+
+
 def _check_cache(path: str, cache: CacheConfig) -> None:
-    if not cache.engine_version.startswith(_ENGINE_VERSIONS[cache.engine]):
-        allowed = " or ".join(f"{v}x" for v in _ENGINE_VERSIONS[cache.engine])
-        raise _fail(f"{path}.engine_version", cache.engine_version, f"{allowed} for engine {cache.engine!r}")
+    _check(f"{path}.engine_version", cache.engine_version, version_rule(cache.engine))
     if cache.engine == "memcached":
-        if not re.fullmatch(r"1\.6\.(1[2-9]|[2-9]\d)", cache.engine_version):
-            raise _fail(
-                f"{path}.engine_version", cache.engine_version, "a full memcached version from 1.6.12 (TLS)"
-            )
         if cache.cluster_mode:
             raise _fail(f"{path}.cluster_mode", True, "false for memcached (it shards on the client)")
         if cache.replicas_per_shard:
@@ -100,37 +106,25 @@ def _check_cache(path: str, cache: CacheConfig) -> None:
                 cache.replicas_per_shard,
                 "0 for memcached (no replication, so no Multi-AZ failover)",
             )
-    elif cache.cluster_mode and cache.replicas_per_shard < 1:
-        raise _fail(
-            f"{path}.replicas_per_shard",
-            cache.replicas_per_shard,
-            "at least 1 with cluster_mode (cluster mode requires automatic failover)",
+        # num_shards is MemcachedCluster's num_nodes.
+        _check(f"{path}.num_shards", cache.num_shards, rules.MEMCACHED_NODES)
+    else:
+        _check_problem(
+            path, rules.redis_topology(cache.cluster_mode, cache.num_shards, cache.replicas_per_shard)
         )
-    if not cache.cluster_mode and cache.engine != "memcached" and cache.num_shards != 1:
-        raise _fail(f"{path}.num_shards", cache.num_shards, "1 unless cluster_mode is true")
-
-
-# RDS for MySQL offers no Performance Insights on these sizes; enhanced monitoring covers them instead.
-_NO_PERFORMANCE_INSIGHTS_SIZES = ("micro", "small")
-
-
-STANDARD_SUPPORT_ENDED = {"8.0": "2026-07-31"}
-"""MySQL major versions past the end of RDS standard support: new instances are billed for Extended "
-"Support."""
+    _check(f"{path}.port", cache.port, rules.service_port(cache.engine))
 
 
 def _check_database(path: str, env_name: str, database: DatabaseConfig) -> None:
-    major = database.engine_version.rsplit(".", 1)[0]
-    if major in STANDARD_SUPPORT_ENDED and not database.accept_extended_support:
-        raise _fail(
-            f"{path}.engine_version",
-            database.engine_version,
-            f"an 8.4 version such as '8.4.10' (MySQL {major} left RDS standard support on "
-            f"{STANDARD_SUPPORT_ENDED[major]}), or database.accept_extended_support: true to pay for RDS "
-            "Extended Support",
-        )
+    support = rules.mysql_support(
+        database.engine_version,
+        database.accept_extended_support,
+        switch="database.accept_extended_support: true",
+    )
+    if support:
+        raise _fail(f"{path}.engine_version", database.engine_version, support)
     size = database.instance_class.split(".")[-1]
-    if database.performance_insights and size in _NO_PERFORMANCE_INSIGHTS_SIZES:
+    if database.performance_insights and size in rules.NO_PERFORMANCE_INSIGHTS_SIZES:
         raise _fail(
             f"{path}.performance_insights",
             True,
@@ -144,12 +138,11 @@ def _check_database(path: str, env_name: str, database: DatabaseConfig) -> None:
         )
     if env_name != "dev" and database.backup_retention_days < 7:
         raise _fail(f"{path}.backup_retention_days", database.backup_retention_days, "at least 7 outside dev")
-    if database.max_allocated_storage_gib < database.allocated_storage_gib:
-        raise _fail(
-            f"{path}.max_allocated_storage_gib",
-            database.max_allocated_storage_gib,
-            f"at least allocated_storage_gib ({database.allocated_storage_gib})",
-        )
+    _check(
+        f"{path}.max_allocated_storage_gib",
+        database.max_allocated_storage_gib,
+        rules.max_allocated_storage(database.allocated_storage_gib),
+    )
 
 
 ALARM_SUBSCRIBER_KEYS = ("alarm_emails", "alarm_topic_arns", "alarm_slack_channels")

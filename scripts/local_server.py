@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
+    stack: contextlib.AbstractContextManager[dict]
     if args.external:
         stack = contextlib.nullcontext(
             {"seeded": load_schema(args.seed), "maxmemory_policy": "as configured"}
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         stack = local_stack(args.seed)
     with stack as info:
         server = make_http_server(args.host, args.port)
-        host, port = server.server_address[:2]
+        host, port = args.host, server.server_port
         print(
             json.dumps(
                 {

@@ -1,8 +1,12 @@
-"""AWS Signature Version 4 for one HTTP request, standard library only (the smoke test's IAM-signed writes).
+"""AWS Signature Version 4 for one HTTP request (the smoke test's IAM-signed writes).
 
-Credentials come from the environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``,
-as ``aws-actions/configure-aws-credentials`` sets them) or from the container credentials endpoint a
-CodeBuild job gets (``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI``, or ``..._FULL_URI`` with its token).
+``find_signer`` prefers botocore when it is importable (a laptop with the AWS CLI or boto3 installed, most
+CI images): its credential chain reads the environment, ``AWS_PROFILE`` and the shared config and credentials
+files, IAM Identity Center (SSO) sessions, assumed roles and the container and instance endpoints, and
+botocore signs. Without botocore, the standard-library signer here is the fallback, with credentials from
+the environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``, as
+``aws-actions/configure-aws-credentials`` sets them) or from the container credentials endpoint a CodeBuild
+job gets (``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI``, or ``..._FULL_URI`` with its token).
 Nothing is written to disk or printed.
 """
 
@@ -16,6 +20,7 @@ import re
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 _CONTAINER_ENDPOINT = "http://169.254.170.2"
@@ -35,7 +40,56 @@ def execute_api_region(url: str) -> str | None:
     return match.group(1) if match else None
 
 
+class CredentialsError(RuntimeError):
+    """Credentials were configured but could not be read (a missing profile, an expired SSO session ...)."""
+
+
+class Signer(Protocol):
+    def headers(self, method: str, url: str, body: bytes, *, region: str) -> dict[str, str]:
+        """The headers that sign this request for ``execute-api`` in ``region``."""
+        ...
+
+
+@dataclass(frozen=True)
+class StdlibSigner:
+    credentials: Credentials
+
+    def headers(self, method: str, url: str, body: bytes, *, region: str) -> dict[str, str]:
+        return signed_headers(method, url, body, credentials=self.credentials, region=region)
+
+
+@dataclass(frozen=True)
+class BotocoreSigner:
+    credentials: Any  # botocore.credentials.ReadOnlyCredentials
+
+    def headers(self, method: str, url: str, body: bytes, *, region: str) -> dict[str, str]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest(method=method, url=url, data=body)
+        SigV4Auth(self.credentials, "execute-api", region).add_auth(request)
+        return {name: value for name, value in request.headers.items() if name.lower() != "host"}
+
+
+def find_signer(timeout: float) -> Signer | None:
+    """botocore's credential chain and signer when botocore is importable, else the standard-library ones;
+    None when no credentials are configured. Raises ``CredentialsError`` for configured but unreadable ones.
+    """
+    try:
+        import botocore.exceptions
+        import botocore.session
+    except ImportError:
+        credentials = find_credentials(timeout)
+        return StdlibSigner(credentials) if credentials else None
+    try:
+        found = botocore.session.Session().get_credentials()
+        return BotocoreSigner(found.get_frozen_credentials()) if found is not None else None
+    except botocore.exceptions.BotoCoreError as error:
+        raise CredentialsError(str(error)) from None
+
+
 def find_credentials(timeout: float) -> Credentials | None:
+    """The standard-library chain: the environment, then the container credentials endpoint."""
     environ = os.environ
     if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
         return Credentials(
@@ -43,9 +97,10 @@ def find_credentials(timeout: float) -> Credentials | None:
         )
     relative_uri = environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
     full_uri = environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-    if not relative_uri and not full_uri:
+    url = f"{_CONTAINER_ENDPOINT}{relative_uri}" if relative_uri else full_uri
+    if not url:
         return None
-    request = urllib.request.Request(f"{_CONTAINER_ENDPOINT}{relative_uri}" if relative_uri else full_uri)
+    request = urllib.request.Request(url)
     if not relative_uri and environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"):
         request.add_header("Authorization", environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
     with urllib.request.urlopen(request, timeout=timeout) as response:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Post-deploy smoke test of one environment: caches answer, writes invalidate, static files carry headers.
 
-Standard library only, so a pipeline step runs it with the image's ``python3`` and nothing installed.
+Standard library only, so a pipeline step runs it with the image's ``python3`` and nothing installed; where
+botocore is importable, signed writes use its credential chain (profiles, SSO, roles: ``sigv4.find_signer``).
 
 Checks, against a stage's outputs (the API URL and the CloudFront domain):
 
@@ -42,7 +43,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sigv4 import Credentials, execute_api_region, find_credentials, signed_headers
+from sigv4 import CredentialsError, Signer, execute_api_region, find_signer
 
 CORRELATION_HEADER = "X-Correlation-Id"
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age=(\d+)\s*(?:,|$)", re.IGNORECASE)
@@ -100,19 +101,20 @@ class Client:
         self.options = options
         # Writes on the deployed API require IAM (SigV4); a local server takes them unsigned.
         self.signing_region = options.signing_region or execute_api_region(options.api_url)
-        self._credentials: Credentials | None = None
+        self._signer: Signer | None = None
 
-    def _signature(self, method: str, url: str, data: bytes) -> dict[str, str]:
-        if self._credentials is None:
+    def _signature(self, method: str, url: str, data: bytes, region: str) -> dict[str, str]:
+        if self._signer is None:
             try:
-                self._credentials = find_credentials(self.options.timeout)
-            except (OSError, ValueError, KeyError) as error:
+                self._signer = find_signer(self.options.timeout)
+            except (CredentialsError, OSError, ValueError, KeyError) as error:
                 raise CheckFailed(f"could not read AWS credentials for a signed {method}: {error}") from None
-            if self._credentials is None:
+            if self._signer is None:
                 raise CheckFailed(
-                    f"{method} needs IAM credentials (AWS_ACCESS_KEY_ID or a CodeBuild role); none found"
+                    f"{method} needs IAM credentials (with botocore installed: AWS_PROFILE, SSO, a role ...; "
+                    "without it: AWS_ACCESS_KEY_ID or a CodeBuild role); none found"
                 )
-        return signed_headers(method, url, data, credentials=self._credentials, region=self.signing_region)
+        return self._signer.headers(method, url, data, region=region)
 
     def request(self, method: str, url: str, body: dict | None = None) -> Reply:
         correlation_id = f"smoke-{uuid.uuid4()}"
@@ -122,7 +124,7 @@ class Client:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         if self.signing_region and method != "GET":
-            headers.update(self._signature(method, url, data or b""))
+            headers.update(self._signature(method, url, data or b"", self.signing_region))
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.options.timeout) as response:

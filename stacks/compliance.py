@@ -20,6 +20,7 @@ import json
 import re
 import tarfile
 from pathlib import Path
+from typing import cast
 
 import aws_cdk as cdk
 import jsii
@@ -112,7 +113,7 @@ class ControlTowerChecks:
         return None
 
     def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
-        present = set()
+        present: set[str] = set()
         for path in context.template_paths:
             resources = json.loads(Path(path).read_text()).get("Resources", {})
             present.update(resource.get("Type", "") for resource in resources.values())
@@ -154,8 +155,9 @@ def _control_tower_rule_types() -> dict[str, frozenset[str]]:
     rule_types = {}
     with tarfile.open(bundle) as archive:
         for member in archive.getmembers():
-            if member.name.endswith(".guard") and "/control-tower/" in member.name:
-                text = archive.extractfile(member).read().decode()
+            extracted = archive.extractfile(member)
+            if extracted is not None and member.name.endswith(".guard") and "/control-tower/" in member.name:
+                text = extracted.read().decode()
                 stem = Path(member.name).stem
                 rule_types[stem] = frozenset(re.findall(r'"(AWS::[A-Za-z0-9]+::[A-Za-z0-9]+)"', text))
     return rule_types
@@ -165,7 +167,7 @@ def apply_compliance_checks(scope: IConstruct, *, control_tower: bool = False) -
     """Run cdk-nag (and with ``control_tower`` the Control Tower proactive controls) over the stage
     ``scope`` when the app synthesizes. Call it once per stage: ``CachingStage`` does so for itself with
     both, ``app.py`` for the App's own stacks (the pipeline) with cdk-nag."""
-    stage = scope if cdk.Stage.is_stage(scope) else cdk.Stage.of(scope)
+    stage = cast(cdk.Stage, scope) if cdk.Stage.is_stage(scope) else cdk.Stage.of(scope)
     if stage is None:
         raise ValueError(f"{scope.node.path}: policy validation runs per stage; this construct has none")
     # Once per stage (the pipeline stack asks for its App, and so does app.py): a second set of plugins
@@ -188,7 +190,8 @@ def exempt_log_groups(stage: cdk.Stage, *, customer_managed_keys: bool) -> None:
     deliberately does not meet: a retention under a year (set per environment in config), and, with
     ``security.customer_managed_keys`` off, encryption by CloudWatch Logs' own key."""
     for node in stage.node.find_all():
-        if not isinstance(node, logs.CfnLogGroup) or cdk.Stage.of(node).node.path != stage.node.path:
+        owner = cdk.Stage.of(node)
+        if not isinstance(node, logs.CfnLogGroup) or owner is None or owner.node.path != stage.node.path:
             continue
         days = node.retention_in_days
         if isinstance(days, (int, float)) and days < AUDIT_RETENTION_DAYS:

@@ -171,10 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         print(table)
         return 0
     text = README.read_text()
-    if readme_section(text) is None:
+    section = readme_section(text)
+    if section is None:
         print(f"README.md has no {BEGIN} ... {END} section", file=sys.stderr)
         return 1
-    README.write_text(text.replace(readme_section(text), table))
+    README.write_text(text.replace(section, table))
     return 0
 
 

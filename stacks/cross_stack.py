@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import cast
 
 import aws_cdk as cdk
 import jsii
@@ -52,6 +53,8 @@ REPLACEMENT_PROPERTIES: dict[str, tuple[str, ...]] = {
     ),
     "AWS::DynamoDB::Table": ("ImportSourceSpecification", "TableName"),
     "AWS::EC2::SecurityGroup": ("GroupDescription", "GroupName", "VpcId"),
+    # The Api stack's function security groups are created in the VPC (VpcId).
+    "AWS::EC2::VPC": ("CidrBlock", "Ipv4IpamPoolId", "Ipv4NetmaskLength", "VpcEncryptionControl"),
     "AWS::EC2::Subnet": (
         "AvailabilityZone",
         "AvailabilityZoneId",
@@ -118,12 +121,13 @@ def replacement_digest(stack: cdk.Stack) -> str:
     for node in stack.node.find_all():
         if not cdk.CfnResource.is_cfn_resource(node) or cdk.Stack.of(node).node.path != stack.node.path:
             continue
-        properties = REPLACEMENT_PROPERTIES.get(node.cfn_resource_type)
+        resource = cast(cdk.CfnResource, node)
+        properties = REPLACEMENT_PROPERTIES.get(resource.cfn_resource_type)
         # Untyped CfnResources are aws-cdk-lib's own provider handlers, only ever used inside their stack.
-        if properties is None or type(node) is cdk.CfnResource:
+        if properties is None or type(resource) is cdk.CfnResource:
             continue
-        values = {name: stack.resolve(getattr(node, _python_name(name))) for name in properties}
-        entries.append([stack.get_logical_id(node), node.cfn_resource_type, values])
+        values = {name: stack.resolve(getattr(resource, _python_name(name))) for name in properties}
+        entries.append([stack.get_logical_id(resource), resource.cfn_resource_type, values])
     canonical = json.dumps(sorted(entries, key=lambda entry: entry[0]), sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -1,7 +1,9 @@
 """The stateful tier: the Redis/Valkey (or Memcached) cache, RDS MySQL with read replicas, DynamoDB + DAX.
 
-Everything sits in the network stack's isolated subnets behind the per-tier security groups, and admits
-only the application security group, each on its own default port.
+Everything sits in the network stack's isolated subnets behind the per-tier security groups. Nothing here
+admits a caller: each function opens its own path, on the store's default port, from the Api stack
+(``function.connections.allow_to_default_port(store.connections)``). The one caller this stack wires is the
+database's secret rotation function, which the database construct creates.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ class DataStack(Stack):
         construct_id: str,
         *,
         vpc: ec2.IVpc,
-        application_security_group: ec2.ISecurityGroup,
         cache_security_group: ec2.ISecurityGroup,
         database_security_group: ec2.ISecurityGroup,
         dax_security_group: ec2.ISecurityGroup,
+        database_rotation_security_group: ec2.ISecurityGroup,
         secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
         cache: CacheConfig,
         database: DatabaseConfig,
@@ -58,6 +60,9 @@ class DataStack(Stack):
         **kwargs,
     ) -> None:
         """
+        :param database_rotation_security_group: the group of the database's secret rotation function; it is
+            let in to MySQL and the Secrets Manager endpoint. From the stack that holds the database's group,
+            so that the rules between the two reference nothing in this one.
         :param customer_managed_keys: one customer-managed key for the table, the database's storage and
             secret, the cache at rest, its AUTH token and its log groups. Default True.
         """
@@ -79,7 +84,6 @@ class DataStack(Stack):
         self.cache: RedisReplicationGroup | MemcachedCluster = self._cache(
             vpc, cache_security_group, cache, removal_policy
         )
-        self.cache.connections.allow_default_port_from(application_security_group, "Application to the cache")
         self.cache_auth_secret: secretsmanager.ISecret | None = (
             self.cache.auth_token_secret if isinstance(self.cache, RedisReplicationGroup) else None
         )
@@ -104,17 +108,25 @@ class DataStack(Stack):
             backup_retention=cdk.Duration.days(database.backup_retention_days),
             rotation_interval=cdk.Duration.days(database.secret_rotation_days),
             secrets_manager_endpoint=secrets_manager_endpoint,
-            # The rotation function is one more application-tier caller: it already reaches the
-            # endpoint, and keeping it in that group keeps every ingress rule in the network stack.
-            rotation_security_group=application_security_group,
+            rotation_security_group=database_rotation_security_group,
             performance_insights=database.performance_insights,
             monitoring_interval=cdk.Duration.seconds(database.monitoring_interval_seconds),
             log_retention=log_retention(database.log_retention_days),
             deletion_protection=deletion_protection,
             removal_policy=removal_policy,
         )
-        self.database.connections.allow_default_port_from(application_security_group, "Application to MySQL")
 
+        self._add_table_and_dax(vpc, dax_security_group, dax, removal_policy, deletion_protection)
+        self._suppress_environment_choices(database, dax, deletion_protection, customer_managed_keys)
+
+    def _add_table_and_dax(
+        self,
+        vpc: ec2.IVpc,
+        dax_security_group: ec2.ISecurityGroup,
+        dax: DaxConfig,
+        removal_policy: RemovalPolicy,
+        deletion_protection: bool,
+    ) -> None:
         self.table = dynamodb.Table(
             self,
             "Table",
@@ -149,8 +161,6 @@ class DataStack(Stack):
             # One node per AZ of the VPC, round-robin: a zone outage leaves the other nodes serving.
             availability_zones=vpc.availability_zones,
         )
-        self.dax.connections.allow_default_port_from(application_security_group, "Application to DAX")
-        self._suppress_environment_choices(database, dax, deletion_protection, customer_managed_keys)
 
     def _cache(
         self,

@@ -12,19 +12,20 @@ from aws_cdk import aws_iam as iam
 from caching_constructs.edge_refresh import EdgeRefresher, EdgeRefreshQueue
 from caching_constructs.keys import customer_managed_key
 from caching_constructs.nag import exempt_control, nag_form, suppress_findings
+from caching_constructs.product_api import LIST_QUERY_STRINGS
 from caching_constructs.python_bundling import python_lambda_code
 from caching_constructs.python_function import PYTHON_RUNTIME, architecture_named
 from caching_constructs.static_site import StaticSiteDistribution
 from config.schema import EdgeConfig, SecurityConfig
 from constructs import Construct
-from stacks.api_stack import core_bundle, lambda_constant
 from stacks.cdk_values import log_retention
+from stacks.lambda_assets import EDGE_REFRESH_HANDLER, core_bundle, lambda_constant
 
 SITE_DIR = Path(__file__).resolve().parents[1] / "site"
 # Paths CloudFront sends to the API stage; everything else is a static file.
 API_PATH_PATTERNS = ("/products", "/products/*", "/dax/*")
 # The same parameters the stage cache keys on for GET /products: one cache key definition at both layers.
-API_QUERY_STRINGS = ("category", "page", "limit")
+API_QUERY_STRINGS = LIST_QUERY_STRINGS
 # The viewer headers the API reads: SigV4 (writes may come through CloudFront), the body's type, the
 # idempotency key and the correlation id, spelt as the handlers spell them. Nothing else reaches the stage:
 # not Cache-Control (a browser reload's max-age=0 asks the stage cache to refresh, and it answers 403).
@@ -132,6 +133,24 @@ class EdgeStack(cdk.Stack):
             exempt_control(self.site.bucket, "CT.S3.PR.6", unversioned + " Nothing accumulates to expire.")
 
         distribution = self.site.distribution
+        self._add_edge_refresher(
+            edge, rest_api, edge_refresh_queue, edge_refresh_policy, function_architecture,
+            removal_policy, deployment_log_retention_days,
+        )  # fmt: skip
+        cdk.CfnOutput(self, "DistributionDomainName", value=distribution.distribution_domain_name)
+        cdk.CfnOutput(self, "DistributionId", value=distribution.distribution_id)
+        cdk.CfnOutput(self, "StaticBucketName", value=self.site.bucket.bucket_name)
+
+    def _add_edge_refresher(
+        self,
+        edge: EdgeConfig,
+        rest_api: apigw.RestApi,
+        edge_refresh_queue: EdgeRefreshQueue,
+        edge_refresh_policy: iam.IManagedPolicy,
+        function_architecture: str,
+        removal_policy: cdk.RemovalPolicy,
+        log_retention_days: int,
+    ) -> None:
         self.edge_refresher = EdgeRefresher(
             self,
             "EdgeRefresher",
@@ -140,19 +159,16 @@ class EdgeStack(cdk.Stack):
             code=python_lambda_code(
                 core_bundle(function_architecture, PYTHON_RUNTIME.name.removeprefix("python"))
             ),
-            handler="functions.edge_refresh.lambda_handler",
+            handler=EDGE_REFRESH_HANDLER,
             architecture=architecture_named(function_architecture),
             api_url=rest_api.deployment_stage.url_for_path("/"),
             refresh_policy=edge_refresh_policy,
             # Invalidations are billed per path beyond the monthly allowance: only when the config asks.
-            distribution=distribution if edge.invalidate_on_write else None,
-            log_retention=log_retention(deployment_log_retention_days),
+            distribution=self.site.distribution if edge.invalidate_on_write else None,
+            log_retention=log_retention(log_retention_days),
             log_removal_policy=removal_policy,
             log_encryption_key=self.log_key,
         )
-        cdk.CfnOutput(self, "DistributionDomainName", value=distribution.distribution_domain_name)
-        cdk.CfnOutput(self, "DistributionId", value=distribution.distribution_id)
-        cdk.CfnOutput(self, "StaticBucketName", value=self.site.bucket.bucket_name)
 
     def _suppress_cdk_handler_findings(self) -> None:
         handler = self.node.try_find_child(_BUCKET_DEPLOYMENT_HANDLER)

@@ -40,7 +40,8 @@ class CacheMonitoring:
         self.config = config
         self.cache = cache
         self._add_alarm = alarm
-        self.redis = isinstance(cache, RedisReplicationGroup)
+        # Only a replication group has replicas and per-node metrics; Memcached is one CloudWatch cluster.
+        self.redis = cache if isinstance(cache, RedisReplicationGroup) else None
 
     def add(self) -> None:
         cache, config = self.cache, self.config
@@ -60,17 +61,18 @@ class CacheMonitoring:
             ),
             *self._graphs("Cache connections", lambda members: cache.metric_curr_connections(**members)),
         ]
-        if self.redis:
+        redis = self.redis
+        if redis is not None:
             widgets.extend(
                 self._graphs(
                     "Cache memory used of maxmemory (%)",
-                    lambda members: cache.metric_database_memory_usage_percentage(**members),
+                    lambda members: redis.metric_database_memory_usage_percentage(**members),
                 )
             )
-            if cache.replicas_per_shard:
+            if redis.replicas_per_shard:
                 widgets.extend(
                     self._graphs(
-                        "Cache replication lag (s)", lambda members: cache.metric_replication_lag(**members)
+                        "Cache replication lag (s)", lambda members: redis.metric_replication_lag(**members)
                     )
                 )
         self.monitoring.add_section("ElastiCache", widgets)
@@ -107,18 +109,18 @@ class CacheMonitoring:
             severity=Severity.WARNING,
             description="Cache client connections climbing: check callers for connection leaks",
         )
-        if self.redis:
+        if redis is not None:
             self._alarm(
                 "CacheMemoryHigh",
-                lambda members: cache.metric_database_memory_usage_percentage(**members),
+                lambda members: redis.metric_database_memory_usage_percentage(**members),
                 threshold=config.cache_memory_percent,
                 comparison=ABOVE,
                 description="Cache memory near maxmemory: evictions and write failures follow",
             )
-            if cache.replicas_per_shard:
+            if redis.replicas_per_shard:
                 self._alarm(
                     "CacheReplicationLag",
-                    lambda members: cache.metric_replication_lag(**members),
+                    lambda members: redis.metric_replication_lag(**members),
                     threshold=config.cache_replication_lag_seconds,
                     comparison=ABOVE,
                     description="Cache replica lagging: reads from replicas return old values",
@@ -129,9 +131,9 @@ class CacheMonitoring:
     ) -> list[cloudwatch.GraphWidget]:
         """One graph over every node, or one per batch of nodes when a single graph would read more than
         CloudWatch's 500 metrics per widget (a large cluster-mode group)."""
-        if not self.redis:
+        if self.redis is None:
             return [self.monitoring.graph(title, [metric_of({})], **props)]
-        batches = group_metrics.graph_member_batches(self.cache.member_cluster_ids, metrics_per_node)
+        batches = group_metrics.graph_member_batches(self.redis.member_cluster_ids, metrics_per_node)
         return [
             self.monitoring.graph(f"{title}{suffix}", [metric_of({"members": members})], **props)
             for members, suffix in _labelled(batches)
@@ -142,10 +144,10 @@ class CacheMonitoring:
     ) -> None:
         """One alarm over every node of a Redis group, or one per batch of nodes when the expression would
         read more than CloudWatch's 10 metrics per alarm (large cluster-mode groups)."""
-        if not self.redis:
+        if self.redis is None:
             self._add_alarm(alarm_id, metric_of({}), description=description, **props)
             return
-        batches = self.cache.member_batches(metrics_per_node)
+        batches = self.redis.member_batches(metrics_per_node)
         for number, (members, suffix) in enumerate(_labelled(batches), start=1):
             self._add_alarm(
                 alarm_id if len(batches) == 1 else f"{alarm_id}Batch{number}",

@@ -1,4 +1,5 @@
-"""The network every other tier runs in: VPC, endpoints, flow logs and the security groups of each tier."""
+"""The network every other tier runs in: VPC, endpoints, flow logs, and the security groups of the data tier,
+the endpoints and the database's rotation function."""
 
 from __future__ import annotations
 
@@ -23,8 +24,13 @@ DATA_SUBNET_MASK = 24
 class NetworkStack(Stack):
     """VPC with public, private-with-egress (application) and isolated (data) subnets.
 
-    The security groups are created here, empty, so that later stacks wire access between tiers with
-    ``connections`` (``cache.connections.allow_default_port_from(function)``) and never with CIDR ranges.
+    The groups of what only answers (data stores, interface endpoints) are created here, empty and without
+    egress. Each caller in a later stack opens its own path from its side,
+    ``function.connections.allow_to_default_port(cache.connections)``: the CDK then puts both rules in the
+    caller's stack, so this stack never references a later one and a rule is stated once, beside its
+    caller. The database's rotation function is the exception: the Data stack creates it, and wires it from
+    the database's side, so its group lives here with the database's (``database_rotation_security_group``).
+    Access is never wired with CIDR ranges.
     """
 
     def __init__(
@@ -70,6 +76,25 @@ class NetworkStack(Stack):
             ],
         )
 
+        self._add_flow_logs(network, removal_policy, customer_managed_keys)
+
+        # Gateway endpoints are free and keep S3/DynamoDB traffic (including DAX misses) off the NAT.
+        self.vpc.add_gateway_endpoint("S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3)
+        self.vpc.add_gateway_endpoint("DynamoDbEndpoint", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
+
+        self._add_security_groups_and_endpoints()
+        restrict_default = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        if restrict_default is not None:
+            exempt_control(
+                restrict_default.node.find_child("Handler"),
+                "CT.LAMBDA.PR.3",
+                "The CDK's handler that empties the VPC's default security group only calls the EC2 API, "
+                "once per deploy; inside the VPC it would need a NAT route for that call.",
+            )
+
+    def _add_flow_logs(
+        self, network: NetworkConfig, removal_policy: RemovalPolicy, customer_managed_keys: bool
+    ) -> None:
         self.log_key = (
             customer_managed_key(
                 self,
@@ -94,17 +119,9 @@ class NetworkStack(Stack):
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
 
-        # Gateway endpoints are free and keep S3/DynamoDB traffic (including DAX misses) off the NAT.
-        self.vpc.add_gateway_endpoint("S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3)
-        self.vpc.add_gateway_endpoint("DynamoDbEndpoint", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
-
-        self.application_security_group = self._security_group(
-            "ApplicationSecurityGroup",
-            "Lambda functions of the caching API; the only callers the data tier admits",
-            # No open egress: every destination is granted through `connections` (cache, database, DAX, the
-            # Secrets Manager endpoint). Logs, EMF metrics and X-Ray traces leave through the Lambda service,
-            # not the function's ENI, so they need no rule.
-        )
+    def _add_security_groups_and_endpoints(self) -> None:
+        # "The application security group" in these descriptions now means the application tier's callers,
+        # each in a group of its own: a new GroupDescription would replace the group under every data store.
         self.cache_security_group = self._security_group(
             "CacheSecurityGroup", "ElastiCache nodes; ingress only from the application security group"
         )
@@ -114,9 +131,15 @@ class NetworkStack(Stack):
         self.dax_security_group = self._security_group(
             "DaxSecurityGroup", "DAX cluster; ingress only from the application security group"
         )
+        # No open egress: the Data stack's MySqlDatabase opens exactly MySQL and the Secrets Manager endpoint.
+        self.database_rotation_security_group = self._security_group(
+            "DatabaseRotationSecurityGroup",
+            "MySQL secret rotation function; to MySQL and Secrets Manager only",
+        )
 
         # Secret reads (functions, the hosted rotation function) stay in the VPC instead of leaning on NAT.
-        # The endpoint only answers; its own group (unlike the one the CDK would make) has no egress rule.
+        # The endpoint only answers; its own group (unlike the one the CDK would make) has no egress rule, and
+        # admits the callers that open a path to it.
         self.secrets_manager_endpoint_security_group = self._security_group(
             "SecretsManagerEndpointSecurityGroup", "Secrets Manager interface endpoint; HTTPS in from callers"
         )
@@ -128,13 +151,11 @@ class NetworkStack(Stack):
             security_groups=[self.secrets_manager_endpoint_security_group],
             open=False,
         )
-        self.secrets_manager_endpoint.connections.allow_default_port_from(
-            self.application_security_group, "Functions read the cache AUTH token and database credentials"
-        )
 
         # The product API queues each written item's path for the edge refresher; with no egress beyond the
         # groups it is wired to, it reaches SQS only through this endpoint (private DNS: boto3's default
-        # sqs.<region> host resolves to it). Like the Secrets Manager endpoint it only answers.
+        # sqs.<region> host resolves to it). Like the Secrets Manager endpoint it only answers, and admits
+        # the callers that open a path to it.
         self.sqs_endpoint_security_group = self._security_group(
             "SqsEndpointSecurityGroup", "SQS interface endpoint; HTTPS in from callers"
         )
@@ -146,17 +167,6 @@ class NetworkStack(Stack):
             security_groups=[self.sqs_endpoint_security_group],
             open=False,
         )
-        self.sqs_endpoint.connections.allow_default_port_from(
-            self.application_security_group, "The product API queues edge refreshes after a write"
-        )
-        restrict_default = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
-        if restrict_default is not None:
-            exempt_control(
-                restrict_default.node.find_child("Handler"),
-                "CT.LAMBDA.PR.3",
-                "The CDK's handler that empties the VPC's default security group only calls the EC2 API, "
-                "once per deploy; inside the VPC it would need a NAT route for that call.",
-            )
 
     @property
     def availability_zones(self) -> list[str]:

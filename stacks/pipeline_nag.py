@@ -61,10 +61,12 @@ def _iam5(reason: str, applies_to: Iterable[str]) -> dict[str, Any]:
     return {"id": "AwsSolutions-IAM5", "reason": reason, "applies_to": list(applies_to)}
 
 
-def _suppress_on_policy(role: iam.IRole, suppressions: Sequence[dict[str, Any]]) -> None:
+def _suppress_on_policy(role: IConstruct | None, suppressions: Sequence[dict[str, Any]]) -> None:
     """On the role's ``DefaultPolicy`` resource alone: the role itself has no wildcard findings."""
-    policy = role.node.find_child("DefaultPolicy")
-    suppress_findings(policy.node.default_child, suppressions)
+    policy = role.node.find_child("DefaultPolicy").node.default_child if role is not None else None
+    if policy is None:
+        raise ValueError(f"{role}: no DefaultPolicy to suppress findings on")
+    suppress_findings(policy, suppressions)
 
 
 def _artifacts(bucket: s3.IBucket, *, write: bool, reason: str) -> list[dict[str, Any]]:
@@ -96,8 +98,10 @@ def _own_logs(project: codebuild.IProject, reason: str) -> dict[str, Any]:
 def suppress_pipeline_findings(
     pipeline: pipelines.CodePipeline,
     artifact_bucket: s3.IBucket,
+    *,
     smoke_tests: dict[str, pipelines.CodeBuildStep],
     smoke_test_writes: dict[str, iam.PolicyStatement],
+    diffs: dict[str, pipelines.CodeBuildStep],
 ) -> None:
     """Suppress each generated role's findings on that role's policy. Call after ``build_pipeline()``."""
     codepipeline = pipeline.pipeline
@@ -162,7 +166,6 @@ def suppress_pipeline_findings(
         ],
     )
     for name, smoke_test in smoke_tests.items():
-        role = smoke_test.project.role
         suppressions = [
             *_artifacts(artifact_bucket, write=False, reason=f"The {name} smoke test reads the source"),
             _own_logs(smoke_test.project, f"The {name} smoke test"),
@@ -173,10 +176,18 @@ def suppress_pipeline_findings(
                 _iam5(
                     f"The {name} smoke test signs PUT /products/* on {name}'s API; the API id and stage "
                     "live in another stage, which the pipeline stack cannot reference",
-                    [_resource(role, arn) for arn in write.resources],
+                    [_resource(smoke_test.project, arn) for arn in write.resources],
                 )
             )
-        _suppress_on_policy(role, suppressions)
+        _suppress_on_policy(smoke_test.project.role, suppressions)
+    for name, diff in diffs.items():
+        _suppress_on_policy(
+            diff.project.role,
+            [
+                *_artifacts(artifact_bucket, write=False, reason=f"The {name} diff reads the cloud assembly"),
+                _own_logs(diff.project, f"The {name} diff"),
+            ],
+        )
 
 
 def _cross_region_replicas(codepipeline: Any) -> list[dict[str, Any]]:

@@ -8,8 +8,10 @@ accounts differ, which is why the artifact bucket is always KMS-encrypted).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
@@ -34,6 +36,11 @@ SMOKE_TEST_OUTPUTS = {"SMOKE_API_URL": "ApiUrl", "SMOKE_DISTRIBUTION_DOMAIN": "D
 
 # Runs on the CodeBuild standard image's Python: the script is standard library only, nothing to install.
 SMOKE_TEST_COMMAND = "python3 scripts/smoke_test.py"
+
+CDK_CLI_VERSION = json.loads((Path(__file__).resolve().parents[1] / "package.json").read_text())[
+    "devDependencies"
+]["aws-cdk"]
+"""The CDK CLI that package.json pins; the diff before prod's approval runs the same one."""
 
 
 def stage_output(stage: cdk.Stage, output_id: str) -> cdk.CfnOutput:
@@ -105,19 +112,22 @@ class PipelineStack(cdk.Stack):
         self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
         # The write permission of each smoke test that has one (environments with sample data only).
         self.smoke_test_writes: dict[str, iam.PolicyStatement] = {}
+        # cdk diff of the synthesized assembly against the deployed stacks, before the approval it informs.
+        self.diffs: dict[str, pipelines.CodeBuildStep] = {}
         for config in environments:
             stage = CachingStage(self, config.name, config=config)
             smoke_test = self._smoke_test(stage)
-            approval = (
-                [
-                    pipelines.ManualApprovalStep(
-                        f"Promote{config.name.title()}", comment=f"Deploy to {config.name}?"
-                    )
-                ]
-                if config.name == PIPELINE_OWNER
-                else []
-            )
-            self.pipeline.add_stage(stage, pre=approval, post=[smoke_test])
+            pre: list[pipelines.Step] = []
+            if config.name == PIPELINE_OWNER:
+                self.diffs[config.name] = self._diff(stage)
+                approval = pipelines.ManualApprovalStep(
+                    f"Promote{config.name.title()}",
+                    comment=f"Deploy to {config.name}? The Diff action before this one shows what changes "
+                    "(its log: cdk diff of this cloud assembly against the deployed stacks).",
+                )
+                approval.add_step_dependency(self.diffs[config.name])
+                pre = [self.diffs[config.name], approval]
+            self.pipeline.add_stage(stage, pre=pre, post=[smoke_test])
             self.stages[config.name] = stage
             self.smoke_tests[config.name] = smoke_test
 
@@ -126,7 +136,11 @@ class PipelineStack(cdk.Stack):
         # The App's plugins check this stack; each CachingStage inside checks its own stacks.
         apply_compliance_checks(self)
         suppress_pipeline_findings(
-            self.pipeline, self.artifact_bucket, self.smoke_tests, self.smoke_test_writes
+            self.pipeline,
+            self.artifact_bucket,
+            smoke_tests=self.smoke_tests,
+            smoke_test_writes=self.smoke_test_writes,
+            diffs=self.diffs,
         )
 
     def _artifact_bucket(self) -> s3.Bucket:
@@ -184,6 +198,27 @@ class PipelineStack(cdk.Stack):
             },
             commands=[SMOKE_TEST_COMMAND],
             role_policy_statements=[] if read_only else [self.smoke_test_writes[config.name]],
+        )
+
+    def _diff(self, stage: CachingStage) -> pipelines.CodeBuildStep:
+        """``cdk diff`` of the stage's stacks in the synthesized cloud assembly, read with the target
+        account's bootstrap lookup role (read-only; also in us-east-1, where the web ACL stack lives)."""
+        account = stage.config.account or cdk.Aws.ACCOUNT_ID
+        qualifier = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        lookup_roles = [
+            f"arn:{cdk.Aws.PARTITION}:iam::{account}:role/cdk-{qualifier}-lookup-role-{account}-{region}"
+            for region in dict.fromkeys([stage.config.region or cdk.Aws.REGION, "us-east-1"])
+        ]
+        return pipelines.CodeBuildStep(
+            "Diff",
+            input=self.pipeline.synth,  # its primary output: the cloud assembly the stages deploy
+            commands=[
+                # No change set: that would need the deploy role; the diff only reads the deployed templates.
+                f"npx --yes aws-cdk@{CDK_CLI_VERSION} diff --app . --no-change-set --no-notices "
+                f"'{stage.node.path}/*'"
+            ],
+            env={"CDK_DISABLE_VERSION_CHECK": "true"},
+            role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=lookup_roles)],
         )
 
     def _signed_write_permission(self, config: EnvironmentConfig) -> iam.PolicyStatement:

@@ -48,7 +48,8 @@ class CachingStage(cdk.Stage):
             functions=config.functions,
             api=config.api,
             vpc=network.vpc,
-            application_security_group=network.application_security_group,
+            secrets_manager_endpoint=network.secrets_manager_endpoint,
+            sqs_endpoint=network.sqs_endpoint,
             cache=self.data.cache,
             database=self.data.database,
             dax=self.data.dax,
@@ -89,6 +90,19 @@ class CachingStage(cdk.Stage):
         )
         if self.edge_web_acl is not None:
             self.edge.add_stack_dependency(self.edge_web_acl, "reads the CloudFront web ACL's ARN")
+        self._add_monitoring(config, stack_props)
+
+        for key, value in tags.items():
+            cdk.Tags.of(self).add(key, value)
+        # A replaced Network/Data resource must reach its consumers in the same deploy
+        # (stacks/cross_stack.py).
+        protect_cross_stack_references(self)
+        # Policy-validation plugins run per stage: this stage checks its own stacks, in app.py and in the
+        # pipeline alike.
+        apply_compliance_checks(self, control_tower=True)
+        exempt_log_groups(self, customer_managed_keys=config.security.customer_managed_keys)
+
+    def _add_monitoring(self, config: EnvironmentConfig, stack_props: dict) -> None:
         api = self.api
         self.monitoring = MonitoringStack(
             self,
@@ -99,6 +113,7 @@ class CachingStage(cdk.Stage):
             dax=self.data.dax,
             api_stage=api.rest_api.stage,
             distribution=self.edge.site.distribution,
+            # The L2s: MonitoringStack takes lambda.Function, not yet anything with metric_*().
             functions={
                 "ProductApi": api.product_api.function,
                 "CacheWarmer": api.cache_warmer.function,
@@ -112,16 +127,6 @@ class CachingStage(cdk.Stage):
             description="Caching architecture: dashboard and alarms to an encrypted SNS topic",
             **stack_props,
         )
-
-        for key, value in tags.items():
-            cdk.Tags.of(self).add(key, value)
-        # A replaced Network/Data resource must reach its consumers in the same deploy
-        # (stacks/cross_stack.py).
-        protect_cross_stack_references(self)
-        # Policy-validation plugins run per stage: this stage checks its own stacks, in app.py and in the
-        # pipeline alike.
-        apply_compliance_checks(self, control_tower=True)
-        exempt_log_groups(self, customer_managed_keys=config.security.customer_managed_keys)
 
 
 def add_network_and_data(
@@ -141,10 +146,10 @@ def add_network_and_data(
         scope,
         "Data",
         vpc=network.vpc,
-        application_security_group=network.application_security_group,
         cache_security_group=network.cache_security_group,
         database_security_group=network.database_security_group,
         dax_security_group=network.dax_security_group,
+        database_rotation_security_group=network.database_rotation_security_group,
         secrets_manager_endpoint=network.secrets_manager_endpoint,
         cache=config.cache,
         database=config.database,

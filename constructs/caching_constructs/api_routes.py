@@ -16,6 +16,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 
+from caching_constructs.rules import STAGE_CACHE_TTL_SECONDS
+from caching_constructs.validation import require
+
 READ_METHODS = frozenset({"GET"})
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 
@@ -83,10 +86,9 @@ class ApiRoute:
             raise ValueError(
                 f"{where}: only GET methods may be cached; writes must always reach the function"
             )
-        if self.cache_ttl is not None and not 0 < self.cache_ttl.to_seconds() <= 3600:
-            raise ValueError(
-                f"{where}: cache_ttl must be from 1 to 3600 seconds, got {self.cache_ttl.to_seconds()}"
-            )
+        if self.cache_ttl is not None:
+            ttl = int(self.cache_ttl.to_seconds())
+            require(f"{where}: cache_ttl (seconds)", ttl, STAGE_CACHE_TTL_SECONDS)
         if self.method in WRITE_METHODS and not self.requires_iam:
             raise ValueError(f"{where}: writes must use IAM authorization")
         if self.method in {"PUT", "POST", "PATCH"} and self.body_schema is None:

@@ -20,7 +20,8 @@ from aws_cdk import aws_iam as iam
 
 from caching_constructs.data_store_network import security_groups_or_closed, subnet_ids
 from caching_constructs.nag import suppress_findings
-from caching_constructs.validation import fail, require_match, require_range, require_weekly_window
+from caching_constructs.rules import DAX_NODE_COUNT, DAX_NODE_TYPE, DAX_TTL_SECONDS, WEEKLY_WINDOW
+from caching_constructs.validation import fail, require
 from constructs import Construct
 
 NAMESPACE = "AWS/DAX"
@@ -60,8 +61,10 @@ class DaxCluster(Construct):
         :param tables: The DynamoDB tables DAX reads and writes through; its role is scoped to them.
         :param node_type: Node type. Default: dax.t3.small.
         :param replication_factor: Nodes (1-11); 3 or more for Multi-AZ, as AWS recommends. Default: 3.
-        :param item_ttl: How long GetItem/BatchGetItem results stay cached (record-ttl-millis). Default: 5 min
-        :param query_ttl: How long Query/Scan results stay cached (query-ttl-millis). Default: 5 min.
+        :param item_ttl: How long GetItem/BatchGetItem results stay cached (record-ttl-millis; up to 30 days,
+            and 0 never expires them). Default: 5 min.
+        :param query_ttl: How long Query/Scan results stay cached (query-ttl-millis; up to 30 days).
+            Default: 5 min.
         :param vpc_subnets: Where the subnet group places nodes. Default: the VPC's isolated subnets.
         :param security_groups: Security groups for the nodes. Default: a new one with no ingress, no egress.
         :param maintenance_window: Weekly UTC maintenance window. Default: sun:05:00-sun:06:00.
@@ -74,14 +77,11 @@ class DaxCluster(Construct):
         query_ttl = query_ttl or DEFAULT_TTL
         if not tables:
             raise fail("tables", list(tables), "at least one DynamoDB table for DAX to front")
-        require_match(
-            "node_type", node_type, r"dax\.[a-z0-9]+\.[a-z0-9]+", "a node type such as 'dax.t3.small'"
-        )
-        require_range("replication_factor", replication_factor, 1, 11)
+        require("node_type", node_type, DAX_NODE_TYPE)
+        require("replication_factor", replication_factor, DAX_NODE_COUNT)
         for prop, ttl in (("item_ttl", item_ttl), ("query_ttl", query_ttl)):
-            if ttl.to_milliseconds() < 0 or ttl.to_seconds() > 30 * 86400:
-                raise fail(prop, ttl.to_human_string(), "a duration from 0 to 30 days")
-        require_weekly_window("maintenance_window", maintenance_window)
+            require(f"{prop} (seconds)", int(ttl.to_milliseconds() // 1000), DAX_TTL_SECONDS)
+        require("maintenance_window", maintenance_window, WEEKLY_WINDOW, optional=True)
         if removal_policy == cdk.RemovalPolicy.SNAPSHOT:
             raise fail("removal_policy", "SNAPSHOT", "DESTROY or RETAIN (DAX has no snapshots)")
         super().__init__(scope, construct_id)

@@ -25,7 +25,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
 from caching_constructs.nag import exempt_control
-from caching_constructs.python_function import PYTHON_RUNTIME, suppress_python_function_findings
+from caching_constructs.python_function import PythonFunction
 from constructs import Construct
 
 REFRESHER_TIMEOUT = cdk.Duration.seconds(60)
@@ -112,7 +112,16 @@ class EdgeRefreshQueue(Construct):
         return self.queue.grant_send_messages(grantee)
 
 
-class EdgeRefresher(Construct):
+OUTSIDE_VPC = (
+    "The edge refresher touches no data store: it calls only the public execute-api endpoint of the "
+    "regional API (to refresh the stage cache) and CloudFront's API. In the VPC it would need a NAT route "
+    "for both, and an execute-api VPC endpoint with private DNS would divert those calls to private APIs, "
+    "where the regional API is not."
+)
+"""Why the refresher runs outside the VPC (Control Tower CT.LAMBDA.PR.3 exemption)."""
+
+
+class EdgeRefresher(PythonFunction):
     """Drains an ``EdgeRefreshQueue``: refreshes each path's stage-cache entry and, with ``distribution``,
     invalidates the batch's paths in CloudFront. Runs outside any VPC: it calls only public AWS endpoints.
 
@@ -149,32 +158,24 @@ class EdgeRefresher(Construct):
         log_removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
         log_encryption_key: kms.IKey | None = None,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            retention=log_retention,
-            removal_policy=log_removal_policy,
-            encryption_key=log_encryption_key,
-        )
         environment = {"API_URL": api_url}
         if distribution is not None:
             environment["DISTRIBUTION_ID"] = distribution.distribution_id
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            runtime=PYTHON_RUNTIME,
-            architecture=architecture,
+        super().__init__(
+            scope,
+            construct_id,
             code=code,
             handler=handler,
             description="Edge refresh: after a product write, refreshes its stage-cache entry (and "
             "invalidates it in CloudFront when configured)",
+            architecture=architecture,
             timeout=queue.consumer_timeout,
             memory_size=memory_size,
             environment=environment,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=self.log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
+            log_retention=log_retention,
+            log_removal_policy=log_removal_policy,
+            log_encryption_key=log_encryption_key,
+            outside_vpc_reason=OUTSIDE_VPC,
         )
         self.event_source = event_sources.SqsEventSource(
             queue.queue,
@@ -187,17 +188,8 @@ class EdgeRefresher(Construct):
 
         # Only a caller holding InvalidateCache on the method may make the stage re-fetch with max-age=0;
         # everyone else gets 403 (FAIL_WITH_403 on every cached method).
-        role = self.function.role
+        role = self.role
         assert role is not None  # the Function created it
         role.add_managed_policy(refresh_policy)
         if distribution is not None:
-            distribution.grant_create_invalidation(self.function)
-        suppress_python_function_findings(self.function, in_vpc=False)
-        exempt_control(
-            self.function,
-            "CT.LAMBDA.PR.3",
-            "The edge refresher touches no data store: it calls only the public execute-api endpoint of the "
-            "regional API (to refresh the stage cache) and CloudFront's API. In the VPC it would need a NAT "
-            "route for both, and an execute-api VPC endpoint with private DNS would divert those calls to "
-            "private APIs, where the regional API is not.",
-        )
+            distribution.grant_create_invalidation(self)

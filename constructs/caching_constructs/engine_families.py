@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import enum
 import re
+from typing import Any
+
+from caching_constructs.rules import InvalidValue, OneOf, Rule
 
 _VERSION = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+)(\.(?P<patch>\d+))?")
 
@@ -33,30 +36,51 @@ _FAMILIES: dict[CacheEngine, dict[str, str]] = {
 }
 
 
+CACHE_ENGINE = OneOf(tuple(engine.value for engine in CacheEngine))
+"""The rule for a cache engine setting (``config`` checks ``cache.engine`` with it)."""
+
+
 def parse_engine(engine: str | CacheEngine) -> CacheEngine:
-    """``engine`` as a ``CacheEngine``; anything else raises ``ValueError`` showing the bad value."""
-    try:
-        return CacheEngine(engine)
-    except ValueError:
-        allowed = ", ".join(repr(e.value) for e in CacheEngine)
-        raise ValueError(f"engine: {engine!r} is not supported; expected one of {allowed}") from None
+    """``engine`` as a ``CacheEngine``; anything else raises ``InvalidValue`` showing the bad value."""
+    expected = CACHE_ENGINE(engine)
+    if expected:
+        raise InvalidValue("engine", engine, expected)
+    return CacheEngine(engine)
+
+
+def _family_key(engine: CacheEngine, version: Any) -> tuple[str | None, str | None]:
+    """(the ``_FAMILIES`` key of ``version``, None) or (None, what is allowed)."""
+    match = _VERSION.fullmatch(version) if isinstance(version, str) else None
+    if match is None:
+        return None, "a version such as '7.1' or '1.6.22'"
+    key = match["major"] if engine.replicates else f"{match['major']}.{match['minor']}"
+    if key not in _FAMILIES[engine]:
+        return None, " or ".join(f"{k}.x" for k in _FAMILIES[engine]) + f" for engine {engine.value!r}"
+    return key, None
+
+
+def version_rule(engine: str | CacheEngine) -> Rule:
+    """The rule for ``engine``'s version: one ElastiCache has a parameter group family for, and for
+    Memcached one with TLS (1.6.12+, named in full), since the project never runs a cache without it."""
+    cache_engine = parse_engine(engine)
+
+    def rule(value: Any) -> str | None:
+        _, expected = _family_key(cache_engine, value)
+        if expected is None and cache_engine is CacheEngine.MEMCACHED and not memcached_supports_tls(value):
+            return "a full memcached version from 1.6.12 on, such as '1.6.22' (TLS)"
+        return expected
+
+    return rule
 
 
 def parameter_group_family(engine: str | CacheEngine, engine_version: str) -> str:
-    """The ``CacheParameterGroupFamily`` for ``engine`` at ``engine_version`` (e.g. redis, 7.1 -> redis7)."""
+    """The ``CacheParameterGroupFamily`` for ``engine`` at ``engine_version`` (e.g. redis, 7.1 -> redis7);
+    a version without a family raises ``InvalidValue``."""
     cache_engine = parse_engine(engine)
-    match = _VERSION.fullmatch(engine_version)
-    if match is None:
-        raise ValueError(f"engine_version: {engine_version!r} is not a version such as '7.1' or '1.6.22'")
-    families = _FAMILIES[cache_engine]
-    key = match["major"] if cache_engine.replicates else f"{match['major']}.{match['minor']}"
-    if key not in families:
-        allowed = " or ".join(f"{k}.x" for k in families)
-        raise ValueError(
-            f"engine_version: {engine_version!r} is not supported for {cache_engine.value}; "
-            f"expected {allowed}"
-        )
-    return families[key]
+    key, expected = _family_key(cache_engine, engine_version)
+    if key is None:
+        raise InvalidValue("engine_version", engine_version, expected or "")
+    return _FAMILIES[cache_engine][key]
 
 
 def supports_transit_encryption_mode(engine: str | CacheEngine, engine_version: str) -> bool:

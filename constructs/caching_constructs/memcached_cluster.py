@@ -15,14 +15,9 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
 
 from caching_constructs.elasticache_base import ElastiCacheBase
-from caching_constructs.engine_families import CacheEngine, memcached_supports_tls, parameter_group_family
-from caching_constructs.validation import (
-    fail,
-    require_match,
-    require_port,
-    require_range,
-    require_weekly_window,
-)
+from caching_constructs.engine_families import CacheEngine, parameter_group_family, version_rule
+from caching_constructs.rules import CACHE_NODE_TYPE, MEMCACHED_NODES, WEEKLY_WINDOW, service_port
+from caching_constructs.validation import fail, require
 from constructs import Construct
 
 
@@ -59,17 +54,12 @@ class MemcachedCluster(ElastiCacheBase):
         :param removal_policy: DESTROY or RETAIN; Memcached keeps nothing to snapshot. Default: DESTROY.
         :param description: Description of the cluster's subnet group and security group.
         """
+        require("engine_version", engine_version, version_rule(CacheEngine.MEMCACHED))
         self.parameter_group_family = parameter_group_family(CacheEngine.MEMCACHED, engine_version)
-        if not memcached_supports_tls(engine_version):
-            raise fail(
-                "engine_version", engine_version, "a full version from 1.6.12 on, such as '1.6.22' (TLS)"
-            )
-        require_match(
-            "node_type", node_type, r"cache\.[a-z0-9]+\.[a-z0-9]+", "a node type like 'cache.t4g.micro'"
-        )
-        require_range("num_nodes", num_nodes, 1, 40)
-        require_port("port", port, well_known=11211, service="Memcached")
-        require_weekly_window("maintenance_window", maintenance_window)
+        require("node_type", node_type, CACHE_NODE_TYPE)
+        require("num_nodes", num_nodes, MEMCACHED_NODES)
+        require("port", port, service_port(CacheEngine.MEMCACHED.value))
+        require("maintenance_window", maintenance_window, WEEKLY_WINDOW, optional=True)
         if removal_policy == cdk.RemovalPolicy.SNAPSHOT:
             raise fail("removal_policy", "SNAPSHOT", "DESTROY or RETAIN (Memcached has no snapshots)")
         super().__init__(

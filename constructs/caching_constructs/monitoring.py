@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudfront as cloudfront
@@ -153,15 +154,19 @@ class OperationsMonitoring(Construct):
             cloudwatch.TextWidget(markdown=text, width=_GRID_WIDTH, height=1 if not note else 2)
         )
         row: list[cloudwatch.IWidget] = []
-        used = 0
+        used = 0.0
         for widget in widgets:
             if used + widget.width > _GRID_WIDTH:
-                self.dashboard.add_widgets(cloudwatch.Row(*row))
-                row, used = [], 0
+                self._add_row(row)
+                row, used = [], 0.0
             row.append(widget)
             used += widget.width
         if row:
-            self.dashboard.add_widgets(cloudwatch.Row(*row))
+            self._add_row(row)
+
+    def _add_row(self, widgets: Sequence[cloudwatch.IWidget]) -> None:
+        # jsii's Row implements IWidget; its generated class lacks the protocol's warnings properties.
+        self.dashboard.add_widgets(cast(cloudwatch.IWidget, cloudwatch.Row(*widgets)))
 
     # --- alarms ---------------------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ subnets, a non-default port and a non-default master user name, and an explicit 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,10 +23,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from caching_constructs import rules
 from caching_constructs.data_store_network import DEFAULT_SUBNETS, security_groups_or_closed
 from caching_constructs.keys import grant_secret_read
 from caching_constructs.nag import exempt_control, suppress_findings
-from caching_constructs.validation import fail, require_match, require_port, require_range
+from caching_constructs.validation import fail, require
 from constructs import Construct
 
 LOG_EXPORTS = ("audit", "error", "general", "slowquery")
@@ -39,7 +39,6 @@ AUDIT_EVENTS = "CONNECT"
 MASTER_USERNAME = "catalog_admin"
 """Not ``admin``, the name every scanner tries first (Control Tower CT.RDS.PR.22); clients read it from the
 secret, never from code."""
-_FULL_VERSION = re.compile(r"8\.[04]\.\d+")
 REMOVED_IN_MYSQL_84 = frozenset(
     {
         # MySQL 8.4.0 removed these server variables (dev.mysql.com "Option and Variable Changes for MySQL
@@ -155,29 +154,28 @@ class MySqlDatabase(Construct):
         rotation_interval = rotation_interval or cdk.Duration.days(30)
         monitoring_interval = monitoring_interval or cdk.Duration.seconds(60)
         instance_type = instance_type or ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO)
-        if not _FULL_VERSION.fullmatch(engine_version):
-            raise fail("engine_version", engine_version, "a full MySQL 8.4 or 8.0 version such as '8.4.10'")
+        # The rules the project's config checks too (caching_constructs.rules).
+        require("engine_version", engine_version, rules.MYSQL_VERSION)
+        support = rules.mysql_support(engine_version, extended_support, switch="extended_support=True")
+        if support:
+            raise fail("engine_version", engine_version, support)
         major = engine_version.rsplit(".", 1)[0]
-        if major == "8.0" and not extended_support:
-            raise fail(
-                "engine_version",
-                engine_version,
-                "an 8.4 version, or extended_support=True: MySQL 8.0 left RDS standard support on 2026-07-31",
-            )
-        require_match("database_name", database_name, r"[A-Za-z][A-Za-z0-9_]{0,63}", "a MySQL identifier")
-        require_port("port", port, well_known=3306, service="MySQL")
-        require_range("allocated_storage_gib", allocated_storage_gib, 20, 65536)
-        if max_allocated_storage_gib < allocated_storage_gib:
-            raise fail(
-                "max_allocated_storage_gib", max_allocated_storage_gib, f"at least {allocated_storage_gib}"
-            )
-        require_range("read_replica_count", read_replica_count, 0, 5)
-        require_range("backup_retention (days)", int(backup_retention.to_days()), 1, 35)
-        require_range("rotation_interval (days)", int(rotation_interval.to_days()), 1, 365)
-        if int(monitoring_interval.to_seconds()) not in (0, 1, 5, 10, 15, 30, 60):
-            raise fail(
-                "monitoring_interval", monitoring_interval.to_human_string(), "0, 1, 5, 10, 15, 30 or 60 s"
-            )
+        require("database_name", database_name, rules.DATABASE_NAME)
+        require("port", port, rules.service_port("mysql"))
+        require("allocated_storage_gib", allocated_storage_gib, rules.ALLOCATED_STORAGE_GIB)
+        require(
+            "max_allocated_storage_gib",
+            max_allocated_storage_gib,
+            rules.max_allocated_storage(allocated_storage_gib),
+        )
+        require("read_replica_count", read_replica_count, rules.READ_REPLICA_COUNT)
+        require("backup_retention (days)", int(backup_retention.to_days()), rules.BACKUP_RETENTION_DAYS)
+        require("rotation_interval (days)", int(rotation_interval.to_days()), rules.SECRET_ROTATION_DAYS)
+        require(
+            "monitoring_interval (seconds)",
+            int(monitoring_interval.to_seconds()),
+            rules.MONITORING_INTERVAL_SECONDS,
+        )
         super().__init__(scope, construct_id)
 
         self.port = port

@@ -62,6 +62,8 @@ def acknowledgment_ids(suppression: Suppression) -> list[str]:
     ``<rule>[<finding>]`` per finding. Unknown keys, regexes and unscoped IAM4/IAM5 are errors, so a typo
     can never widen a suppression."""
     rule = suppression.get("id")
+    if not isinstance(rule, str) or not rule:
+        raise ValueError(f"suppression {suppression!r}: name the rule in id")
     unknown = set(suppression) - {"id", "reason", "applies_to"}
     if unknown:
         raise ValueError(f"suppression {rule!r}: unknown keys {sorted(unknown)}")

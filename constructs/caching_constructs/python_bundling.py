@@ -43,6 +43,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import aws_cdk as cdk
 import jsii
@@ -407,7 +408,8 @@ def python_lambda_code(spec: PythonBundleSpec) -> lambda_.Code:
             image=lambda_.Runtime(
                 f"python{spec.python_version}", lambda_.RuntimeFamily.PYTHON
             ).bundling_image,
-            local=LocalPythonBundler(spec),
+            # jsii hands try_bundle the options as one struct; its generated protocol spells them as keywords.
+            local=cast(cdk.ILocalBundling, LocalPythonBundler(spec)),
             output_type=cdk.BundlingOutput.NOT_ARCHIVED,
         ),
     )

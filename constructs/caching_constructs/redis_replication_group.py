@@ -30,22 +30,28 @@ from caching_constructs.engine_families import (
 from caching_constructs.keys import grant_secret_read
 from caching_constructs.nag import exempt_control, suppress_findings
 from caching_constructs.redis_metrics import ReplicationGroupMetrics
-from caching_constructs.validation import (
-    fail,
-    require_daily_window,
-    require_match,
-    require_port,
-    require_range,
-    require_weekly_window,
+from caching_constructs.rules import (
+    CACHE_NODE_TYPE,
+    DAILY_WINDOW,
+    MAXMEMORY_POLICY,
+    NUM_SHARDS,
+    REPLICAS_PER_SHARD,
+    SNAPSHOT_RETENTION_DAYS,
+    WEEKLY_WINDOW,
+    IntRange,
+    redis_topology,
+    service_port,
 )
+from caching_constructs.validation import fail, require, require_none
 from constructs import Construct
 
-MAXMEMORY_POLICIES = ("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
-                      "volatile-random", "volatile-ttl", "noeviction")  # fmt: skip
+MAXMEMORY_POLICIES = MAXMEMORY_POLICY.allowed
 
 # Redis AUTH tokens are 16-128 printable ASCII characters without space, '"', '/' or '@'.
 REDIS_AUTH_FORBIDDEN_CHARACTERS = " \"/@'\\`"
 _MANAGED_PARAMETERS = ("maxmemory-policy", "cluster-enabled")
+# Generated, never typed: longer than Redis's 16-character minimum; Redis's own maximum is 128.
+_AUTH_TOKEN_LENGTH = IntRange(32, 128)
 
 
 class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
@@ -117,6 +123,7 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         self.parameter_group_family = parameter_group_family(self.engine, engine_version)
         """The parameter group family, derived from engine and version (e.g. ``redis7``, ``valkey8``)."""
         _validate(
+            engine=self.engine,
             node_type=node_type,
             cluster_mode=cluster_mode,
             num_shards=num_shards,
@@ -299,6 +306,7 @@ def _log_delivery(
 
 def _validate(
     *,
+    engine: CacheEngine,
     node_type: str,
     cluster_mode: bool,
     num_shards: int,
@@ -311,26 +319,19 @@ def _validate(
     snapshot_window: str,
     maintenance_window: str,
 ) -> None:
-    require_match(
-        "node_type", node_type, r"cache\.[a-z0-9]+\.[a-z0-9]+", "a node type such as 'cache.t4g.micro'"
-    )
-    require_range("replicas_per_shard", replicas_per_shard, 0, 5)
-    require_range("num_shards", num_shards, 1, 500)
-    if not cluster_mode and num_shards != 1:
-        raise fail("num_shards", num_shards, "1 unless cluster_mode=True")
-    if cluster_mode and replicas_per_shard < 1:
-        raise fail(
-            "replicas_per_shard", replicas_per_shard, "at least 1 with cluster_mode=True (it needs failover)"
-        )
-    require_port("port", port, well_known=6379, service="Redis")
-    if maxmemory_policy not in MAXMEMORY_POLICIES:
-        raise fail("maxmemory_policy", maxmemory_policy, "one of " + ", ".join(MAXMEMORY_POLICIES))
+    """The props' rules, from ``caching_constructs.rules``: the ones the project's config checks too."""
+    require("node_type", node_type, CACHE_NODE_TYPE)
+    require("replicas_per_shard", replicas_per_shard, REPLICAS_PER_SHARD)
+    require("num_shards", num_shards, NUM_SHARDS)
+    require_none(redis_topology(cluster_mode, num_shards, replicas_per_shard))
+    require("port", port, service_port(engine.value))
+    require("maxmemory_policy", maxmemory_policy, MAXMEMORY_POLICY)
     for name in _MANAGED_PARAMETERS:
         if name in parameters:
             raise fail(
                 f"parameters[{name!r}]", parameters[name], "no value here: set it through its own prop"
             )
-    require_range("auth_token_length", auth_token_length, 32, 128)
-    require_range("snapshot_retention_days", snapshot_retention_days, 0, 35)
-    require_daily_window("snapshot_window", snapshot_window)
-    require_weekly_window("maintenance_window", maintenance_window)
+    require("auth_token_length", auth_token_length, _AUTH_TOKEN_LENGTH)
+    require("snapshot_retention_days", snapshot_retention_days, SNAPSHOT_RETENTION_DAYS)
+    require("snapshot_window", snapshot_window, DAILY_WINDOW, optional=True)
+    require("maintenance_window", maintenance_window, WEEKLY_WINDOW, optional=True)

@@ -31,6 +31,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 
 from caching_constructs.nag import exempt_control, suppress_findings
+from caching_constructs.rules import EDGE_API_DEFAULT_TTL_SECONDS, EDGE_API_MAX_TTL_SECONDS
+from caching_constructs.validation import require
 from constructs import Construct
 
 _NINETY_DAYS = cdk.Duration.days(90)
@@ -41,7 +43,7 @@ SHORT_LIVED = "public, max-age=60, must-revalidate"
 """``index.html`` names the current hashed files, so it may be stale for a minute at most."""
 API_MIN_TTL = cdk.Duration.seconds(0)
 """The API cache policy's minimum TTL: the API's own ``Cache-Control`` decides (down to not caching)."""
-API_MAX_TTL = cdk.Duration.hours(1)
+API_MAX_TTL = cdk.Duration.seconds(EDGE_API_MAX_TTL_SECONDS)
 """The API cache policy's maximum TTL: a longer ``max-age`` from the API is cut to this."""
 CACHED_ERROR_CODES = (400, 403, 404, 405, 414, 500, 501, 502, 503, 504)
 """Every 4xx/5xx status CloudFront caches (CloudFormation's ``CustomErrorResponse.ErrorCode`` values, less
@@ -76,7 +78,8 @@ class StaticSiteDistribution(Construct):
     :param rest_api: the API behind ``api_path_patterns``.
     :param api_path_patterns: CloudFront path patterns routed to the API, e.g. ``/products*``.
     :param api_query_strings: the query strings the API's responses depend on (CloudFront's cache key).
-    :param api_default_ttl: CloudFront TTL for API responses that send no ``Cache-Control``.
+    :param api_default_ttl: CloudFront TTL for API responses that send no ``Cache-Control`` (0 to 1 hour,
+        the policy's maximum).
     :param api_headers: the viewer headers the API reads, forwarded to it and nothing else. CloudFront lets
         only a cache policy forward ``Authorization``, so that one is also in the API's cache key: anonymous
         reads carry none and still share one entry per URL, and a signed request never gets another
@@ -126,6 +129,7 @@ class StaticSiteDistribution(Construct):
         super().__init__(scope, construct_id)
         if (domain_name is None) != (certificate_arn is None):
             raise ValueError("domain_name and certificate_arn go together")
+        require("api_default_ttl (seconds)", int(api_default_ttl.to_seconds()), EDGE_API_DEFAULT_TTL_SECONDS)
         if not (site_dir / "index.html").is_file() or not (site_dir / hashed_dir).is_dir():
             raise ValueError(f"{site_dir} must hold index.html and a {hashed_dir}/ folder")
         forbidden = {"cache-control", "host", "pragma"} & {header.lower() for header in api_headers}

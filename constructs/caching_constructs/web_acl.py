@@ -22,7 +22,8 @@ from collections.abc import Sequence
 
 from aws_cdk import aws_wafv2 as wafv2
 
-from caching_constructs.validation import fail, require_range
+from caching_constructs.rules import WAF_RATE_LIMIT
+from caching_constructs.validation import fail, require
 from constructs import Construct
 
 SCOPES = ("CLOUDFRONT", "REGIONAL")
@@ -55,9 +56,9 @@ class ManagedRulesWebAcl(Construct):
     ) -> None:
         if scope_name not in SCOPES:
             raise fail("scope_name", scope_name, "CLOUDFRONT or REGIONAL")
-        require_range("rate_limit", rate_limit, 10, 2_000_000_000)
+        require("rate_limit", rate_limit, WAF_RATE_LIMIT)
         super().__init__(scope, construct_id)
-        rules = []
+        rules: list[wafv2.CfnWebACL.RuleProperty] = []
         for name, counted in MANAGED_RULE_GROUPS:
             rules.append(
                 wafv2.CfnWebACL.RuleProperty(

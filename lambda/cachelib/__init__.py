@@ -36,33 +36,80 @@ Module-scope wiring in a handler (created once per container, reused across invo
     result = CACHE.get_or_load(CACHE.keys.key("product", 42), lambda ep: load_product(ep, 42))
     result.value, result.x_cache  # -> ({...}, "HIT")
 
-Only ``redis`` and ``pymysql`` are imported eagerly; boto3 (secrets, from the Lambda runtime) loads on first
-use, which keeps a handler's cold-start import cheap.
+Exports import on first use, and boto3 (secrets, from the Lambda runtime) on first use of a secret, which
+keeps a handler's cold-start import cheap.
 """
 
 from __future__ import annotations
 
-from cachelib.breaker import BreakerState, CircuitBreaker
-from cachelib.cache import Cache, Loader
-from cachelib.codec import dumps, loads
-from cachelib.connections import create_redis_client, redis_connection_kwargs, redis_retry
-from cachelib.database import Database, ReadEndpoint
-from cachelib.errors import (
-    CacheLibError,
-    CacheUnavailable,
-    ConfigurationError,
-    CorruptEntry,
-    DatabaseUnavailable,
-    InvalidationFailed,
-    SerializationError,
-)
-from cachelib.keys import KeyBuilder
-from cachelib.metrics import CacheMetrics, flush_cache_metrics
-from cachelib.near_cache import NearCache
-from cachelib.result import CacheResult, CacheStatus
-from cachelib.settings import Settings
-from cachelib.tracing import trace_if_enabled
-from cachelib.versions import Version, VersionCounters
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Exports load on first use (PEP 562): a function that needs only ``cachelib.logs`` (the DAX demo) does not
+# import redis and pymysql at cold start.
+_EXPORTS = {
+    "BreakerState": "cachelib.breaker",
+    "CircuitBreaker": "cachelib.breaker",
+    "Cache": "cachelib.cache",
+    "Loader": "cachelib.cache",
+    "dumps": "cachelib.codec",
+    "loads": "cachelib.codec",
+    "create_redis_client": "cachelib.connections",
+    "redis_connection_kwargs": "cachelib.connections",
+    "redis_retry": "cachelib.connections",
+    "Database": "cachelib.database",
+    "ReadEndpoint": "cachelib.database",
+    "CacheLibError": "cachelib.errors",
+    "CacheUnavailable": "cachelib.errors",
+    "ConfigurationError": "cachelib.errors",
+    "CorruptEntry": "cachelib.errors",
+    "DatabaseUnavailable": "cachelib.errors",
+    "InvalidationFailed": "cachelib.errors",
+    "SerializationError": "cachelib.errors",
+    "KeyBuilder": "cachelib.keys",
+    "CacheMetrics": "cachelib.metrics",
+    "flush_cache_metrics": "cachelib.metrics",
+    "NearCache": "cachelib.near_cache",
+    "CacheResult": "cachelib.result",
+    "CacheStatus": "cachelib.result",
+    "Settings": "cachelib.settings",
+    "trace_if_enabled": "cachelib.tracing",
+    "Version": "cachelib.versions",
+    "VersionCounters": "cachelib.versions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cachelib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+if TYPE_CHECKING:
+    from cachelib.breaker import BreakerState, CircuitBreaker
+    from cachelib.cache import Cache, Loader
+    from cachelib.codec import dumps, loads
+    from cachelib.connections import create_redis_client, redis_connection_kwargs, redis_retry
+    from cachelib.database import Database, ReadEndpoint
+    from cachelib.errors import (
+        CacheLibError,
+        CacheUnavailable,
+        ConfigurationError,
+        CorruptEntry,
+        DatabaseUnavailable,
+        InvalidationFailed,
+        SerializationError,
+    )
+    from cachelib.keys import KeyBuilder
+    from cachelib.metrics import CacheMetrics, flush_cache_metrics
+    from cachelib.near_cache import NearCache
+    from cachelib.result import CacheResult, CacheStatus
+    from cachelib.settings import Settings
+    from cachelib.tracing import trace_if_enabled
+    from cachelib.versions import Version, VersionCounters
 
 __all__ = [
     "BreakerState",

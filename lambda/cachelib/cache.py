@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from cachelib import codec, replication, scripts
+from cachelib import codec, replication
+from cachelib.backend import Acquired, CacheBackend, client_factory, create_backend
 from cachelib.breaker import CircuitBreaker
 from cachelib.database import ReadEndpoint
-from cachelib.errors import CacheUnavailable, CorruptEntry, DatabaseUnavailable
-from cachelib.gateway import RedisGateway
-from cachelib.keys import KeyBuilder, lease_key
+from cachelib.errors import CacheUnavailable, ConfigurationError, CorruptEntry, DatabaseUnavailable
+from cachelib.gateway import Gateway, RedisGateway
+from cachelib.keys import KeyBuilder
 from cachelib.leases import LeaseKeeper
 from cachelib.metrics import (
     CACHE_ERROR,
@@ -57,27 +58,25 @@ _STATUS_METRIC = {
 }
 
 
-def _get(client: Any, key: str) -> Any:
-    return client.get(key)
-
-
 class Cache(CacheWrites):
-    """Cache-aside over Redis. Thread-safe; connections are opened lazily on first use.
+    """Cache-aside over Redis or memcached (``CACHE_ENGINE``). Thread-safe; connections are opened lazily.
 
-    Reads are here; invalidation and ``write`` come from :class:`cachelib.writes.CacheWrites`. Every Redis
-    call goes through ``self.redis`` (:class:`~cachelib.gateway.RedisGateway`)."""
+    Reads are here; invalidation and ``write`` come from :class:`cachelib.writes.CacheWrites`. Every call
+    to the engine goes through ``self.backend`` (:mod:`cachelib.backend`) and its ``gateway``."""
 
     def __init__(
         self,
-        redis_client: Any | Callable[[], Any],
+        client: Any | Callable[[], Any],
         settings: Settings | None = None,
         *,
         metrics: CacheMetrics | None = None,
         breaker: CircuitBreaker | None = None,
         near_cache: NearCache | None = None,
     ) -> None:
-        """``redis_client`` is a ``redis.Redis``/``RedisCluster`` or a zero-argument factory of one
-        (called on first use, so a cluster that is down at cold start is a cache error, not a crash)."""
+        """``client`` is a client of the engine ``settings.cache_engine`` names (``redis.Redis``/
+        ``RedisCluster``, or a :class:`~cachelib.memcached_backend.RingClient`) or a zero-argument factory
+        of one (called on first use, so a cluster that is down at cold start is a cache error, not a
+        crash)."""
         self.settings = settings or Settings()
         s = self.settings
         self.keys = KeyBuilder.from_settings(s)
@@ -85,14 +84,20 @@ class Cache(CacheWrites):
         self.breaker = breaker or CircuitBreaker(
             failure_threshold=s.breaker_failures, reset_seconds=s.breaker_reset_seconds
         )
-        self.redis = RedisGateway(redis_client, self.breaker)
-        self.leases = LeaseKeeper(self.redis, s.cache_lease_ms)
+        self.backend: CacheBackend = create_backend(client, self.breaker, s)
+        self.gateway: Gateway = self.backend.gateway
+        self._fetch = self.backend.fetch
+        self.leases = LeaseKeeper(self.backend, s.cache_lease_ms)
         if near_cache is None and s.cache_l1_enabled:
             near_cache = NearCache(s.cache_l1_ttl_seconds, heartbeat_seconds=s.cache_l1_heartbeat_ms / 1000)
+        if near_cache is not None:
+            if not isinstance(self.gateway, RedisGateway):
+                raise ConfigurationError(
+                    "a near cache needs Redis pub/sub; memcached has none (CACHE_L1_ENABLED)"
+                )
+            near_cache.subscribe(self.gateway, self.keys.channel())
         self.near_cache = near_cache
-        if self.near_cache is not None:
-            self.near_cache.subscribe(self.redis, self.keys.channel())
-        self.versions = VersionCounters(self.redis)
+        self.versions = VersionCounters(self.backend)
         # The reader endpoint is fresh by itself (it falls back to the writer when the replica lags), so a
         # Redis outage keeps the read load on the replicas.
         self.bypass_endpoint = ReadEndpoint.READER
@@ -104,22 +109,27 @@ class Cache(CacheWrites):
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Cache:
-        """A cache whose Redis client is built from ``settings`` on first use.
-
-        Raises ``ConfigurationError`` at once when ``REDIS_HOST`` is not set, rather than on every read."""
-        from cachelib.connections import create_redis_client
-
-        settings.require_redis_host()
-        return cls(lambda: create_redis_client(settings), settings, **kwargs)
+        """A cache whose client (Redis or memcached: ``CACHE_ENGINE``) is built from ``settings`` when first
+        used. Raises ``ConfigurationError`` at once when ``REDIS_HOST`` (Redis) or ``CACHE_NODES``
+        (memcached) is not set, or a near cache is asked of memcached, rather than on every read."""
+        return cls(client_factory(settings), settings, **kwargs)
 
     # --- plumbing ---------------------------------------------------------------------------------
 
+    @property
+    def redis(self) -> RedisGateway:
+        """The Redis gateway, for Redis-only work (pub/sub, sorted sets, the warmer's bulk scripts); raises
+        ``ConfigurationError`` on memcached, so Redis-only code cannot run there by accident."""
+        if not isinstance(self.gateway, RedisGateway):
+            raise ConfigurationError(f"this cache runs on {self.backend.engine}: it has no Redis gateway")
+        return self.gateway
+
     def client(self) -> Any:
-        """The raw Redis client (tests, tools). Library code goes through ``self.redis.call``."""
-        return self.redis.client()
+        """The engine's raw client (tests, tools). Library code goes through ``self.backend``."""
+        return self.gateway.client()
 
     def count_error(self) -> None:
-        """Count one Redis failure that did not end in a ``BYPASS`` answer (which counts itself)."""
+        """Count one cache failure that did not end in a ``BYPASS`` answer (which counts itself)."""
         self.metrics.incr(CACHE_ERROR)
 
     def _ttl_ms(self, ttl: float) -> int:
@@ -164,8 +174,8 @@ class Cache(CacheWrites):
         * ``accept(value)`` returning False for a decoded cached (non-``None``) value treats the entry as
           corrupt: it is deleted and the value loaded again.
 
-        Never raises because of Redis; raises :class:`DatabaseUnavailable` (or whatever the loader raises)
-        only when the value is not in the cache and the database cannot provide it.
+        Never raises because of the cache engine; raises :class:`DatabaseUnavailable` (or whatever the loader
+        raises) only when the value is not in the cache and the database cannot provide it.
         """
         started = time.perf_counter()
         try:
@@ -206,7 +216,7 @@ class Cache(CacheWrites):
                 kind, value = cached
                 return self._served(value, CacheStatus.NEGATIVE_HIT if value is None else CacheStatus.L1_HIT)
         try:
-            raw = self.redis.call(_get, key)
+            raw = self._fetch(key)
         except CacheUnavailable:
             return self._bypass(loader)
         if raw is not None:
@@ -222,8 +232,9 @@ class Cache(CacheWrites):
         return self._miss(key, loader, ttl, negative_ttl, read_primary, generation, accept)
 
     def bypass(self, loader: Loader[T]) -> CacheResult[T]:
-        """Load from the database without touching Redis, counted as ``CacheError`` (status ``BYPASS``): for a
-        read whose key cannot be built because Redis is unreachable (an unavailable list version)."""
+        """Load from the database without touching the cache, counted as ``CacheError`` (status ``BYPASS``):
+        for a read whose key cannot be built because the cache is unreachable (an unavailable list
+        version)."""
         started = time.perf_counter()
         result = self._bypass(loader)
         self.metrics.observe(CACHE_ERROR, (time.perf_counter() - started) * 1000)
@@ -231,16 +242,6 @@ class Cache(CacheWrites):
 
     def _bypass(self, loader: Loader[T]) -> CacheResult[T]:
         return CacheResult(loader(self.bypass_endpoint), CacheStatus.BYPASS)
-
-    def _acquire(self, key: str, token: str, on_miss: bool) -> tuple[bool, bool, bytes | None]:
-        """``(granted, held by another, entry)``; raises :class:`CacheUnavailable`."""
-        reply = self.redis.run_script(
-            scripts.ACQUIRE,
-            [key, lease_key(key)],
-            [token, self.settings.cache_lease_ms, "1" if on_miss else "0"],
-        )
-        entry = reply[2] if len(reply) > 2 else None
-        return bool(reply[0]), bool(reply[1]), entry
 
     def _miss(
         self,
@@ -261,14 +262,16 @@ class Cache(CacheWrites):
         endpoint = ReadEndpoint.WRITER if read_primary else ReadEndpoint.READER
         while True:
             try:
-                granted, _held, entry = self._acquire(key, token, on_miss=True)
+                acquired = self.backend.acquire(key, token, self.settings.cache_lease_ms, True)
             except CacheUnavailable:
                 return self._bypass(loader)
-            if granted:
-                value = self._load_and_fill(key, token, loader, endpoint, ttl, negative_ttl, generation)
+            if acquired.granted:
+                value = self._load_and_fill(
+                    key, acquired, token, loader, endpoint, ttl, negative_ttl, generation
+                )
                 return self._served(value, CacheStatus.MISS)
-            if entry is not None:
-                decoded = self._decode(key, entry, accept)
+            if acquired.entry is not None:
+                decoded = self._decode(key, acquired.entry, accept)
                 if decoded is None:
                     continue
                 value = decoded[2]
@@ -297,16 +300,24 @@ class Cache(CacheWrites):
             return self._served(stale, CacheStatus.STALE)  # the database just failed a refresh here
         token = secrets.token_hex(8)
         try:
-            granted, _held, _entry = self._acquire(key, token, on_miss=False)
+            acquired = self.backend.acquire(key, token, self.settings.cache_lease_ms, False)
         except CacheUnavailable:
             self.count_error()
             return self._served(stale, CacheStatus.STALE)
-        if not granted:
+        if not acquired.granted:
             return self._served(stale, CacheStatus.STALE)  # dogpile: one refreshes, the rest serve stale
         endpoint = ReadEndpoint.WRITER if read_primary else ReadEndpoint.READER
         try:
             value = self._load_and_fill(
-                key, token, loader, endpoint, ttl, negative_ttl, generation, keep_lease_on_db_failure=True
+                key,
+                acquired,
+                token,
+                loader,
+                endpoint,
+                ttl,
+                negative_ttl,
+                generation,
+                keep_lease_on_db_failure=True,
             )
         except DatabaseUnavailable:
             # A stale answer beats a 503. This container stops trying for a moment, and the lease is kept
@@ -319,6 +330,7 @@ class Cache(CacheWrites):
     def _load_and_fill(
         self,
         key: str,
+        acquired: Acquired,
         token: str,
         loader: Loader[T],
         endpoint: ReadEndpoint,
@@ -328,7 +340,7 @@ class Cache(CacheWrites):
         *,
         keep_lease_on_db_failure: bool = False,
     ) -> T | None:
-        lease = lease_key(key)
+        lease = acquired.lease
         scope = replication.begin_verified_scope()
         try:
             try:
@@ -341,17 +353,17 @@ class Cache(CacheWrites):
             if keep_lease_on_db_failure:
                 self._renew(lease, token)
             else:
-                self._release(key, token)
+                self._release(key, lease, token)
             raise
         except BaseException:
-            self._release(key, token)
+            self._release(key, lease, token)
             raise
         if not verified:
             # Read from a replica whose freshness could not be proven: answer it, never store it.
-            self._release(key, token)
+            self._release(key, lease, token)
             return value
         try:
-            stored = self.redis.run_script(scripts.FILL, [key, lease], [token, entry, hard_ms])
+            stored = self.backend.fill(key, acquired, token, entry, hard_ms)
         except CacheUnavailable:
             self.count_error()
             return value
@@ -360,26 +372,26 @@ class Cache(CacheWrites):
             self.near_cache.put(key, kind, value, soft_ms / 1000, generation)
         return value
 
-    def _release(self, key: str, token: str) -> None:
+    def _release(self, key: str, lease: str, token: str) -> None:
         try:
-            self.redis.run_script(scripts.RELEASE, [key, lease_key(key)], [token])
+            self.backend.release(key, lease, token)
         except CacheUnavailable:
             self.count_error()
 
     def _renew(self, lease: str, token: str) -> None:
         try:
-            self.redis.run_script(scripts.RENEW, [lease], [token, self.settings.cache_lease_ms])
+            self.backend.renew(lease, token, self.settings.cache_lease_ms)
         except CacheUnavailable:
             self.count_error()
 
     def _drop_corrupt(self, key: str, raw: bytes, exc: Exception) -> None:
         logger.warning("deleting corrupt cache entry %s: %s", key, exc)
         try:
-            self.redis.run_script(scripts.DELETE_IF_EQUAL, [key], [raw])
+            self.backend.delete_if_equal(key, raw)
         except CacheUnavailable:
             self.count_error()
 
     def close(self) -> None:
         if self.near_cache is not None:
             self.near_cache.close()
-        self.redis.close()
+        self.backend.close()

@@ -1,8 +1,9 @@
-"""Redis clients and MySQL connections, created once per container and reused across invocations.
+"""Redis and memcached clients, created once per container and reused across invocations.
 
-Timeouts and retries are explicit: redis-py 8 defaults to 5 s timeouts and 10 retries, which would let a
-cache outage eat a Lambda's whole budget. Here a Redis command fails within ~0.25 s (+ one 10-50 ms
-retry) and the circuit breaker in :class:`cachelib.cache.Cache` stops further attempts.
+Timeouts and retries are explicit: redis-py 8 defaults to 5 s timeouts and 10 retries, and pymemcache to
+no timeout at all, either of which would let a cache outage eat a Lambda's whole budget. Here a Redis
+command fails within ~0.25 s (+ one 10-50 ms retry), a memcached one within ``MEMCACHED_TIMEOUT_MS``
+(0.25 s, no retry), and the circuit breaker in :class:`cachelib.cache.Cache` stops further attempts.
 """
 
 from __future__ import annotations
@@ -110,3 +111,37 @@ def create_redis_client(settings: Settings) -> redis.Redis | redis.cluster.Redis
     import redis as redis_module
 
     return redis_module.Redis(host=host, port=settings.redis_port, **kwargs)
+
+
+_TLS_CONTEXTS: dict[str | None, ssl.SSLContext] = {}
+
+
+def memcached_tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying TLS context per container (per CA file): building one reads the whole trust store."""
+    context = _TLS_CONTEXTS.get(ca_file)
+    if context is None:
+        context = ssl.create_default_context(cafile=ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        _TLS_CONTEXTS[ca_file] = context
+    return context
+
+
+def create_memcached_client(settings: Settings) -> Any:
+    """A :class:`cachelib.memcached_backend.RingClient` over ``CACHE_NODES``: rendezvous hashing (adding
+    or losing a node moves only that node's keys), a connection pool per node (the client is shared by
+    threads), explicit timeouts, replies to every command (``noreply`` would hide failures), TLS when
+    ``MEMCACHED_TLS`` is true. Connects on first use."""
+    from cachelib.memcached_backend import RingClient  # imports pymemcache: only functions that use it
+
+    nodes = settings.require_cache_nodes()
+    tls = memcached_tls_context(settings.memcached_tls_ca_file) if settings.memcached_tls else None
+    return RingClient(
+        list(nodes),
+        connect_timeout=settings.memcached_connect_timeout_ms / 1000,
+        timeout=settings.memcached_timeout_ms / 1000,
+        no_delay=True,
+        use_pooling=True,
+        default_noreply=False,
+        ignore_exc=False,
+        tls_context=tls,
+    )

@@ -1,9 +1,10 @@
-"""The one door to Redis: every call the library makes goes through :meth:`RedisGateway.call`.
+"""The one door to the cache engine: every call the library makes goes through :meth:`Gateway.call`.
 
 Reads, fills, invalidations, version counters, access counts, lease renewals and the near cache's pub/sub
 all pass here, so the circuit breaker hears the outcome of every call it lets through:
 
-* a Redis error (``REDIS_ERRORS``) records a failure and becomes :class:`CacheUnavailable`;
+* an engine error (``REDIS_ERRORS``, or ``memcached_backend.MEMCACHED_ERRORS``: pymemcache's errors,
+  socket timeouts, refused connections) records a failure and becomes :class:`CacheUnavailable`;
 * a normal return records a success;
 * anything else (a bug, a decode error in the caller's function) releases a half-open trial without a
   verdict, so the next caller can try.
@@ -28,17 +29,26 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
-class RedisGateway:
-    """Owns the Redis client (created lazily) and the breaker. Thread-safe."""
+class Gateway:
+    """Owns the engine's client (created lazily) and the breaker. Thread-safe."""
 
-    def __init__(self, redis_client: Any | Callable[[], Any], breaker: CircuitBreaker) -> None:
-        """``redis_client`` is a ``redis.Redis``/``RedisCluster`` or a zero-argument factory of one (called
-        on first use, so a cluster that is down at cold start is a cache error, not a crash)."""
+    def __init__(
+        self,
+        client: Any | Callable[[], Any],
+        breaker: CircuitBreaker,
+        *,
+        errors: tuple[type[BaseException], ...] = REDIS_ERRORS,
+        engine: str = "redis",
+    ) -> None:
+        """``client`` is a client (anything with a ``get`` method) or a zero-argument factory of one
+        (called on first use, so a cluster that is down at cold start is a cache error, not a crash).
+        ``errors`` are what the engine raises when it is unreachable or misbehaving."""
         self.breaker = breaker
-        self._factory: Callable[[], Any] | None = None if hasattr(redis_client, "get") else redis_client
-        self._client: Any = redis_client if self._factory is None else None
+        self.errors = errors
+        self.engine = engine
+        self._factory: Callable[[], Any] | None = None if hasattr(client, "get") else client
+        self._client: Any = client if self._factory is None else None
         self._client_lock = threading.Lock()
-        self._scripts: dict[str, Any] = {}
 
     def client(self) -> Any:
         """The raw client, created on first call. Only for :meth:`call`'s functions and for tests."""
@@ -54,23 +64,35 @@ class RedisGateway:
         """``fn(client, *args)``, with its outcome reported to the breaker.
 
         Raises :class:`CacheUnavailable` when the breaker refuses the call (unless ``force``: a write's
-        invalidation must try even while the breaker is open) or when Redis fails.
+        invalidation must try even while the breaker is open) or when the engine fails.
         """
         breaker = self.breaker
         if not breaker.allow() and not force:
             # A new instance each time: re-raising one shared exception grows its traceback with every raise.
-            raise CacheUnavailable("circuit breaker open: Redis is not being called")
+            raise CacheUnavailable(f"circuit breaker open: {self.engine} is not being called")
         try:
             result = fn(self.client(), *args)
-        except REDIS_ERRORS as exc:
+        except self.errors as exc:
             breaker.record_failure()
-            logger.warning("redis call failed: %s: %s", type(exc).__name__, exc)
+            logger.warning("%s call failed: %s: %s", self.engine, type(exc).__name__, exc)
             raise CacheUnavailable(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
             breaker.release_trial()
             raise
         breaker.record_success()
         return result
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+class RedisGateway(Gateway):
+    """The gateway to Redis, which also runs the library's Lua scripts."""
+
+    def __init__(self, redis_client: Any | Callable[[], Any], breaker: CircuitBreaker) -> None:
+        super().__init__(redis_client, breaker, errors=REDIS_ERRORS, engine="redis")
+        self._scripts: dict[str, Any] = {}
 
     def script(self, source: str) -> Any:
         """A registered ``Script`` for ``source`` (EVALSHA with transparent reload); call it inside
@@ -88,7 +110,3 @@ class RedisGateway:
 
     def _run_script(self, client: Any, source: str, keys: list[str], args: Any) -> Any:
         return self.script(source)(keys=keys, args=args, client=client)
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()

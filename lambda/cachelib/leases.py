@@ -8,7 +8,7 @@ a live one.
 
 One daemon thread per :class:`~cachelib.cache.Cache`, started on the first slow load and parked while no
 lease is held. It renews every lease this process holds each third of ``CACHE_LEASE_MS``, through the
-gateway (so its Redis calls feed the breaker like any other). A load shorter than that never sees it.
+backend (so its calls feed the breaker like any other). A load shorter than that never sees it.
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from cachelib import scripts
 from cachelib.errors import CacheUnavailable
 
 if TYPE_CHECKING:
-    from cachelib.gateway import RedisGateway
+    from cachelib.backend import CacheBackend
 
 
 class LeaseKeeper:
-    def __init__(self, gateway: RedisGateway, lease_ms: int) -> None:
-        self._gateway = gateway
+    def __init__(self, backend: CacheBackend, lease_ms: int) -> None:
+        self._backend = backend
         self._lease_ms = lease_ms
         self._held: dict[tuple[str, str], int] = {}  # (lease key, token) -> nesting count
         self._cond = threading.Condition()
@@ -36,7 +35,7 @@ class LeaseKeeper:
 
     @contextmanager
     def holding(self, lease_key: str, token: str) -> Iterator[None]:
-        """Renew ``lease_key`` (while it still holds ``token``) until the block ends."""
+        """Renew the lease at ``lease_key`` (while it still holds ``token``) until the block ends."""
         item = (lease_key, token)
         with self._cond:
             self._held[item] = self._held.get(item, 0) + 1
@@ -65,7 +64,7 @@ class LeaseKeeper:
                 due = list(self._held)
             for lease_key, token in due:
                 try:
-                    self._gateway.run_script(scripts.RENEW, [lease_key], [token, self._lease_ms])
+                    self._backend.renew(lease_key, token, self._lease_ms)
                     self.renewals += 1
                 except CacheUnavailable:
                     break  # the fill will fail too and the load's value is still returned

@@ -49,6 +49,10 @@ COUNT_METRICS: tuple[str, ...] = (
 )
 ALL_METRICS: tuple[str, ...] = (*COUNT_METRICS, CACHE_LATENCY)
 
+DISABLED_VARIABLE = "POWERTOOLS_METRICS_DISABLED"
+"""``true`` (local runs, tests) writes no metrics; the name Powertools users know."""
+
+_COUNT_MEMBERS = "".join(f',"{name}":%d' for name in COUNT_METRICS)
 _random = random.random  # cheaper than randrange for the reservoir draw
 _MAX_SAMPLES = 99  # EMF takes 100 values per metric
 
@@ -67,12 +71,17 @@ class CacheMetrics:
         self._counts: dict[str, int] = dict.fromkeys(COUNT_METRICS, 0)
         self._latencies: list[float] = []
         self._seen = 0
+        self._since: float | None = None  # wall clock of the first record since the last drain
         self._prefix: tuple[str, str] | None = None
+        self.enabled = os.environ.get(DISABLED_VARIABLE, "").strip().lower() != "true"
+        """Read once: a function's environment does not change while its container lives."""
 
     def incr(self, name: str, value: int = 1) -> None:
         """Add ``value`` to the count metric ``name`` (one of :data:`COUNT_METRICS`)."""
         with self._lock:
             self._counts[name] += value
+            if self._since is None:
+                self._since = time.time()
 
     def observe(self, name: str, millis: float) -> None:
         """Count one read under ``name`` and record its latency (one lock round for the hit path)."""
@@ -87,6 +96,8 @@ class CacheMetrics:
 
     def _sample(self, millis: float) -> None:
         """Reservoir sampling (Algorithm R); the caller holds ``_lock``."""
+        if self._since is None:
+            self._since = time.time()
         self._seen += 1
         if len(self._latencies) < _MAX_SAMPLES:
             self._latencies.append(millis)
@@ -105,7 +116,12 @@ class CacheMetrics:
         with self._lock:
             counts, self._counts = self._counts, dict.fromkeys(COUNT_METRICS, 0)
             samples, self._latencies, self._seen = self._latencies, [], 0
+            self._since = None
         return counts, samples
+
+    def pending_since(self) -> float | None:
+        """When (epoch seconds) the oldest record not yet written was made; ``None`` when nothing is."""
+        return self._since
 
     def _prefixes(self) -> tuple[str, str]:
         """The document's fixed parts after the timestamp: without, and with, the latency metric."""
@@ -126,26 +142,34 @@ class CacheMetrics:
             self._prefix = (directive(definitions), directive(with_latency))
         return self._prefix
 
-    def document(self, timestamp_ms: int | None = None) -> str:
-        """Drain the aggregate into one EMF document (a JSON line without the newline)."""
+    def document(self, timestamp_ms: int | None = None, members: str = "") -> str:
+        """Drain the aggregate into one EMF document (a JSON line without the newline). ``members`` are more
+        pre-encoded top-level members (``"key":value,...``), such as a request line's: EMF leaves members
+        that no metric names as plain log fields."""
         counts, samples = self.drain()
         plain, with_latency = self._prefixes()
         stamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
-        parts = ['{"_aws":{"Timestamp":', str(stamp), with_latency if samples else plain]
-        for name in COUNT_METRICS:
-            parts.append(f',"{name}":{counts[name]}')
+        parts = [
+            '{"_aws":{"Timestamp":',
+            str(stamp),
+            with_latency if samples else plain,
+            _COUNT_MEMBERS % tuple(counts.values()),  # counts keep COUNT_METRICS' order (dict.fromkeys)
+        ]
         if samples:
             parts.append(f',"{CACHE_LATENCY}":[' + ",".join(repr(round(ms, 3)) for ms in samples) + "]")
+        if members:
+            parts.append(",")
+            parts.append(members)
         parts.append("}")
         return "".join(parts)
 
-    def emf_line(self) -> str:
+    def emf_line(self, members: str = "", timestamp_ms: int | None = None) -> str:
         """Drain the aggregate into its EMF line (with the newline), or ``""`` when metrics are disabled, for
-        a caller that writes it together with its own lines."""
-        if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() == "true":
+        a caller that writes it itself; ``members`` and ``timestamp_ms`` as for :meth:`document`."""
+        if not self.enabled:
             self.drain()
             return ""
-        return self.document() + "\n"
+        return self.document(timestamp_ms, members) + "\n"
 
     def emit(self, stream: TextIO | None = None) -> None:
         """Write the aggregate as one EMF line on stdout (or ``stream``) and reset it. Call it once per

@@ -3,6 +3,11 @@
 The CDK app sets exactly these (endpoints and secret ARNs, never secret values):
 
 =============================  =========================================================================
+``CACHE_ENGINE``               ``"redis"`` (default; Redis OSS or Valkey) or ``"memcached"``
+``CACHE_NODES``                with ``memcached``: every node, ``host:port`` comma-separated (the client
+                               shards keys over them with rendezvous hashing)
+``MEMCACHED_TLS``              with ``memcached``: ``"true"``/``"false"``, default ``"false"``; ElastiCache
+                               with in-transit encryption needs ``"true"``
 ``REDIS_HOST``                 primary endpoint, or the configuration endpoint in cluster mode (required
                                by anything that uses Redis; a database-only function leaves it unset)
 ``REDIS_PORT``                 default ``6379``
@@ -31,12 +36,14 @@ The CDK app sets exactly these (endpoints and secret ARNs, never secret values):
 
 Local runs and tests may pass values directly instead of secret ARNs (never set these in AWS):
 ``REDIS_PASSWORD`` (with optional ``REDIS_USERNAME``), ``REDIS_TLS_CA_FILE`` (a private CA such as a test's
-self-signed certificate), ``DB_USER`` and ``DB_PASSWORD``. An ARN wins over a direct value when both are set.
+self-signed certificate), ``MEMCACHED_TLS_CA_FILE`` (the same for memcached), ``DB_USER`` and
+``DB_PASSWORD``. An ARN wins over a direct value when both are set.
 
 Optional tuning variables (sane defaults; the CDK app does not set them): ``DB_TLS_CA_FILE`` (CA bundle
 for the database certificate; default: the Amazon RDS CAs shipped in this package, ``rds-ca-bundle.pem``,
 since no public trust store carries them), ``REDIS_CONNECT_TIMEOUT_MS``
 (default 500), ``REDIS_SOCKET_TIMEOUT_MS`` (default 250), ``REDIS_RETRIES`` (default 1),
+``MEMCACHED_CONNECT_TIMEOUT_MS`` (default 500), ``MEMCACHED_TIMEOUT_MS`` (default 250),
 ``DB_CONNECT_TIMEOUT_SECONDS`` (default 3), ``DB_READ_TIMEOUT_SECONDS`` (default 5),
 ``DB_REPLICA_WAIT_MS`` (how long a read waits for the replica to catch up with the writer before it reads
 the writer instead, default 200; see ``replication.py``),
@@ -66,6 +73,18 @@ from cachelib.errors import ConfigurationError
 
 COMPRESS_MIN_BYTES_DEFAULT = 512
 """Measured in ``bench/RESULTS.md`` ("Compressed entries")."""
+
+REDIS = "redis"
+MEMCACHED = "memcached"
+ENGINES = (REDIS, MEMCACHED)
+
+# The names of the variables that choose and reach the engine, for the CDK app to import rather than retype.
+ENV_CACHE_ENGINE = "CACHE_ENGINE"
+ENV_CACHE_NODES = "CACHE_NODES"
+ENV_MEMCACHED_TLS = "MEMCACHED_TLS"
+ENV_MEMCACHED_TLS_CA_FILE = "MEMCACHED_TLS_CA_FILE"
+ENV_MEMCACHED_CONNECT_TIMEOUT_MS = "MEMCACHED_CONNECT_TIMEOUT_MS"
+ENV_MEMCACHED_TIMEOUT_MS = "MEMCACHED_TIMEOUT_MS"
 
 RDS_CA_BUNDLE = str(Path(__file__).with_name("rds-ca-bundle.pem"))
 
@@ -105,6 +124,18 @@ def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str |
     return raw.strip()
 
 
+def _nodes(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    nodes = []
+    for item in (_str(env, name, "") or "").split(","):
+        if not item.strip():
+            continue
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigurationError(f"{name}: {item.strip()!r} is not host:port")
+        nodes.append((host, int(port)))
+    return tuple(nodes)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the library needs, immutable. Build with :meth:`from_env` at module scope."""
@@ -120,6 +151,13 @@ class Settings:
     redis_connect_timeout_ms: int = 500
     redis_socket_timeout_ms: int = 250
     redis_retries: int = 1
+
+    cache_engine: str = REDIS
+    cache_nodes: tuple[tuple[str, int], ...] = ()  # memcached: (host, port) of every node
+    memcached_tls: bool = False
+    memcached_tls_ca_file: str | None = None
+    memcached_connect_timeout_ms: int = 500
+    memcached_timeout_ms: int = 250
 
     db_writer_host: str = "localhost"
     db_reader_host: str = "localhost"
@@ -155,6 +193,28 @@ class Settings:
     service_name: str = "caching-service"
     metrics_namespace: str = "CachingArchitecture"
 
+    def __post_init__(self) -> None:
+        # Here rather than in from_env, so a Settings built in code or by dataclasses.replace is checked too.
+        if self.cache_engine not in ENGINES:
+            raise ConfigurationError(
+                f"{ENV_CACHE_ENGINE}: {self.cache_engine!r} is not one of {', '.join(ENGINES)}"
+            )
+        if self.cache_engine == MEMCACHED:
+            if self.cache_l1_enabled:
+                raise ConfigurationError(
+                    "CACHE_L1_ENABLED: the near cache is invalidated over Redis pub/sub, which memcached "
+                    "does not have; set it to false with CACHE_ENGINE=memcached"
+                )
+            head = self.cache_key_prefix + self.cache_key_version
+            if not (head.isascii() and head.isprintable()):
+                raise ConfigurationError(
+                    f"CACHE_KEY_PREFIX/CACHE_KEY_VERSION: {head!r}: memcached keys must be printable ASCII"
+                )
+            if self.cache_replica_acks:
+                raise ConfigurationError(
+                    f"CACHE_REPLICA_ACKS: {self.cache_replica_acks}, but memcached has no replicas: set 0"
+                )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the variables documented in this module; raises ``ConfigurationError`` naming a bad one."""
@@ -185,6 +245,12 @@ class Settings:
             redis_connect_timeout_ms=_int(env, "REDIS_CONNECT_TIMEOUT_MS", 500, 1),
             redis_socket_timeout_ms=_int(env, "REDIS_SOCKET_TIMEOUT_MS", 250, 1),
             redis_retries=_int(env, "REDIS_RETRIES", 1, 0),
+            cache_engine=(_str(env, ENV_CACHE_ENGINE, REDIS) or REDIS).lower(),
+            cache_nodes=_nodes(env, ENV_CACHE_NODES),
+            memcached_tls=_bool(env, ENV_MEMCACHED_TLS, False),
+            memcached_tls_ca_file=_str(env, ENV_MEMCACHED_TLS_CA_FILE),
+            memcached_connect_timeout_ms=_int(env, ENV_MEMCACHED_CONNECT_TIMEOUT_MS, 500, 1),
+            memcached_timeout_ms=_int(env, ENV_MEMCACHED_TIMEOUT_MS, 250, 1),
             db_writer_host=writer,
             db_reader_host=_str(env, "DB_READER_HOST", writer),
             db_port=_int(env, "DB_PORT", 3306, 1),
@@ -227,3 +293,11 @@ class Settings:
                 "REDIS_HOST: not set; expected the Redis primary or configuration endpoint"
             )
         return self.redis_host
+
+    def require_cache_nodes(self) -> tuple[tuple[str, int], ...]:
+        """The memcached nodes; raises ``ConfigurationError`` when ``CACHE_NODES`` was not set."""
+        if not self.cache_nodes:
+            raise ConfigurationError(
+                f"{ENV_CACHE_NODES}: not set; expected every memcached node as host:port, comma-separated"
+            )
+        return self.cache_nodes

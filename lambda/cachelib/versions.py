@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cachelib import scripts
 from cachelib.errors import CacheUnavailable
 
 if TYPE_CHECKING:
-    from cachelib.gateway import RedisGateway
+    from cachelib.backend import CacheBackend
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,25 +25,25 @@ class Version:
 
     @property
     def available(self) -> bool:
-        """False when Redis could not be read. Never build a key from an unavailable version: a page cached
-        under the placeholder would be found again during the next blip, after writes it never saw. Read
-        through :meth:`cachelib.Cache.bypass` instead."""
+        """False when the cache could not be read. Never build a key from an unavailable version: a page
+        cached under the placeholder would be found again during the next blip, after writes it never saw.
+        Read through :meth:`cachelib.Cache.bypass` instead."""
         return self.number > 0
 
 
 UNAVAILABLE = Version(0)
-"""Returned when Redis cannot be read (``available`` is False): real counters start at server-time * 1000,
-so 0 never collides."""
+"""Returned when the cache cannot be read (``available`` is False): real counters start at a clock in
+microseconds (Redis: the server's, memcached: the client's), so 0 never collides."""
 
 
 class VersionCounters:
-    def __init__(self, gateway: RedisGateway) -> None:
-        self._redis = gateway
+    def __init__(self, backend: CacheBackend) -> None:
+        self._backend = backend
 
     def current(self, version_key: str) -> Version:
-        """The counter's value (created if missing). Never raises for Redis."""
+        """The counter's value (created if missing). Never raises for the cache engine."""
         try:
-            number = self._redis.run_script(scripts.VERSION_READ, [version_key])
+            number = self._backend.version(version_key)
         except CacheUnavailable:
             return UNAVAILABLE  # the read that follows (Cache.bypass) counts the error
-        return Version(int(number))
+        return Version(number)

@@ -11,11 +11,13 @@ Two ways to put the cache right after a commit, chosen per entity:
   deletes the entry. No stale fill can land after it (leases are revoked in the same script) and no older
   write's late store can overwrite a newer one (its claim was replaced or voided). The next read is a hit.
 
-Either way the keys are published to other near caches, and the write waits until ``CACHE_REPLICA_ACKS``
-Redis replicas have it (``WAIT``), so a failover cannot bring the old value back. It tries a few times even
-with the breaker open, because a write's guarantee ("no later read returns the old value") cannot be given
-while Redis is unreachable: it raises :class:`~cachelib.errors.InvalidationFailed` instead, and the handler
-tells its client the write is saved but not yet confirmed everywhere.
+On Redis the keys are also published to other near caches, and the write waits until
+``CACHE_REPLICA_ACKS`` Redis replicas have it (``WAIT``), so a failover cannot bring the old value back;
+memcached has neither (``memcached_backend.py`` says how the same steps are made safe there). Either way
+it tries a few times even with the breaker open, because a write's guarantee ("no later read returns the
+old value") cannot be given while the cache is unreachable: it raises
+:class:`~cachelib.errors.InvalidationFailed` instead, and the handler tells its client the write is saved
+but not yet confirmed everywhere.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cachelib import scripts
+from cachelib.backend import WriteItem
 from cachelib.errors import CacheUnavailable, InvalidationFailed
-from cachelib.keys import lease_key, writer_key
-from cachelib.near_cache import encode_keys
+from cachelib.redis_backend import ReplicationUnconfirmed
 
 if TYPE_CHECKING:
+    from cachelib.backend import CacheBackend
     from cachelib.database import Database
+    from cachelib.keys import KeyBuilder
+    from cachelib.near_cache import NearCache
 
 T = TypeVar("T")
 
@@ -40,31 +44,20 @@ WRITE_CLAIM_MS = 30_000
 store into a delete)."""
 
 
-class ReplicationUnconfirmed(Exception):
-    """Fewer Redis replicas than required acknowledged a write within ``CACHE_REPLICA_ACK_MS``."""
-
-
-def wait_for_replicas(client: Any, required: int, timeout_ms: int) -> None:
-    """``WAIT`` on ``client``'s connection until ``required`` replicas have its writes. ``required`` 0
-    returns at once."""
-    if required > 0:
-        check_acks(client, int(client.execute_command("WAIT", required, timeout_ms)), required)
-
-
-def check_acks(client: Any, acked: int, required: int) -> None:
-    """Accept ``acked`` when it covers ``required`` replicas, or every replica connected right now (one
-    being replaced is not connected; it copies the whole data set, deletion included, when it joins).
-    Raises :class:`ReplicationUnconfirmed` otherwise."""
-    if acked >= required:
-        return
-    connected = int(client.info("replication").get("connected_slaves", 0))
-    if acked < connected:
-        raise ReplicationUnconfirmed(f"{acked} of {connected} connected Redis replicas confirmed the write")
-
-
 class CacheWrites:
     """Mixed into :class:`cachelib.cache.Cache`, whose attributes (``settings``, ``keys``, ``near_cache``,
-    ``redis``, ``_entry``, ``count_error``) it uses."""
+    ``backend``, ``_entry``, ``count_error``) it uses."""
+
+    if TYPE_CHECKING:
+        keys: KeyBuilder
+        near_cache: NearCache | None
+        backend: CacheBackend
+
+        def _entry(
+            self, value: Any, ttl: float | None, negative_ttl: float | None
+        ) -> tuple[bytes, int, int]: ...
+
+        def count_error(self) -> None: ...
 
     # --- invalidate -------------------------------------------------------------------------------
 
@@ -72,29 +65,21 @@ class CacheWrites:
         """After a commit: make ``keys`` unreadable everywhere (see README, "Writes").
 
         Tries even when the breaker is open, ``attempts`` times; raises :class:`InvalidationFailed` if
-        Redis stays unreachable or its replicas do not confirm, so the caller can tell its client.
+        the cache stays unreachable or its replicas do not confirm, so the caller can tell its client.
         """
         if not keys:
             return
-        script = self.redis.script(scripts.INVALIDATE)
-        calls = [(script, [key, lease_key(key), writer_key(key)], []) for key in keys]
-        self._apply(keys, calls, attempts)
+        self._apply(keys, attempts, lambda: self.backend.invalidate(keys, self._channel()))
 
     # --- write-through ----------------------------------------------------------------------------
 
     def claim_write_through(self, *keys: str) -> dict[str, str]:
         """Inside the write's transaction, after it has locked the rows behind ``keys``: claim them for
-        :meth:`write_through`. Returns the claims; ``{}`` if Redis cannot be reached now (the write then
+        :meth:`write_through`. Returns the claims; ``{}`` if the cache cannot be reached now (the write then
         stores nothing and :meth:`write_through` deletes instead)."""
         tokens = {key: secrets.token_hex(8) for key in keys}
-        script = self.redis.script(scripts.WRITE_CLAIM)
-
-        def claim(client: Any) -> None:
-            for key, token in tokens.items():
-                script(keys=[writer_key(key)], args=[token, WRITE_CLAIM_MS], client=client)
-
         try:
-            self.redis.call(claim)
+            self.backend.claim(tokens, WRITE_CLAIM_MS)
         except CacheUnavailable:
             self.count_error()
             return {}
@@ -110,69 +95,38 @@ class CacheWrites:
     ) -> dict[str, bool]:
         """After the commit: store each of ``values`` (a value, or ``None`` for "does not exist") if this
         write still holds its claim, else delete the entry. Returns ``{key: stored}``. Confirmed like
-        :meth:`invalidate`; raises :class:`InvalidationFailed` if Redis stays unreachable."""
+        :meth:`invalidate`; raises :class:`InvalidationFailed` if the cache stays unreachable."""
         if not values:
             return {}
-        script = self.redis.script(scripts.WRITE_THROUGH)
-        calls = []
+        items = []
         for key, value in values.items():
             entry, _soft_ms, hard_ms = self._entry(value, ttl, None)
-            token = claims.get(key, "")  # no claim: the script deletes
-            calls.append((script, [key, lease_key(key), writer_key(key)], [token, entry, hard_ms]))
-        replies = self._apply(list(values), calls, attempts)
-        return {key: bool(reply) for key, reply in zip(values, replies, strict=True)}
+            items.append(WriteItem(key, claims.get(key, ""), entry, hard_ms))  # no claim: deleted
+        keys = list(values)
+        replies = self._apply(keys, attempts, lambda: self.backend.write_through(items, self._channel()))
+        return {key: bool(reply) for key, reply in zip(keys, replies, strict=True)}
 
     # --- shared -----------------------------------------------------------------------------------
 
-    def _apply(
-        self, keys: Sequence[str], calls: list[tuple[Any, list[str], list[Any]]], attempts: int
-    ) -> list:
+    def _channel(self) -> str | None:
+        """Where a write publishes its keys: the near caches' channel, when this process has one."""
+        return self.keys.channel() if self.near_cache is not None else None
+
+    def _apply(self, keys: Sequence[str], attempts: int, action: Callable[[], T]) -> T:
         if self.near_cache is not None:
             self.near_cache.invalidate(keys)
-        replies = self._with_retries(attempts, keys, lambda client: self._run_confirmed(client, keys, calls))
+        result = self._with_retries(attempts, keys, action)
         if self.near_cache is not None:
-            # Again after Redis: a read racing with it in this process may have fetched the old entry;
+            # Again after the cache: a read racing with it in this process may have fetched the old entry;
             # bumping the L1 generation makes its pending put a no-op.
             self.near_cache.invalidate(keys)
-        return replies
+        return result
 
-    def _run_confirmed(
-        self,
-        client: Any,
-        keys: Sequence[str],
-        calls: Sequence[tuple[Any, list, list]],
-        *,
-        publish: bool = True,
-    ) -> list:
-        """Run ``(script, keys, args)`` calls, then ``WAIT`` for the replicas on the same connection (per
-        node in cluster mode), then publish ``keys`` to the near caches."""
-        s = self.settings
-        replies: list[Any] = []
-        if s.redis_cluster_mode:
-            for script, call_keys, args in calls:  # WAIT must run on the node that owns the key
-                node_client = client.get_redis_connection(client.get_node_from_key(call_keys[0]))
-                replies.append(script(keys=call_keys, args=args, client=node_client))
-                wait_for_replicas(node_client, s.cache_replica_acks, s.cache_replica_ack_ms)
-        else:
-            pipe = client.pipeline(transaction=False)
-            for script, call_keys, args in calls:
-                script(keys=call_keys, args=args, client=pipe)
-            required = s.cache_replica_acks
-            if required > 0:  # same connection as the scripts: WAIT covers exactly these writes
-                pipe.execute_command("WAIT", required, s.cache_replica_ack_ms)
-            replies = pipe.execute()
-            if required > 0:
-                check_acks(client, int(replies.pop()), required)
-        if publish and self.near_cache is not None:
-            # Part of the write: a near cache elsewhere holding the old value must hear about it.
-            client.publish(self.keys.channel(), encode_keys(keys))
-        return replies
-
-    def _with_retries(self, attempts: int, keys: Iterable[str], action: Callable[[Any], T]) -> T:
+    def _with_retries(self, attempts: int, keys: Iterable[str], action: Callable[[], T]) -> T:
         last: BaseException | None = None
         for attempt in range(max(1, attempts)):
             try:
-                return self.redis.call(action, force=True)
+                return action()
             except (CacheUnavailable, ReplicationUnconfirmed) as exc:
                 last = exc
                 self.count_error()
@@ -212,14 +166,8 @@ class CacheWrites:
 
     def bump_versions(self, *version_keys: str, attempts: int = 3) -> dict[str, int]:
         """After a commit: advance each list-page version counter (replica-confirmed like ``invalidate``).
-        Raises :class:`InvalidationFailed` if Redis stays unreachable for ``attempts`` tries."""
+        Raises :class:`InvalidationFailed` if the cache stays unreachable for ``attempts`` tries."""
         if not version_keys:
             return {}
-        script = self.redis.script(scripts.VERSION_BUMP)
-        calls = [(script, [key], []) for key in version_keys]
-        replies = self._with_retries(  # counters are never near-cached: nothing to publish
-            attempts,
-            version_keys,
-            lambda client: self._run_confirmed(client, version_keys, calls, publish=False),
-        )
-        return {key: int(number) for key, number in zip(version_keys, replies, strict=True)}
+        numbers = self._with_retries(attempts, version_keys, lambda: self.backend.bump(version_keys))
+        return dict(zip(version_keys, numbers, strict=True))

@@ -8,12 +8,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any
+
+from cachelib import logs
 
 MAX_BODY_BYTES = 16 * 1024
 CORRELATION_HEADER = "x-correlation-id"
@@ -21,9 +24,6 @@ _CORRELATION_MAX = 128
 
 # Errors and writes must never be stored by API Gateway's stage cache or CloudFront.
 NO_STORE = "no-store"
-
-# The request log line goes straight to stdout, one JSON object per line (CloudWatch Logs Insights parses
-# it as fields): the logging module's record, formatter and handler cost ~15 us per request for nothing.
 
 
 class HttpError(Exception):
@@ -42,11 +42,9 @@ class HttpError(Exception):
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         # Prices are exact decimals: keep them as strings, never floats. Integral values are plain ints.
-        return (
-            int(value)
-            if value == value.to_integral_value() and value.as_tuple().exponent >= 0
-            else str(value)
-        )
+        # A non-negative exponent means no fractional digits (NaN and Infinity have a str exponent).
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else str(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
@@ -60,10 +58,25 @@ def to_json(body: Any) -> str:
 
 
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return json_response(status, to_json(body), headers)
+
+
+def json_response(status: int, body_json: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A proxy response whose body is already JSON text."""
     merged = {"Content-Type": "application/json"}
     if headers:
         merged.update(headers)
-    return {"statusCode": status, "headers": merged, "body": to_json(body), "isBase64Encoded": False}
+    return {"statusCode": status, "headers": merged, "body": body_json, "isBase64Encoded": False}
+
+
+def json_scalar(value: Any) -> str:
+    """One scalar as ``to_json`` writes it (exact decimals as ints or strings, datetimes as ISO 8601), for a
+    caller that builds a fixed-shape document by hand."""
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if isinstance(value, Decimal | datetime):
+        return json_scalar(_json_default(value))
+    return to_json(value)
 
 
 def error_response(error: HttpError, correlation_id: str) -> dict[str, Any]:
@@ -125,30 +138,39 @@ def _reject_constant(name: str) -> Any:
 
 @dataclass
 class RequestLog:
-    """Collects the fields of the one structured log line written per request."""
+    """Collects the fields of the one structured line written per request (``cachelib.logs``)."""
 
     correlation_id: str
     method: str
     path: str
     started: float = field(default_factory=time.perf_counter)
     fields: dict[str, Any] = field(default_factory=dict)
+    cold_start: bool = False
 
-    def line(self, status: int) -> str:
-        """The request's log line (JSON, with its newline)."""
-        record = {
-            "level": "ERROR" if status >= 500 else "INFO",
-            "message": "request",
-            "correlation_id": self.correlation_id,
-            "method": self.method,
-            "path": self.path[:256],
-            "status": status,
-            "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
-            **self.fields,
-        }
-        return _ENCODER.encode(record) + "\n"
+    @classmethod
+    def begin(cls, event: dict[str, Any], context: Any, metrics: Any = None) -> RequestLog:
+        """The request's log, started: its correlation id is every log line's until the next request.
+        ``metrics``: the container's ``CacheMetrics``, if it has one yet (``logs.begin_invocation``)."""
+        method = event.get("httpMethod")
+        path = event.get("path")
+        request_id = correlation_id(event, context)
+        return cls(
+            request_id,
+            method.upper() if isinstance(method, str) else "",
+            path if isinstance(path, str) else "",
+            cold_start=logs.begin_invocation(request_id, context, metrics),
+        )
 
-    def emit(self, status: int, *also: str) -> None:
-        """Write the log line, and any other finished lines (the invocation's EMF metrics), in one write."""
-        out = sys.stdout
-        out.write(self.line(status) + "".join(also))
-        out.flush()  # never left in a buffer when the runtime freezes the container
+    def line(self, status: int, metrics: Any = None) -> str:
+        """The request's line (JSON, with its newline); with ``metrics`` (a ``CacheMetrics``), also the
+        invocation's EMF document."""
+        members = logs.request_members(
+            status, self.method, self.path, self.started, self.cold_start, self.fields
+        )
+        return logs.request_line(members, metrics)
+
+    def emit(self, status: int, metrics: Any = None, *, routine: bool = False) -> None:
+        """Write the request's line, carrying the container's pending metrics, in one write. A ``routine``
+        request (a fast successful cache hit) may leave both for a later line (``cachelib.logs``)."""
+        if logs.line_due(routine and not self.cold_start, self.started):
+            logs.write(self.line(status, metrics))

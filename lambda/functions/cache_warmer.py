@@ -22,7 +22,6 @@ Returns (and logs) ``{"warmed", "skipped", "requested", "durationMs", "rowsPerSe
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -33,17 +32,21 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
-from cachelib import Cache, Database, ReadEndpoint, Settings, trace_if_enabled
+from cachelib import Cache, Database, ReadEndpoint, Settings, logs, trace_if_enabled
 from cachelib.replication import begin_verified_scope, end_verified_scope
+from cachelib.settings import MEMCACHED
+from functions import hot_counts
 from functions.bulk_cache_writer import BulkEntryWriter, count_lines
+from functions.bulk_memcached_writer import MemcachedBulkWriter
 from functions.catalog_schema import PRODUCT_JSON_SQL
 from functions.idempotency import purge_expired
 from functions.product_store import hot_products_key, product_key
 
 LOGGER = logging.getLogger("cache_warmer")
-LOGGER.setLevel(logging.INFO)
+logs.configure_logging()  # every record in the one log shape (cachelib.logs)
 
 BATCH_ROWS = 1000
 QUEUE_BATCHES = 4
@@ -158,17 +161,33 @@ class LeasedBatch:
     """``None`` when the batch's freshness could not be proven (nothing of it may be stored)."""
 
 
-def leased_pages(cache: Cache, writer: BulkEntryWriter, n: int) -> Iterator[tuple[bytes, str]]:
+T = TypeVar("T")
+EntryWriter = BulkEntryWriter | MemcachedBulkWriter
+
+
+def _through(cache: Cache, fn: Callable[[], T]) -> T:
+    """Redis: a bulk script runs inside the gateway, so the breaker hears it once per batch. memcached: the
+    writer's own library calls report to the breaker."""
+    if cache.backend.engine == MEMCACHED:
+        return fn()
+    return cache.redis.call(lambda _client: fn())
+
+
+def leased_pages(cache: Cache, writer: EntryWriter, n: int, db: Database) -> Iterator[tuple[bytes, str]]:
     """The hot ids a page at a time, each page's keys leased to a fresh token before it is yielded."""
     lease_ms = cache.settings.cache_lease_ms
-    for ids in hot_id_pages(cache, n):
+    if cache.backend.engine == MEMCACHED:  # no sorted set: ranked from per-product counters
+        ranking = hot_counts.pages(cache, db, n, BATCH_ROWS)
+    else:
+        ranking = hot_id_pages(cache, n)
+    for ids in ranking:
         token = secrets.token_hex(8)
-        cache.redis.call(lambda _client, ids=ids, token=token: writer.lease(ids, token, lease_ms))
+        _through(cache, partial(writer.lease, ids, token, lease_ms))
         yield ids, token
 
 
 def read_batches(
-    cache: Cache, db: Database, writer: BulkEntryWriter, pages: Iterable[tuple[bytes, str]]
+    cache: Cache, db: Database, writer: EntryWriter, pages: Iterable[tuple[bytes, str]]
 ) -> Iterator[LeasedBatch]:
     """Ready-made entries for each leased page, read from the reader endpoint once the replica has caught up
     with the writer (else from the writer)."""
@@ -248,12 +267,16 @@ def _stage(items: Callable[[], Iterable[Any]], out: queue.Queue, stop: threading
 
 
 def warm(cache: Cache, db: Database, n: int) -> WarmResult:
-    """Warm the ``n`` hottest products; raises if the database or Redis fails mid-way.
+    """Warm the ``n`` hottest products; raises if the database or the cache fails mid-way.
 
-    Three stages on three threads, so Redis leases the next page while MySQL renders this one and Redis
-    stores the one before: leaser -> reader -> writer (this thread)."""
+    Three stages on three threads, so the cache leases the next page while MySQL renders this one and the
+    cache stores the one before: leaser -> reader -> writer (this thread)."""
     head, tail = key_parts(cache)
-    writer = BulkEntryWriter(cache.client(), head, tail, cluster=cache.settings.redis_cluster_mode)
+    writer: EntryWriter
+    if cache.backend.engine == MEMCACHED:
+        writer = MemcachedBulkWriter(cache, head, tail)
+    else:
+        writer = BulkEntryWriter(cache.client(), head, tail, cluster=cache.settings.redis_cluster_mode)
     result = WarmResult(requested=n)
     started = time.perf_counter()
     pages: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
@@ -262,7 +285,7 @@ def warm(cache: Cache, db: Database, n: int) -> WarmResult:
     threads = [
         threading.Thread(
             target=_stage,
-            args=(lambda: leased_pages(cache, writer, n), pages, stop, db),
+            args=(lambda: leased_pages(cache, writer, n, db), pages, stop, db),
             name="warm-leaser",
             daemon=True,
         ),
@@ -278,11 +301,11 @@ def warm(cache: Cache, db: Database, n: int) -> WarmResult:
     try:
         for leased in _drain(batches):
             if leased.entries is None:  # read unverified: give the leases back, store nothing
-                cache.redis.call(lambda _c, b=leased: writer.write(b"", b.ids, b.token))
+                _through(cache, partial(writer.write, b"", leased.ids, leased.token))
                 result.skipped += leased.ids.count(b",") + 1
                 continue
             rows = count_lines(leased.entries)
-            written = cache.redis.call(lambda _c, b=leased: writer.write(b.entries, b.ids, b.token))
+            written = _through(cache, partial(writer.write, leased.entries, leased.ids, leased.token))
             result.warmed += written
             result.skipped += rows - written
     finally:
@@ -296,7 +319,10 @@ def warm(cache: Cache, db: Database, n: int) -> WarmResult:
 
 
 def decay_hot_set(cache: Cache, n: int) -> None:
-    """Keep the top ``HOT_SET_KEEP_FACTOR * n`` members and halve every score."""
+    """Keep the top ``HOT_SET_KEEP_FACTOR * n`` members and halve every score. memcached: nothing to do,
+    its counters age out by epoch (``functions.hot_counts``)."""
+    if cache.backend.engine == MEMCACHED:
+        return
     key = hot_products_key(cache)
     keep = max(HOT_SET_KEEP_FACTOR * n, 10_000)
 
@@ -321,7 +347,5 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
     decay_hot_set(cache, n)
     # Housekeeping that must stay off the request path: expired Idempotency-Keys, by index range.
     purged = purge_expired(db.connection(ReadEndpoint.WRITER))
-    LOGGER.info(
-        json.dumps({"message": "cache warm finished", **asdict(result), "idempotencyKeysPurged": purged})
-    )
+    LOGGER.info("cache warm finished", extra={**asdict(result), "idempotencyKeysPurged": purged})
     return {**asdict(result), "idempotencyKeysPurged": purged}

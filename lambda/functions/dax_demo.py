@@ -18,18 +18,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from cachelib import logs
 from functions.apigw import (
     NO_STORE,
     HttpError,
     RequestLog,
-    correlation_id,
     error_response,
     json_body,
     response,
 )
 
 LOGGER = logging.getLogger("dax_demo")
-LOGGER.setLevel(logging.INFO)
+logs.configure_logging()  # every record in the one log shape (cachelib.logs)
 
 ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -58,9 +58,8 @@ def _open_table() -> tuple[Any, str]:
     import boto3
 
     LOGGER.warning(
-        '{"message": "DAX_ENDPOINT is not set; reading and writing DynamoDB directly, without DAX", '
-        '"table": "%s"}',
-        table_name,
+        "DAX_ENDPOINT is not set; reading and writing DynamoDB directly, without DAX",
+        extra={"table": table_name},
     )
     return boto3.resource("dynamodb").Table(table_name), "dynamodb"
 
@@ -128,7 +127,7 @@ def _attributes(body: Any) -> dict[str, Any]:
 
 
 def _dependency_error(exc: Exception) -> HttpError:
-    LOGGER.error('{"message": "item store unavailable", "error": "%s"}', type(exc).__name__)
+    LOGGER.error("item store unavailable", extra={"error": type(exc).__name__})
     return HttpError(
         503, "store_unavailable", "the item store is unavailable; retry later", {"Retry-After": "1"}
     )
@@ -139,7 +138,7 @@ def _configured_table() -> tuple[Any, str]:
     try:
         return table()
     except Misconfigured as exc:
-        LOGGER.error('{"message": "function misconfigured", "reason": "%s"}', exc)
+        LOGGER.error("function misconfigured", extra={"reason": str(exc)})
         raise HttpError(500, "misconfigured", "the item store is not configured") from exc
     except Exception as exc:  # the DAX client could not reach its cluster: an outage, worth a retry
         raise _dependency_error(exc) from exc
@@ -170,8 +169,8 @@ def _put(item_id: str, event: dict[str, Any]) -> tuple[int, dict[str, Any], str]
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if not isinstance(event, dict):
         event = {}
-    method = str(event.get("httpMethod") or "").upper()
-    log = RequestLog(correlation_id(event, context), method, str(event.get("path") or ""))
+    log = RequestLog.begin(event, context)
+    method = log.method
     try:
         item_id = _item_id(event)
         if method == "GET":
@@ -197,7 +196,7 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
         result = error_response(exc, log.correlation_id)
     except Exception:
         # Our fault, not the caller's: a JSON 500 with the correlation id, the traceback only in the log.
-        LOGGER.exception("unhandled error (correlation id %s)", log.correlation_id)
+        LOGGER.exception("unhandled error")  # the record carries the correlation id
         result = error_response(HttpError(500, "internal_error", "internal error"), log.correlation_id)
     log.emit(result["statusCode"])
     return result

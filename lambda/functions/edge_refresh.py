@@ -27,8 +27,10 @@ import urllib.request
 import uuid
 from typing import Any
 
+from cachelib import logs
+
 LOGGER = logging.getLogger("edge_refresh")
-LOGGER.setLevel(logging.INFO)
+logs.configure_logging()  # every record in the one log shape (cachelib.logs)
 
 QUEUE_URL_VARIABLE = "EDGE_REFRESH_QUEUE_URL"
 ITEM_PATH = re.compile(r"/products/[1-9][0-9]{0,18}")
@@ -61,7 +63,8 @@ class EdgeRefreshQueue:
             self._client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"paths": list(paths)}))
         except Exception as exc:  # the edge catches up by its TTLs; the write must not fail for this
             self.failures += 1
-            LOGGER.warning("edge refresh not queued for %s: %s: %s", paths, type(exc).__name__, exc)
+            error = f"{type(exc).__name__}: {exc}"
+            LOGGER.warning("edge refresh not queued", extra={"paths": list(paths), "error": error})
             return False
         return True
 
@@ -75,7 +78,9 @@ def _paths_by_record(event: Any) -> dict[str, list[str]]:
         try:
             paths = json.loads(record["body"])["paths"]
         except (KeyError, TypeError, ValueError):
-            LOGGER.warning("dropping a malformed edge refresh message %s", record.get("messageId"))
+            LOGGER.warning(
+                "dropping a malformed edge refresh message", extra={"message_id": record.get("messageId")}
+            )
             continue
         found[record["messageId"]] = [p for p in paths if isinstance(p, str) and ITEM_PATH.fullmatch(p)]
     return found
@@ -116,7 +121,9 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
             refreshed.append(path)
         except Exception as exc:
             failed_paths.add(path)
-            LOGGER.warning("stage cache refresh failed for %s: %s: %s", path, type(exc).__name__, exc)
+            LOGGER.warning(
+                "stage cache refresh failed", extra={"path": path, "error": f"{type(exc).__name__}: {exc}"}
+            )
     invalidated = 0
     distribution = os.environ.get("DISTRIBUTION_ID")
     if distribution and refreshed:
@@ -132,13 +139,7 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
         invalidated = len(refreshed)
     failures = [{"itemIdentifier": mid} for mid, paths in by_record.items() if failed_paths & set(paths)]
     LOGGER.info(
-        json.dumps(
-            {
-                "message": "edge refresh",
-                "refreshed": len(refreshed),
-                "invalidated": invalidated,
-                "failed": len(failures),
-            }
-        )
+        "edge refresh",
+        extra={"refreshed": len(refreshed), "invalidated": invalidated, "failed": len(failures)},
     )
     return {"batchItemFailures": failures}

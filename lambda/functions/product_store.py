@@ -7,7 +7,11 @@ Keys (built by ``cachelib.KeyBuilder``):
   version counter of that category (``ALL`` for the unfiltered list). A write bumps the counters of every
   list it can change (old category, new category, ALL), so every page built before it becomes unreachable
   at once: no KEYS/SCAN, and the orphans age out by TTL or LRU.
-* hot-product counts: the sorted set ``<prefix>:<v>:{hot:products}`` the warmer reads.
+* hot-product counts: the sorted set ``<prefix>:<v>:{hot:products}`` the warmer reads (on memcached, one
+  counter per product and epoch: ``functions.hot_counts``).
+
+The same code runs on Redis and memcached (``CACHE_ENGINE``): everything but the access counts goes through
+``cachelib.Cache``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from decimal import Decimal
 from typing import Any
 
 from cachelib import Cache, CacheResult, CacheUnavailable, Database, InvalidationFailed, ReadEndpoint
+from cachelib.settings import MEMCACHED
+from functions import hot_counts
 from functions.apigw import to_json
 from functions.catalog_schema import PRODUCT_COLUMNS, SELECT_COLUMNS, row_to_product
 from functions.idempotency import DEFAULT_TTL_SECONDS, IdempotentRequest, Recorded
@@ -294,11 +300,12 @@ class ProductStore:
     # --- access counts for the warmer -------------------------------------------------------------
 
     def flush_hot_counts(self, *, force: bool = False) -> int:
-        """Add the buffered access counts to the hot sorted set in one pipelined round trip.
+        """Add the buffered access counts to the hot sorted set in one pipelined round trip (memcached: one
+        ``incr`` per product counted, ``functions.hot_counts``).
 
         Buffered per container and flushed every ``HOT_FLUSH_EVERY`` reads or ``HOT_FLUSH_SECONDS``, so
         counting costs one Redis round trip per many requests, never one per read. Losing a buffer (a
-        container dies, Redis is down) only makes the warmer's ranking slightly less precise.
+        container dies, the cache is down) only makes the warmer's ranking slightly less precise.
         """
         pending = self._hot_pending
         if not pending:
@@ -309,7 +316,10 @@ class ProductStore:
         counts, self._hot, self._hot_pending = self._hot, Counter(), 0
         self._hot_flushed_at = time.monotonic()
         try:
-            self.cache.redis.call(_add_counts, hot_products_key(self.cache), counts)
+            if self.cache.backend.engine == MEMCACHED:
+                hot_counts.add(self.cache, counts)
+            else:
+                self.cache.redis.call(_add_counts, hot_products_key(self.cache), counts)
         except CacheUnavailable:  # the breaker heard about it; this buffer is dropped
             return 0
         return len(counts)

@@ -19,16 +19,16 @@ informational and lets the stack force an Update by changing it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from typing import Any
 
+from cachelib import logs
 from functions import catalog_schema
 
 LOGGER = logging.getLogger("schema_seed")
-LOGGER.setLevel(logging.INFO)
+logs.configure_logging()  # every record in the one log shape (cachelib.logs)
 
 SEED_MAX = 1_000_000
 _REQUEST_TYPES = frozenset({"Create", "Update", "Delete"})
@@ -100,9 +100,9 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     physical_id = event.get("PhysicalResourceId") or f"products-schema:{os.environ.get('DB_NAME', 'catalog')}"
 
     if request_type == "Delete":
-        LOGGER.info(json.dumps({"event": "schema_seed", "request": "Delete", "action": "kept data"}))
+        LOGGER.info("schema seed", extra={"request": "Delete", "action": "kept data"})
         return {"PhysicalResourceId": physical_id, "Data": {"Retained": "true"}}
 
     data = _apply(properties)
-    LOGGER.info(json.dumps({"event": "schema_seed", "request": request_type, **data}))
+    LOGGER.info("schema seed", extra={"request": request_type, **data})
     return {"PhysicalResourceId": physical_id, "Data": data}

@@ -48,16 +48,20 @@ def test_functions_run_python_3_12_on_the_configured_architecture_with_tracing(s
         assert function["TracingConfig"] == {"Mode": "Active"}
 
 
-def test_functions_run_in_the_application_subnets_with_the_application_security_group(dev):
+def test_functions_run_in_the_application_subnets_each_in_a_security_group_of_its_own(dev):
     template = dev.template(dev.stage.api).to_json()
     imports = json.dumps(template)
+    groups = resources_of_type(template, "AWS::EC2::SecurityGroup")
+    own_groups = []
     for function in _functions(dev).values():
         vpc_config = function["VpcConfig"]
         assert len(vpc_config["SubnetIds"]) == dev.config.network.max_azs
-        assert len(vpc_config["SecurityGroupIds"]) == 1
-        # Cross-stack references to the network stack's application subnets and security group.
+        # Cross-stack references to the network stack's application subnets.
         assert "ApplicationSubnet" in json.dumps(vpc_config["SubnetIds"])
-        assert "ApplicationSecurityGroup" in json.dumps(vpc_config["SecurityGroupIds"])
+        ((group_id, _),) = [group["Fn::GetAtt"] for group in vpc_config["SecurityGroupIds"]]
+        assert group_id in groups
+        own_groups.append(group_id)
+    assert len(set(own_groups)) == len(HANDLERS)
     assert "PublicSubnet" not in imports and "DataSubnet" not in imports
 
 
@@ -183,17 +187,6 @@ def test_the_dax_function_may_read_and_write_through_dax(dev):
         if action.startswith("dax:")
     }
     assert {"dax:GetItem", "dax:PutItem"} <= actions
-
-
-def test_the_data_tier_admits_the_application_security_group_on_each_port(dev):
-    network = dev.template(dev.stage.network).to_json()
-    ingress = resources_of_type(network, "AWS::EC2::SecurityGroupIngress").values()
-    ports = {
-        rule["Properties"]["FromPort"]
-        for rule in ingress
-        if "ApplicationSecurityGroup" in json.dumps(rule["Properties"]["SourceSecurityGroupId"])
-    }
-    assert {dev.config.cache.port, dev.config.database.port} <= ports
 
 
 @pytest.mark.parametrize("name", ["dev", "staging", "prod"])

@@ -1,12 +1,15 @@
 """The real Lambda assets, built once through the CDK's local bundling (no Docker), then inspected.
 
-The stacks bundle for the Lambda platform (arm64, Python 3.12). So that this host can import what it builds,
-the test bundles the same specs for x86_64 and the host's Python; everything else is identical.
+The stacks bundle for the Lambda platform (arm64, Python 3.12). The test bundles the same specs for this
+host's architecture and the same Python, whatever the host's own Python is, and imports them with the
+runtime's interpreter (``python3.12`` from PATH or pyenv). A host without one builds an asset with no
+bytecode, which is plain source its own Python imports.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +24,7 @@ from caching_constructs.python_bundling import (
     PythonBundleSpec,
     python_lambda_code,
 )
+from caching_constructs.python_function import PYTHON_RUNTIME
 from caching_constructs.requirements_lock import (
     LockedPackage,
     inputs_digest,
@@ -32,7 +36,11 @@ from caching_constructs.requirements_lock import (
 from stacks.api_stack import CORE_HANDLERS, DAX_HANDLERS, LAMBDA_ROOT, core_bundle, dax_bundle
 from tests.infra.conftest import new_app
 
-HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+TARGET_PYTHON = PYTHON_RUNTIME.name.removeprefix("python")
+HOST_ARCHITECTURE = "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
+TARGET_INTERPRETER = core_bundle(HOST_ARCHITECTURE, TARGET_PYTHON).bytecode_interpreter()
+IMPORTER = TARGET_INTERPRETER or sys.executable
+"""Imports the assets: the runtime's Python (they hold its bytecode), else the host's (they hold none)."""
 SIX_WHEEL_SHA256 = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
 """six 1.17.0's only artifact on PyPI (py2.py3-none-any), as in lambda/requirements-dax.lock."""
 CORE_BUDGET_BYTES = 5 * 1024 * 1024
@@ -55,8 +63,8 @@ def assets(tmp_path_factory) -> dict[str, Path]:
     app = new_app(outdir, bundle=True)
     stack = cdk.Stack(app, "BundleTest")
     codes = {
-        "core": python_lambda_code(core_bundle("x86_64", HOST_PYTHON)),
-        "dax": python_lambda_code(dax_bundle("x86_64", HOST_PYTHON)),
+        "core": python_lambda_code(core_bundle(HOST_ARCHITECTURE, TARGET_PYTHON)),
+        "dax": python_lambda_code(dax_bundle(HOST_ARCHITECTURE, TARGET_PYTHON)),
     }
     for name, code in codes.items():
         lambda_.Function(
@@ -94,7 +102,7 @@ def _import_in_clean_interpreter(modules, *path: Path) -> subprocess.CompletedPr
     )
     env = {"PATH": os.environ.get("PATH", "")}
     return subprocess.run(
-        [sys.executable, "-I", "-S", "-B", "-c", code, ":".join(str(p) for p in path)],
+        [IMPORTER, "-I", "-S", "-B", "-c", code, ":".join(str(p) for p in path)],
         capture_output=True,
         text=True,
         env=env,
@@ -152,7 +160,9 @@ def test_no_console_scripts_are_shipped(assets):
 
 def test_the_cold_path_ships_bytecode_of_the_target_python_that_never_checks_its_source(assets):
     """Lambda's code directory is read-only: without these, a cold start compiles every module it imports."""
-    tag = f"cpython-{HOST_PYTHON.replace('.', '')}"  # the target interpreter (the host's, in this test)
+    if TARGET_INTERPRETER is None:
+        pytest.skip(f"no python{TARGET_PYTHON} on this host: the assets ship without bytecode")
+    tag = f"cpython-{TARGET_PYTHON.replace('.', '')}"
     for name, asset in assets.items():
         pycs = list(asset.rglob("*.pyc"))
         assert pycs, name
@@ -173,19 +183,19 @@ def test_the_cold_path_ships_bytecode_of_the_target_python_that_never_checks_its
             "print(sorted(m.__name__ for m in ours if not compiled(m.__file__)))"
         )
         result = subprocess.run(
-            [sys.executable, "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=True
+            [IMPORTER, "-I", "-S", "-B", "-c", script], capture_output=True, text=True, check=True
         )
         assert result.stdout.strip() == "[]", f"{name}: modules imported without bytecode: {result.stdout}"
 
 
 def test_without_the_target_interpreter_the_bundle_says_so_and_hashes_differently(monkeypatch, capsys):
-    spec = core_bundle("x86_64", HOST_PYTHON)
+    spec = core_bundle(HOST_ARCHITECTURE, TARGET_PYTHON)
     with_bytecode = spec.fingerprint()
     monkeypatch.setattr("caching_constructs.python_bundling._find_interpreter", lambda version: None)
     assert spec.bytecode_interpreter() is None and spec.fingerprint() != with_bytecode
     LocalPythonBundler(spec)._compile_cold_path(Path("/nonexistent"))
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert f"no python{HOST_PYTHON} on this host" in line
+    assert f"no python{TARGET_PYTHON} on this host" in line
 
 
 def test_the_assets_fit_their_size_budgets(assets):
@@ -290,7 +300,7 @@ def test_the_locks_leave_out_boto3_botocore_and_what_only_they_need(lock):
 
 @pytest.mark.parametrize("name", ["core", "dax"])
 def test_the_asset_holds_exactly_the_locked_distributions(assets, name):
-    spec = {"core": core_bundle, "dax": dax_bundle}[name]("x86_64", HOST_PYTHON)
+    spec = {"core": core_bundle, "dax": dax_bundle}[name](HOST_ARCHITECTURE, TARGET_PYTHON)
     lock = read_lock(LAMBDA_ROOT / spec.lock)
     locked = {package.name: package.version for package in lock.packages.values()}
     installed = {}
@@ -368,10 +378,10 @@ def test_a_failing_bundler_stops_synth_instead_of_shipping_an_empty_asset(tmp_pa
     assert finished == []
 
 
-def test_the_locks_are_exactly_what_pip_resolves_from_the_top_level_requirements():
-    """Re-resolves every bundle for every target from the index and compares with the committed locks, so a
-    pin, a new transitive release picked up by a loose range, or a hand edit is caught."""
-    script = Path(__file__).resolve().parents[2] / "scripts" / "lock_lambda_requirements.py"
+def test_the_locks_are_exactly_what_uv_resolves_from_the_top_level_requirements():
+    """Re-resolves every lock (both bundles for every Lambda target, and the synth/test environment) with uv
+    at the index cut-off each lock records, and compares: a changed pin or a hand edit is caught."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "lock_requirements.py"
     result = subprocess.run(
         [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
     )

@@ -1,4 +1,5 @@
-"""The GitHub Actions workflow: valid YAML, the same steps as .ci/run, ordered deploys, OIDC only."""
+"""The GitHub Actions workflow: valid YAML, the same steps as .ci/run, a diff per environment on pull
+requests, the supported host Pythons, ordered deploys, OIDC only."""
 
 from __future__ import annotations
 
@@ -35,8 +36,47 @@ def _needs(job: dict) -> list[str]:
     return [needs] if isinstance(needs, str) else needs
 
 
-def test_jobs_lint_test_synth_then_deploy_each_environment(workflow):
-    assert list(workflow["jobs"]) == ["lint", "test", "synth", *DEPLOY_JOBS]
+def test_jobs_lint_test_synth_then_diff_or_deploy_each_environment(workflow):
+    assert list(workflow["jobs"]) == ["lint", "test", "host-python", "synth", "diff", *DEPLOY_JOBS]
+
+
+def test_every_pull_request_from_this_repository_gets_a_diff_per_environment(workflow):
+    diff = workflow["jobs"]["diff"]
+    assert _needs(diff) == ["synth"]
+    assert "github.event_name == 'pull_request'" in diff["if"]
+    assert "head.repo.full_name == github.repository" in diff["if"]  # forks get no OIDC token
+    matrix = diff["strategy"]["matrix"]["include"]
+    assert [entry["environment"] for entry in matrix] == list(ENVIRONMENT_NAMES)
+    assert "environment" not in diff  # prod's required reviewers gate deploys, not diffs
+    assert diff["permissions"] == {"id-token": "write", "contents": "read"}
+
+
+def test_the_diff_compares_the_tested_assembly_with_a_read_only_role_and_publishes_it(workflow):
+    diff = workflow["jobs"]["diff"]
+    assert diff["env"]["DIFF_ROLE_ARN"] == "${{ vars[format('AWS_DIFF_ROLE_ARN_{0}', matrix.variables)] }}"
+    (credentials,) = _uses(diff, "aws-actions/configure-aws-credentials")
+    assert credentials["with"]["role-to-assume"] == "${{ env.DIFF_ROLE_ARN }}"
+    (download,) = _uses(diff, "actions/download-artifact")
+    assert download["with"] == {"name": "cloud-assembly", "path": "cdk.out"}
+    runs = _runs(diff)
+    assert "npx cdk diff --app cdk.out --no-change-set '${{ matrix.environment }}/*'" in runs
+    assert "npx cdk deploy" not in runs
+    assert '>> "$GITHUB_STEP_SUMMARY"' in runs
+    (upload,) = _uses(diff, "actions/upload-artifact")
+    assert upload["with"]["name"] == "cdk-diff-${{ matrix.environment }}"
+    # Every step but the notice waits for the role; without one the job only says so.
+    assert all(step["if"] == "env.DIFF_ROLE_ARN != ''" for step in diff["steps"][1:])
+
+
+def test_the_oldest_and_newest_supported_host_python_set_up_and_bundle(workflow):
+    host_pythons = re.search(r"^HOST_PYTHONS := (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)[
+        1
+    ].split()
+    job = workflow["jobs"]["host-python"]
+    assert job["strategy"]["matrix"]["python-version"] == [host_pythons[0], host_pythons[-1]]
+    (python,) = _uses(job, "actions/setup-python")
+    assert python["with"]["python-version"] == "${{ matrix.python-version }}"
+    assert "make setup" in _runs(job) and "tests/infra/test_bundle.py" in _runs(job)
 
 
 def test_lint_test_and_synth_run_the_same_make_targets_as_ci_run(workflow):

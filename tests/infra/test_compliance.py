@@ -126,7 +126,7 @@ def test_every_exemption_answers_a_finding_on_the_resource_it_sits_on(raw_findin
         "AWS679f53fac002430cb0da5b7982bd2287",
         "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C",
         "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a",
-        "SchemaProvider",
+        "SchemaSeed/SchemaProvider",
     ]
 
 

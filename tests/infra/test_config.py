@@ -69,7 +69,11 @@ def test_unknown_environment_names_the_allowed_ones():
         ("cache.cluster_mode", "yes", r"cache\.cluster_mode: 'yes' .*true or false"),
         ("cache.engine_version", "6.2", r"cache\.engine_version: '6\.2' .*7\.x or 8\.x for engine 'valkey'"),
         ("database.read_replica_count", -1, r"database\.read_replica_count: -1 .*from 0 to 5"),
-        ("database.engine_version", "8.0", r"database\.engine_version: '8\.0' .*full MySQL 8\.4 version"),
+        (
+            "database.engine_version",
+            "8.0",
+            r"database\.engine_version: '8\.0' .*full MySQL 8\.4 or 8\.0 version",
+        ),
         ("database.backup_retention_days", 3, r"database\.backup_retention_days: 3 .*at least 7 outside dev"),
         ("network.cidr", "10.0.0.0/8", r"network\.cidr: '10\.0\.0\.0/8' .*prefix from /16 to /22"),
         ("network.max_azs", 1, r"network\.max_azs: 1 .*from 2 to 3"),
@@ -114,6 +118,10 @@ def test_a_bad_value_names_the_key_the_value_and_what_is_allowed(path, value, me
             r"cache\.cluster_mode: True .*false for memcached",
         ),
         ({"engine": "redis", "num_shards": 3}, r"cache\.num_shards: 3 .*1 unless cluster_mode"),
+        (
+            {"engine": "redis", "cluster_mode": True, "num_shards": 100, "replicas_per_shard": 5},
+            r"cache\.num_shards: 100 .*at most 83 .*500 nodes per cluster",
+        ),
     ],
 )
 def test_invalid_cache_combinations_are_rejected(settings, message):

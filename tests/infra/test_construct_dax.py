@@ -112,7 +112,7 @@ def test_metrics_use_the_dax_namespace_and_cluster_dimension():
         ({"tables": []}, r"tables: \[\] .*at least one DynamoDB table"),
         ({"replication_factor": 0}, r"replication_factor: 0 .*from 1 to 11"),
         ({"node_type": "cache.t3.small"}, r"node_type: 'cache\.t3\.small' .*'dax\.t3\.small'"),
-        ({"item_ttl": cdk.Duration.days(31)}, r"item_ttl: '31 days' .*from 0 to 30 days"),
+        ({"item_ttl": cdk.Duration.days(31)}, r"item_ttl \(seconds\): 2678400 .*from 0 to 2592000 seconds"),
         ({"removal_policy": cdk.RemovalPolicy.SNAPSHOT}, r"removal_policy: 'SNAPSHOT' .*no snapshots"),
         ({"maintenance_window": "sun 5am"}, r"maintenance_window: 'sun 5am'"),
     ],

@@ -35,11 +35,27 @@ def test_no_family_is_ever_the_nonexistent_redis7_x():
 @pytest.mark.parametrize(
     ("engine", "version", "message"),
     [
-        ("redis", "5.0.6", r"engine_version: '5\.0\.6' is not supported for redis; expected 6\.x or 7\.x"),
-        ("valkey", "6.2", r"engine_version: '6\.2' is not supported for valkey; expected 7\.x or 8\.x"),
-        ("memcached", "1.5.16", r"engine_version: '1\.5\.16' is not supported for memcached"),
-        ("redis", "seven", r"engine_version: 'seven' is not a version"),
-        ("mongodb", "7.0", r"engine: 'mongodb' is not supported; expected one of 'redis', 'valkey'"),
+        (
+            "redis",
+            "5.0.6",
+            r"engine_version: '5\.0\.6' is not allowed; expected 6\.x or 7\.x for engine 'redis'",
+        ),
+        (
+            "valkey",
+            "6.2",
+            r"engine_version: '6\.2' is not allowed; expected 7\.x or 8\.x for engine 'valkey'",
+        ),
+        (
+            "memcached",
+            "1.5.16",
+            r"engine_version: '1\.5\.16' is not allowed; expected 1\.6\.x for engine 'memcached'",
+        ),
+        ("redis", "seven", r"engine_version: 'seven' is not allowed; expected a version such as '7\.1'"),
+        (
+            "mongodb",
+            "7.0",
+            r"engine: 'mongodb' is not allowed; expected one of 'redis', 'valkey', 'memcached'",
+        ),
     ],
 )
 def test_unknown_engines_and_versions_name_the_bad_value(engine, version, message):

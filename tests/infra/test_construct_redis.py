@@ -278,14 +278,18 @@ def test_grant_read_auth_token_reads_only_that_secret():
         ({"engine": "memcached"}, r"engine: 'memcached' is not allowed; expected 'redis' or 'valkey'"),
         (
             {"engine": "valkey", "engine_version": "6.2"},
-            r"engine_version: '6\.2' is not supported for valkey",
+            r"engine_version: '6\.2' .*7\.x or 8\.x for engine 'valkey'",
         ),
-        ({"num_shards": 2}, r"num_shards: 2 is not allowed; expected 1 unless cluster_mode=True"),
+        ({"num_shards": 2}, r"num_shards: 2 is not allowed; expected 1 unless cluster_mode is on"),
         (
             {"cluster_mode": True, "replicas_per_shard": 0},
             r"replicas_per_shard: 0 .*at least 1 with cluster_mode",
         ),
         ({"replicas_per_shard": 6}, r"replicas_per_shard: 6 .*from 0 to 5"),
+        (
+            {"cluster_mode": True, "num_shards": 200, "replicas_per_shard": 2},
+            r"num_shards: 200 .*at most 166 with 2 replicas per shard",
+        ),
         ({"port": 6379}, r"port: 6379 .*other than Redis's well-known 6379"),
         ({"port": 80}, r"port: 80 .*from 1150 to 65535"),
         ({"maxmemory_policy": "lru"}, r"maxmemory_policy: 'lru' .*allkeys-lru"),

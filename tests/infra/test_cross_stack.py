@@ -45,10 +45,10 @@ def _synth_dev(tmp_path, change) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def after_replacement(tmp_path_factory) -> dict[str, dict]:
-    """dev with the application security group's description changed: CloudFormation replaces the group."""
+    """dev with the cache security group's description changed: CloudFormation replaces the group."""
 
     def change(stage):
-        stage.network.application_security_group.node.default_child.group_description = "Lambda functions v2"
+        stage.network.cache_security_group.node.default_child.group_description = "ElastiCache nodes v2"
 
     return _synth_dev(tmp_path_factory.mktemp("replaced"), change)
 
@@ -78,7 +78,7 @@ def test_a_replaced_security_group_reaches_every_consumer_in_the_same_deploy(bas
     # The producer: the group is replaced, and its old copy is kept until its consumers have moved.
     network = after_replacement["Network"]["Resources"]
     (group,) = [
-        r for r in network.values() if r["Properties"].get("GroupDescription") == "Lambda functions v2"
+        r for r in network.values() if r["Properties"].get("GroupDescription") == "ElastiCache nodes v2"
     ]
     assert group["UpdateReplacePolicy"] == "Retain" and group["DeletionPolicy"] == "Delete"
     # Every stack after Network changes (so cdk deploy does not skip it) exactly in the Network revision it

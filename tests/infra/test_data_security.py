@@ -49,10 +49,9 @@ def _opens(rule: dict, port: int) -> bool:
 
 
 @pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
-def test_data_ports_admit_only_the_application_security_group(synthesized, name):
+def test_data_ports_admit_only_security_groups_one_rule_per_caller(synthesized, name):
+    """Which callers, exactly, is tests/infra/test_reachability.py; here: never an address range."""
     env = synthesized[name]
-    network = env.stage.network
-    app_group = network.resolve(network.application_security_group.security_group_id)
     data_ports = {env.config.cache.port, env.config.database.port, DAX_TLS_PORT}
     rules = [
         (path, rule)
@@ -60,10 +59,11 @@ def test_data_ports_admit_only_the_application_security_group(synthesized, name)
         for rule in _ingress_rules(template)
         if any(_opens(rule, port) for port in data_ports)
     ]
-    assert len(rules) == 3, rules  # one per store: cache, database, DAX
+    # cache: product API, warmer; database: those two, the schema step, the rotation function; DAX: the demo.
+    assert len(rules) == 2 + 4 + 1, rules
     for path, rule in rules:
         assert "CidrIp" not in rule and "CidrIpv6" not in rule, (path, rule)
-        assert rule["SourceSecurityGroupId"] == app_group, (path, rule)
+        assert "SourceSecurityGroupId" in rule, (path, rule)
 
 
 @pytest.mark.parametrize("name", ENVIRONMENT_NAMES)

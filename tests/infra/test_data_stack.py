@@ -194,16 +194,16 @@ def test_database_secret_rotates_inside_the_vpc_through_the_endpoint(dev):
             "RotationRules": {"ScheduleExpression": f"rate({dev.config.database.secret_rotation_days} days)"},
         },
     )
-    # The rotation function runs in the application group, which the endpoint admits on 443.
-    app_group = network.resolve(network.application_security_group.security_group_id)
+    # The rotation function runs in a group of its own, which the endpoint admits on 443.
+    rotation_group = network.resolve(network.database_rotation_security_group.security_group_id)
     endpoint_group = network.resolve(
         network.secrets_manager_endpoint.connections.security_groups[0].security_group_id
     )
     dev.template(network).has_resource_properties(
         "AWS::EC2::SecurityGroupIngress",
-        {"GroupId": endpoint_group, "SourceSecurityGroupId": app_group, "FromPort": 443, "ToPort": 443},
+        {"GroupId": endpoint_group, "SourceSecurityGroupId": rotation_group, "FromPort": 443, "ToPort": 443},
     )
-    assert data.database.rotation_security_group is network.application_security_group
+    assert data.database.rotation_security_group is network.database_rotation_security_group
 
 
 def test_public_surface_for_the_other_tiers(dev):

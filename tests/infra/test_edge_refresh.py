@@ -124,7 +124,7 @@ def test_only_the_product_api_may_send_and_it_knows_the_queue(synthesized, name)
         assert "EDGE_REFRESH_QUEUE_URL" not in function["Environment"]["Variables"], handler
 
 
-def test_the_product_api_reaches_sqs_through_an_endpoint_open_to_the_application_group_only(dev):
+def test_the_product_api_reaches_sqs_through_an_endpoint_open_to_the_product_api_only(dev):
     network = dev.stage.network
     template = dev.template(network)
     template.has_resource_properties(
@@ -139,24 +139,29 @@ def test_the_product_api_reaches_sqs_through_an_endpoint_open_to_the_application
         },
     )
     assert network.sqs_endpoint.connections.security_groups == [network.sqs_endpoint_security_group]
+    # The product API opens its own path, so the rule sits in the Api stack and names the endpoint's group
+    # through the Network stack's output.
+    endpoint_group = _logical_id(network.sqs_endpoint_security_group)
     ingress = [
         rule["Properties"]
-        for rule in resources_of_type(template.to_json(), "AWS::EC2::SecurityGroupIngress").values()
-        if rule["Properties"]["GroupId"]
-        == {"Fn::GetAtt": [_logical_id(network.sqs_endpoint_security_group), "GroupId"]}
+        for stack in dev.stacks()
+        for rule in resources_of_type(
+            dev.template(stack).to_json(), "AWS::EC2::SecurityGroupIngress"
+        ).values()
+        if endpoint_group in json.dumps(rule["Properties"]["GroupId"])
     ]
+    product_api_group = dev.stage.api.product_api.connections.security_groups[0]
     assert ingress == [
         {
-            "GroupId": {"Fn::GetAtt": [_logical_id(network.sqs_endpoint_security_group), "GroupId"]},
+            "GroupId": ingress[0]["GroupId"],
             "IpProtocol": "tcp",
             "FromPort": 443,
             "ToPort": 443,
-            "SourceSecurityGroupId": {
-                "Fn::GetAtt": [_logical_id(network.application_security_group), "GroupId"]
-            },
+            "SourceSecurityGroupId": {"Fn::GetAtt": [_logical_id(product_api_group), "GroupId"]},
             "Description": ingress[0]["Description"],
         }
     ]
+    assert _output_name(ingress[0]["GroupId"]).startswith(f"PublishOutputFnGetAtt{endpoint_group}")
 
 
 @pytest.mark.parametrize("name", ENVIRONMENT_NAMES)

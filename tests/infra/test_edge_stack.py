@@ -155,8 +155,8 @@ def test_the_api_origin_gets_only_the_headers_the_api_reads_and_never_cache_cont
 
 
 def test_the_headers_the_api_reads_are_spelt_as_the_handlers_read_them():
-    from stacks.api_stack import lambda_constant
     from stacks.edge_stack import API_HEADERS
+    from stacks.lambda_assets import lambda_constant
 
     assert lambda_constant("idempotency", "KEY_HEADER") in API_HEADERS
     assert lambda_constant("apigw", "CORRELATION_HEADER") in API_HEADERS
@@ -182,6 +182,31 @@ def test_a_header_that_would_refresh_or_misroute_the_stage_is_refused(header, tm
             api_query_strings=["page"],
             api_default_ttl=cdk.Duration.seconds(30),
             api_headers=["Content-Type", header],
+            site_dir=SITE_DIR,
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+        )
+
+
+def test_an_api_default_ttl_above_the_policys_maximum_is_refused_not_silently_raised(tmp_path):
+    """CDK's CachePolicy would lift its maximum TTL to a longer default, past what the API may ask for."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_apigateway as apigw
+    from aws_cdk import aws_cloudfront as cloudfront
+
+    from caching_constructs.static_site import StaticSiteDistribution
+
+    stack = cdk.Stack(cdk.App(outdir=str(tmp_path)))
+    api = apigw.RestApi(stack, "Api")
+    api.root.add_method("GET")
+    with pytest.raises(ValueError, match=r"api_default_ttl \(seconds\): 3601 .*from 0 to 3600"):
+        StaticSiteDistribution(
+            stack,
+            "Site",
+            rest_api=api,
+            api_path_patterns=["/products"],
+            api_query_strings=["page"],
+            api_default_ttl=cdk.Duration.seconds(3601),
+            api_headers=["Content-Type"],
             site_dir=SITE_DIR,
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
         )

@@ -62,6 +62,7 @@ def test_only_apply_to_children_acknowledges_a_whole_subtree():
         ({"id": "AwsSolutions-IAM5", "reason": REASON}, r"list the findings it accepts"),
         ({"id": "AwsSolutions-IAM4", "reason": REASON}, r"list the findings it accepts"),
         ({"id": "AwsSolutions-S1", "reason": "because"}, r"specific reason"),
+        ({"reason": REASON}, r"name the rule in id"),
         (
             {"id": "AwsSolutions-IAM5", "reason": REASON, "applies_to": [{"regex": "/^Resource::.*$/g"}]},
             r"matches findings exactly",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match
 
@@ -68,12 +71,14 @@ def test_flow_logs_go_to_a_log_group_with_retention(synthesized):
 def test_every_tier_has_its_own_security_group(dev):
     network = dev.stage.network
     groups = {
-        network.application_security_group,
         network.cache_security_group,
         network.database_security_group,
         network.dax_security_group,
+        network.database_rotation_security_group,
+        network.secrets_manager_endpoint_security_group,
+        network.sqs_endpoint_security_group,
     }
-    assert len({group.node.path for group in groups}) == 4
+    assert len({group.node.path for group in groups}) == 6
 
 
 def test_no_security_group_admits_a_cidr_range(synthesized):
@@ -118,59 +123,63 @@ def test_no_security_group_has_egress_to_an_address_range(synthesized, name):
         assert not [rule for rule in egress if "CidrIp" in rule["Properties"]], stack.node.path
 
 
-def _egress_targets(rule: dict) -> tuple:
-    props = rule["Properties"]
-    return (
-        props["GroupId"]["Fn::GetAtt"][0],
-        props["DestinationSecurityGroupId"]["Fn::GetAtt"][0],
-        props["FromPort"],
-    )
+def _logical_id(group) -> str:
+    return cdk.Stack.of(group).resolve(group.node.default_child.logical_id)
 
 
-def test_the_application_group_reaches_exactly_the_tiers_it_is_wired_to(dev):
-    """EC2 gives a new group allow-all egress unless its template lists egress rules; CloudFormation strips
-    that default when the first AWS::EC2::SecurityGroupEgress is attached. So the application group (inline
-    egress empty, since every rule names another group) must carry only these standalone rules."""
+def test_the_network_stack_wires_only_the_rotation_function_and_references_no_later_stack(dev):
+    """Every other caller opens its path from its own stack (tests/infra/test_reachability.py); only the
+    database's rotation function, which the Data stack creates and wires from the database's side, has its
+    rules here. Both ends of every rule are groups of this stack."""
     network = dev.stage.network
     template = dev.template(network).to_json()
-    groups = resources_of_type(template, "AWS::EC2::SecurityGroup")
-
-    def logical_id(group) -> str:
-        return network.resolve(group.node.default_child.logical_id)
-
-    application = logical_id(network.application_security_group)
-    assert groups[application]["Properties"].get("SecurityGroupEgress") is None
-    rules = {
-        _egress_targets(rule)
+    rotation = _logical_id(network.database_rotation_security_group)
+    egress = {
+        (
+            rule["Properties"]["GroupId"]["Fn::GetAtt"][0],
+            rule["Properties"]["DestinationSecurityGroupId"]["Fn::GetAtt"][0],
+            rule["Properties"]["FromPort"],
+        )
         for rule in resources_of_type(template, "AWS::EC2::SecurityGroupEgress").values()
-        if rule["Properties"]["GroupId"]["Fn::GetAtt"][0] == application
     }
-    assert rules == {
-        (application, logical_id(network.cache_security_group), dev.config.cache.port),
-        (application, logical_id(network.database_security_group), dev.config.database.port),
-        (application, logical_id(network.dax_security_group), 9111),
-        (application, logical_id(network.secrets_manager_endpoint_security_group), 443),
-        (application, logical_id(network.sqs_endpoint_security_group), 443),
+    ingress = {
+        (
+            rule["Properties"]["GroupId"]["Fn::GetAtt"][0],
+            rule["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0],
+            rule["Properties"]["FromPort"],
+        )
+        for rule in resources_of_type(template, "AWS::EC2::SecurityGroupIngress").values()
     }
+    database = _logical_id(network.database_security_group)
+    endpoint = _logical_id(network.secrets_manager_endpoint_security_group)
+    assert egress == {(rotation, database, dev.config.database.port), (rotation, endpoint, 443)}
+    assert ingress == {(database, rotation, dev.config.database.port), (endpoint, rotation, 443)}
+    assert "Fn::GetStackOutput" not in json.dumps(template)
 
 
-def test_the_secrets_manager_endpoint_admits_https_from_the_application_group_only(dev):
+def test_the_rotation_group_has_no_other_egress(dev):
+    """EC2 gives a new group allow-all egress unless its template lists egress rules; CloudFormation strips
+    that default when the first AWS::EC2::SecurityGroupEgress is attached. So the rotation group (inline
+    egress empty, since every rule names another group) must carry only the two standalone rules above."""
     network = dev.stage.network
-    endpoint_group = network.secrets_manager_endpoint_security_group
-    assert network.secrets_manager_endpoint.connections.security_groups == [endpoint_group]
-    dev.template(network).has_resource_properties(
-        "AWS::EC2::SecurityGroupIngress",
-        {
-            "GroupId": {
-                "Fn::GetAtt": [network.resolve(endpoint_group.node.default_child.logical_id), "GroupId"]
-            },
-            "SourceSecurityGroupId": {
-                "Fn::GetAtt": [
-                    network.resolve(network.application_security_group.node.default_child.logical_id),
-                    "GroupId",
-                ]
-            },
-            "FromPort": 443,
-            "ToPort": 443,
-        },
+    groups = resources_of_type(dev.template(network).to_json(), "AWS::EC2::SecurityGroup")
+    assert (
+        groups[_logical_id(network.database_rotation_security_group)]["Properties"].get("SecurityGroupEgress")
+        is None
     )
+
+
+def test_the_endpoints_admit_no_caller_of_their_own_accord(dev):
+    """A caller is admitted where it opens its path (the Api stack's functions; the rotation function)."""
+    network = dev.stage.network
+    assert network.secrets_manager_endpoint.connections.security_groups == [
+        network.secrets_manager_endpoint_security_group
+    ]
+    assert network.sqs_endpoint.connections.security_groups == [network.sqs_endpoint_security_group]
+    sources = {
+        rule["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0]
+        for rule in resources_of_type(
+            dev.template(network).to_json(), "AWS::EC2::SecurityGroupIngress"
+        ).values()
+    }
+    assert sources == {_logical_id(network.database_rotation_security_group)}

@@ -19,7 +19,7 @@ import stacks.pipeline_stack as pipeline_stack_module
 from config import ENVIRONMENT_NAMES, load_environment
 from stacks.pipeline_stack import PipelineStack, add_pipeline_if_configured
 from stacks.stage import CachingStage
-from tests.infra.conftest import new_app
+from tests.infra.conftest import ROOT, new_app
 from tests.infra.templates import resources_of_type
 
 CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-aaaa-bbbb-cccc-000000000000"
@@ -117,6 +117,38 @@ def test_prod_waits_for_a_manual_approval_before_any_deployment(stages):
     (approval,) = _actions_of(stages["prod"], "Manual")
     first_deploy = min(action["RunOrder"] for action in _actions_of(stages["prod"], "CloudFormation"))
     assert approval["RunOrder"] < first_deploy
+
+
+def test_the_prod_approver_first_sees_a_cdk_diff_of_the_assembly_being_approved(template, stages):
+    (diff,) = [action for action in _actions_of(stages["prod"], "CodeBuild") if action["Name"] == "Diff"]
+    (approval,) = _actions_of(stages["prod"], "Manual")
+    assert diff["RunOrder"] < approval["RunOrder"]
+    assert "The Diff action before this one shows what changes" in approval["Configuration"]["CustomData"]
+    (synth,) = stages["Build"]
+    assert diff["InputArtifacts"] == synth["OutputArtifacts"]  # the cloud assembly the deploy actions use
+    commands = _buildspec(template, diff["Configuration"]["ProjectName"])["phases"]["build"]["commands"]
+    cli = f"aws-cdk@{json.loads((ROOT / 'package.json').read_text())['devDependencies']['aws-cdk']}"
+    assert commands == [f"npx --yes {cli} diff --app . --no-change-set --no-notices 'Pipeline/prod/*'"]
+
+
+def test_the_diff_may_assume_only_the_bootstrap_lookup_roles_of_prods_account(pipeline_stack):
+    role = pipeline_stack.diffs["prod"].project.role
+    statements = pipeline_stack.resolve(role.node.find_child("DefaultPolicy").document.to_json())["Statement"]
+    (assume,) = [statement for statement in statements if statement["Action"] == "sts:AssumeRole"]
+    resources = json.dumps(assume["Resource"])
+    for region in ("eu-west-1", "us-east-1"):
+        assert f":iam::111111111111:role/cdk-hnb659fds-lookup-role-111111111111-{region}" in resources
+    assert len(assume["Resource"]) == 2 and "deploy-role" not in resources
+
+
+def test_the_diff_pattern_selects_exactly_prods_stacks_in_the_assembly(pipeline_assembly):
+    stack, outdir = pipeline_assembly
+    cdk_ls = [str(ROOT / "node_modules" / ".bin" / "cdk"), "ls", "--app", str(outdir), "Pipeline/prod/*"]
+    result = subprocess.run(cdk_ls, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    stacks = [child for child in stack.stages["prod"].node.children if isinstance(child, cdk.Stack)]
+    listed = {line.split(" ")[0] for line in result.stdout.splitlines()}
+    assert listed == {f"Pipeline/prod/{child.node.id}" for child in stacks}
 
 
 @pytest.mark.parametrize("name", ["dev", "staging"])

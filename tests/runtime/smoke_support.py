@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 
 from botocore.auth import SigV4Auth
@@ -128,6 +129,8 @@ class FakeDeployment(BaseHTTPRequestHandler):
                 "AccessKeyId": SIGNING_ENV["AWS_ACCESS_KEY_ID"],
                 "SecretAccessKey": SIGNING_ENV["AWS_SECRET_ACCESS_KEY"],
                 "Token": SIGNING_ENV["AWS_SESSION_TOKEN"],
+                # Real endpoints send it, and botocore's container provider requires it.
+                "Expiration": (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
             self._send(200, json.dumps(credentials).encode(), {"Content-Type": "application/json"})
             return
@@ -175,10 +178,17 @@ class FakeDeployment(BaseHTTPRequestHandler):
         self._api(200, behaviour.product, {"Cache-Control": "no-store"})
 
 
-def run_smoke_test(base_url: str, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """Run the script with only the variables the pipeline step would set (plus PATH)."""
+def run_smoke_test(
+    base_url: str, *args: str, python_options: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess:
+    """Run the script with only the variables the pipeline step would set (plus PATH). botocore, importable
+    in this venv, finds no credentials of the machine's: no shared files, no instance metadata.
+    ``python_options=("-S",)`` runs it on a Python without site-packages, so without botocore."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
         "SMOKE_API_URL": f"{base_url}/prod/",
         "SMOKE_DISTRIBUTION_DOMAIN": base_url,
         "SMOKE_PRODUCT_ID": str(PRODUCT["id"]),
@@ -188,7 +198,7 @@ def run_smoke_test(base_url: str, *args: str, **env: str) -> subprocess.Complete
         **env,
     }
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
+        [sys.executable, *python_options, str(SCRIPT), *args],
         env=environment,
         capture_output=True,
         text=True,

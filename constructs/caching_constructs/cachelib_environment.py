@@ -1,0 +1,70 @@
+"""The environment the caching library (``lambda/cachelib/settings.py``) reads, built from the data-store
+constructs: endpoints, ports, secret ARNs and settings, never a secret value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import aws_cdk as cdk
+
+from caching_constructs.mysql_database import MySqlDatabase
+from caching_constructs.redis_replication_group import RedisReplicationGroup
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheSettings:
+    """How the caching library caches catalogue rows.
+
+    :param ttl: hard TTL of an entry.
+    :param negative_ttl: TTL of a "not found" entry.
+    :param near_cache: the per-container L1 (invalidated over pub/sub). Default off: another container's L1
+        may serve an old value until the invalidation lands.
+    :param near_cache_ttl: the L1's TTL. Default 5 s.
+    """
+
+    ttl: cdk.Duration
+    negative_ttl: cdk.Duration
+    near_cache: bool = False
+    near_cache_ttl: cdk.Duration = field(default_factory=lambda: cdk.Duration.seconds(5))
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "CACHE_TTL_SECONDS": str(int(self.ttl.to_seconds())),
+            "CACHE_NEGATIVE_TTL_SECONDS": str(int(self.negative_ttl.to_seconds())),
+            "CACHE_L1_ENABLED": "true" if self.near_cache else "false",
+            "CACHE_L1_TTL_SECONDS": str(int(self.near_cache_ttl.to_seconds())),
+        }
+
+
+def service_environment(construct_id: str) -> dict[str, str]:
+    """``POWERTOOLS_SERVICE_NAME`` from the function's construct id (``ProductApi`` -> ``product-api``): the
+    ``service`` dimension of its metrics."""
+    service = "".join(("-" + c.lower()) if c.isupper() else c for c in construct_id).lstrip("-")
+    return {"POWERTOOLS_SERVICE_NAME": service}
+
+
+def redis_environment(cache: RedisReplicationGroup) -> dict[str, str]:
+    return {
+        "REDIS_HOST": cache.endpoint_address,
+        "REDIS_PORT": str(cache.port),
+        "REDIS_TLS": "true",
+        "REDIS_CLUSTER_MODE": "true" if cache.cluster_mode_enabled else "false",
+        "REDIS_AUTH_SECRET_ARN": cache.auth_token_secret.secret_arn,
+        # A write returns only once every replica has its invalidation, so a failover cannot bring the old
+        # value back (cachelib/writes.py).
+        "CACHE_REPLICA_ACKS": str(cache.replicas_per_shard),
+    }
+
+
+def database_environment(database: MySqlDatabase) -> dict[str, str]:
+    return {
+        "DB_WRITER_HOST": database.writer_endpoint.hostname,
+        # Every replica, comma-separated (all on DB_PORT), so misses spread over them; the writer's when there
+        # is none. DB_READER_HOST, the first, stays for clients that read only one.
+        "DB_READER_HOSTS": cdk.Fn.join(",", [endpoint.hostname for endpoint in database.read_endpoints]),
+        "DB_READER_HOST": database.reader_endpoint.hostname,
+        "DB_PORT": str(database.port),
+        "DB_NAME": database.database_name,
+        "DB_SECRET_ARN": database.secret.secret_arn,
+        "DB_TLS": "true",
+    }

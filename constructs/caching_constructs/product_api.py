@@ -1,0 +1,124 @@
+"""``ProductApi``: the product catalogue service, the function behind every ``/products`` route.
+
+Runtime: ``lambda/functions/product_api.py``. Reads are cache-aside through Redis with a MySQL replica behind
+it; writes go to the MySQL writer, put Redis right, and queue the item's path for the edge refresher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+
+from caching_constructs.api_routes import ApiRoute
+from caching_constructs.cachelib_environment import (
+    CacheSettings,
+    database_environment,
+    redis_environment,
+    service_environment,
+)
+from caching_constructs.edge_refresh import EdgeRefreshQueue
+from caching_constructs.mysql_database import MySqlDatabase
+from caching_constructs.python_function import FunctionDefaults, PythonFunction
+from caching_constructs.redis_replication_group import RedisReplicationGroup
+from constructs import Construct
+
+HANDLER = "functions.product_api.lambda_handler"
+ITEM_ROUTE = "/products/{id}"
+"""The item route: stage-cached, and the one route the edge refresher refreshes after a write."""
+LIST_ROUTE = "/products"
+LIST_QUERY_STRINGS = ("category", "page", "limit")
+"""What a list page depends on: its stage-cache key (and CloudFront's, in the Edge stack)."""
+
+
+class ProductApi(PythonFunction):
+    """The product API function, with exactly the network paths and permissions it uses: Redis (and its
+    AUTH token), MySQL (and its credentials), the Secrets Manager endpoint, and sending to the edge refresh
+    queue through the SQS endpoint. ``routes()`` are the API routes it serves.
+
+    :param defaults: the props every function of the application shares; needs a ``vpc``.
+    :param cache: the Redis (or Valkey) replication group of the cache-aside reads.
+    :param database: MySQL: writes to the writer, misses read a replica.
+    :param secrets_manager_endpoint: where it reads the AUTH token and the database credentials.
+    :param edge_refresh_queue: where it queues a written item's path.
+    :param sqs_endpoint: the endpoint it reaches that queue through.
+    :param queue_url_variable: the variable the handler reads the queue's URL from.
+    :param cache_settings: TTLs and the near cache.
+    :param write_mode: ``invalidate`` or ``write-through``.
+    :param idempotency_ttl: how long an ``Idempotency-Key`` replays its first response.
+    :param timeout: the function's timeout.
+    :param reserved_concurrent_executions: default None (unreserved).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        defaults: FunctionDefaults,
+        cache: RedisReplicationGroup,
+        database: MySqlDatabase,
+        secrets_manager_endpoint: ec2.IConnectable,
+        edge_refresh_queue: EdgeRefreshQueue,
+        sqs_endpoint: ec2.IConnectable,
+        queue_url_variable: str,
+        cache_settings: CacheSettings,
+        write_mode: str,
+        idempotency_ttl: cdk.Duration,
+        timeout: cdk.Duration,
+        reserved_concurrent_executions: int | None = None,
+    ) -> None:
+        environment = {
+            **service_environment(construct_id),
+            **redis_environment(cache),
+            **database_environment(database),
+            **cache_settings.environment(),
+            "PRODUCT_WRITE_MODE": write_mode,
+            "IDEMPOTENCY_TTL_SECONDS": str(int(idempotency_ttl.to_seconds())),
+            queue_url_variable: edge_refresh_queue.queue_url,
+        }
+        super().__init__(
+            scope,
+            construct_id,
+            **defaults.props(environment=environment),
+            handler=HANDLER,
+            description="Product catalogue API: cache-aside reads through Redis, writes to MySQL",
+            timeout=timeout,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+        )
+        # Only the function that writes may queue refreshes.
+        edge_refresh_queue.grant_send(self)
+        self.connections.allow_to_default_port(
+            sqs_endpoint.connections, "ProductApi queues edge refreshes after a write"
+        )
+        self.connections.allow_to_default_port(cache.connections, "ProductApi: cache-aside reads and writes")
+        cache.grant_read_auth_token(self)
+        self.connections.allow_to_default_port(
+            database.connections, "ProductApi: catalogue reads on a miss, and writes"
+        )
+        database.grant_read_secret(self)
+        self.connections.allow_to_default_port(
+            secrets_manager_endpoint.connections,
+            "ProductApi reads the cache AUTH token and the database credentials",
+        )
+
+    def routes(
+        self, *, item_cache_ttl: cdk.Duration, list_cache_ttl: cdk.Duration, body_schema: Mapping[str, Any]
+    ) -> list[ApiRoute]:
+        """The catalogue's routes: item and list reads, stage-cached for the given TTLs, and IAM-authorized
+        writes whose bodies must match ``body_schema``."""
+        handler = self.function
+        return [
+            ApiRoute(method="GET", path=ITEM_ROUTE, handler=handler, cache_ttl=item_cache_ttl),
+            ApiRoute(
+                method="GET",
+                path=LIST_ROUTE,
+                handler=handler,
+                cache_ttl=list_cache_ttl,
+                query_parameters=LIST_QUERY_STRINGS,
+            ),
+            ApiRoute(method="PUT", path=ITEM_ROUTE, handler=handler, body_schema=body_schema),
+            ApiRoute(method="POST", path=LIST_ROUTE, handler=handler, body_schema=body_schema),
+        ]
