@@ -50,28 +50,35 @@ def side_by_side(
     """Median µs of ``baseline()`` and ``ours()``, ``ops`` calls each, interleaved in blocks so drift in
     machine load hits both sides alike (garbage collection off while timing). Also returns ``ours()``'s
     last result, for the caller to check it measured what it meant to (a hit, say)."""
+    medians, results = interleaved({"baseline": baseline, "ours": ours}, ops, block)
+    return medians["baseline"], medians["ours"], results["ours"]
+
+
+def interleaved(
+    candidates: dict[str, Callable[[], Any]], ops: int, block: int = 1000
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Median µs of each candidate, ``ops`` calls each, run in turn in blocks of ``block`` (garbage
+    collection off while timing), and each one's last result."""
     clock = time.perf_counter_ns
-    first: list[int] = []
-    second: list[int] = []
-    result: Any = None
+    samples: dict[str, list[int]] = {name: [] for name in candidates}
+    results: dict[str, Any] = {}
     gc.disable()
     try:
         for _ in range(max(1, ops // block)):
-            for _ in range(block):
-                t0 = clock()
-                baseline()
-                first.append(clock() - t0)
-            for _ in range(block):
-                t0 = clock()
-                result = ours()
-                second.append(clock() - t0)
+            for name, candidate in candidates.items():
+                times = samples[name]
+                for _ in range(block):
+                    t0 = clock()
+                    results[name] = candidate()
+                    times.append(clock() - t0)
     finally:
         gc.enable()
-    return median_us(first), median_us(second), result
+    return {name: median_us(times) for name, times in samples.items()}, results
 
 
 __all__ = [
     "ROOT",
+    "interleaved",
     "median_us",
     "settings_for",
     "side_by_side",

@@ -1,11 +1,14 @@
 """The whole product handler on a Redis hit vs raw ``redis.get`` + ``json.loads``, side by side in one run.
 
-As deployed: metrics on (one EMF line per invocation), one JSON request log line, the access counts the
-warmer needs, stdout going to a real file descriptor (``/dev/null``, as Lambda's stdout is a pipe to its
-log agent). The event is an API Gateway proxy event for ``GET /products/{id}``; the response is built in
-full. Target (issue 14): median handler hit <= 1.5x the raw read.
+As deployed: metrics on, the request line and its EMF document (``cachelib.logs``: a fast hit's line is
+summarized, at most one per second per container), the access counts the warmer needs, stdout going to a
+real file descriptor (``/dev/null``, as Lambda's stdout is a pipe to its log agent). The event is an API
+Gateway proxy event for ``GET /products/{id}``; the response is built in full. Also measured, in the same
+run: every request writing its line (``REQUEST_LOG_ALL=true``), and a hit whose entry changed since the
+last one (the decoded-entry and response-body memos cleared before each call: the first hit after a
+write). Target (issue 14): median handler hit <= 1.5x the raw read.
 
-    .venv/bin/python bench/bench_handler_hit.py [--ops 10000]
+    .venv/bin/python bench/bench_handler_hit.py [--ops 12000]
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import sys
 
 import pymysql
 import redis
-from _support import side_by_side, start_mariadb, start_redis
+from _support import interleaved, start_mariadb, start_redis
 from handler_support import event
 from servers import function_env
+
+from cachelib import logs
 
 
 @contextlib.contextmanager
@@ -63,13 +68,35 @@ def run(ops: int, block: int = 500) -> dict[str, float]:
                 assert product_api.lambda_handler(request, None)["headers"]["X-Cache"] == "HIT"
                 json.loads(client.get(raw_key))
             get, loads, handler = client.get, json.loads, product_api.lambda_handler
-            raw_us, ours_us, response = side_by_side(
-                lambda: loads(get(raw_key)), lambda: handler(request, None), ops, block
+            cache = product_api.store().cache
+
+            def every_line():
+                logs._INVOCATION.debug_sampled = True  # what REQUEST_LOG_ALL=true does, without a re-read
+                try:
+                    return handler(request, None)
+                finally:
+                    logs._INVOCATION.debug_sampled = False
+
+            def changed_entry():
+                cache._decoded.clear()
+                product_api._bodies.clear()
+                return handler(request, None)
+
+            medians, results = interleaved(
+                {
+                    "raw": lambda: loads(get(raw_key)),
+                    "handler": lambda: handler(request, None),
+                    "every_line": every_line,
+                    "changed_entry": changed_entry,
+                },
+                ops,
+                block,
             )
-            if response["headers"]["X-Cache"] != "HIT":
-                raise AssertionError("expected hits")
+            for name in ("handler", "every_line", "changed_entry"):
+                if results[name]["headers"]["X-Cache"] != "HIT":
+                    raise AssertionError(f"{name}: expected hits")
         product_api.reset_state()
-        return {"raw_us": raw_us, "ours_us": ours_us, "ops": ops}
+        return {**medians, "ops": ops}
     finally:
         redis_server.stop()
         mysql.stop()
@@ -77,15 +104,20 @@ def run(ops: int, block: int = 500) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", type=int, default=10_000)
+    parser.add_argument("--ops", type=int, default=12_000)
     args = parser.parse_args()
     r = run(args.ops)
-    ratio = r["ours_us"] / r["raw_us"]
-    verdict = "PASS" if ratio <= 1.5 else "MISS"
+    raw = r["raw"]
     print(f"handler on a hit, median of {r['ops']} each (interleaved blocks of 500, stdout to /dev/null):")
-    print(f"  raw redis.get + json.loads      : {r['raw_us']:.1f} us")
-    print(f"  product_api.lambda_handler (HIT): {r['ours_us']:.1f} us")
-    print(f"  ratio {ratio:.2f}x (target <= 1.5x) -> {verdict}")
+    print(f"  raw redis.get + json.loads                 : {raw:7.1f} us")
+    for name, label in (
+        ("handler", "handler as deployed"),
+        ("every_line", "handler, every request's line written"),
+        ("changed_entry", "handler, entry changed since the last hit"),
+    ):
+        print(f"  {label:43s}: {r[name]:7.1f} us  {r[name] / raw:.2f}x")
+    ratio = r["handler"] / raw
+    print(f"  as deployed: {ratio:.2f}x (target <= 1.5x) -> {'PASS' if ratio <= 1.5 else 'MISS'}")
 
 
 if __name__ == "__main__":

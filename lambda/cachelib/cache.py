@@ -47,6 +47,9 @@ Accept = Callable[[Any], bool]
 
 logger = logging.getLogger(__name__)
 
+_DECODED_MEMO_KEYS = 1024
+"""Keys whose last decoded entry a container remembers (about 1 KiB each for a product)."""
+
 _STATUS_METRIC = {
     CacheStatus.HIT: CACHE_HIT,
     CacheStatus.L1_HIT: CACHE_HIT,
@@ -87,6 +90,8 @@ class Cache(CacheWrites):
         self.backend: CacheBackend = create_backend(client, self.breaker, s)
         self.gateway: Gateway = self.backend.gateway
         self._fetch = self.backend.fetch
+        self._decoded: dict[str, tuple[bytes, Accept | None, tuple[bytes, int, Any]]] = {}
+        """The last decoding of each key's entry, reused while the cache returns the very same bytes."""
         self.leases = LeaseKeeper(self.backend, s.cache_lease_ms)
         if near_cache is None and s.cache_l1_enabled:
             near_cache = NearCache(s.cache_l1_ttl_seconds, heartbeat_seconds=s.cache_l1_heartbeat_ms / 1000)
@@ -187,7 +192,15 @@ class Cache(CacheWrites):
         return result
 
     def _decode(self, key: str, raw: bytes, accept: Accept | None) -> tuple[bytes, int, Any] | None:
-        """The decoded entry, or ``None`` after deleting it when it is corrupt or has the wrong shape."""
+        """The decoded entry, or ``None`` after deleting it when it is corrupt or has the wrong shape.
+
+        A hot key's entry comes back byte for byte until it changes, so its decoding (and shape check) is
+        remembered against those bytes: a hit then costs a byte comparison instead of a parse. Decoding is a
+        pure function of the bytes, so this serves exactly what decoding would; it also means hits on one
+        key return the same value object, which callers must treat as read-only (as near-cache hits are)."""
+        memo = self._decoded.get(key)
+        if memo is not None and memo[0] == raw and memo[1] is accept:
+            return memo[2]
         try:
             kind, soft_ms, value = codec.decode_entry(raw)
             if accept is not None and value is not None and not accept(value):
@@ -195,7 +208,11 @@ class Cache(CacheWrites):
         except CorruptEntry as exc:
             self._drop_corrupt(key, raw, exc)
             return None
-        return kind, soft_ms, value
+        decoded = (kind, soft_ms, value)
+        if len(self._decoded) >= _DECODED_MEMO_KEYS:
+            self._decoded.clear()  # a crude bound, and cheap: the hot keys are back within a few hits
+        self._decoded[key] = (raw, accept, decoded)
+        return decoded
 
     def _get_or_load(
         self,

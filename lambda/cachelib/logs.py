@@ -222,6 +222,8 @@ def write(line: str) -> None:
 class JsonLogFormatter(logging.Formatter):
     """A ``logging`` record as one JSON object in the request lines' shape (see the module docstring)."""
 
+    converter = staticmethod(time.gmtime)  # timestamps in UTC, as the trailing Z says
+
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
             "level": record.levelname,
@@ -245,7 +247,6 @@ class JsonLogFormatter(logging.Formatter):
             document["exception_name"] = getattr(record.exc_info[0], "__name__", None)
         return json.dumps(document, default=str, ensure_ascii=False)
 
-    converter = time.gmtime
 
 
 def configure_logging(*, force: bool = False) -> None:

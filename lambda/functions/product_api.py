@@ -100,12 +100,30 @@ def reset_state() -> None:
         _store.db.close()
     _store = None
     _edge = None
+    _bodies.clear()
     logs.reset()
 
 
 def _cache_headers(x_cache: str) -> dict[str, str]:
     max_age = STALE_MAX_AGE_SECONDS if x_cache == "STALE" else EDGE_MAX_AGE_SECONDS
     return {"X-Cache": x_cache, "Cache-Control": f"public, max-age={max_age}"}
+
+
+_bodies: dict[int, tuple[dict[str, Any], str]] = {}
+"""Each product id's last response body and the value it was written from: the cache serves a hot key's
+same value object until its entry changes (``Cache._decode``), so the identity check is exact."""
+_REMEMBERED_BODIES = 1024
+
+
+def _product_body(product: dict[str, Any]) -> str:
+    remembered = _bodies.get(product["id"])
+    if remembered is not None and remembered[0] is product:
+        return remembered[1]
+    body = product_json(product)
+    if len(_bodies) >= _REMEMBERED_BODIES:
+        _bodies.clear()
+    _bodies[product["id"]] = (product, body)
+    return body
 
 
 def product_json(product: dict[str, Any]) -> str:
@@ -126,7 +144,7 @@ def _get_product(event: dict[str, Any], raw_id: str, log: RequestLog) -> dict[st
     log.fields["cache"] = result.status.value
     if result.value is None:
         raise HttpError(404, "not_found", f"product {product_id} does not exist", {"X-Cache": result.x_cache})
-    return json_response(200, product_json(result.value), _cache_headers(result.x_cache))
+    return json_response(200, _product_body(result.value), _cache_headers(result.x_cache))
 
 
 def _list_products(event: dict[str, Any], log: RequestLog) -> dict[str, Any]:
@@ -223,9 +241,8 @@ def _route(event: dict[str, Any], method: str, path: str, log: RequestLog) -> di
     if match is None:
         raise HttpError(404, "no_route", "no such resource")
     params = event.get("pathParameters")
-    raw_id = (
-        params.get("id") if isinstance(params, dict) and isinstance(params.get("id"), str) else match.group(1)
-    )
+    from_params = params.get("id") if isinstance(params, dict) else None
+    raw_id: str = from_params if isinstance(from_params, str) else match.group(1)
     if method == "GET":
         return _get_product(event, raw_id, log)
     if method == "PUT":
