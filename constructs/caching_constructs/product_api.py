@@ -11,15 +11,19 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_lambda as lambda_
 
 from caching_constructs.api_routes import ApiRoute
+from caching_constructs.cache_auth import authorize_cache_access
 from caching_constructs.cachelib_environment import (
     CacheSettings,
+    MemcachedVariables,
+    cache_environment,
     database_environment,
-    redis_environment,
     service_environment,
 )
 from caching_constructs.edge_refresh import EdgeRefreshQueue
+from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.redis_replication_group import RedisReplicationGroup
@@ -39,7 +43,7 @@ class ProductApi(PythonFunction):
     queue through the SQS endpoint. ``routes()`` are the API routes it serves.
 
     :param defaults: the props every function of the application shares; needs a ``vpc``.
-    :param cache: the Redis (or Valkey) replication group of the cache-aside reads.
+    :param cache: the Redis (or Valkey) replication group of the cache-aside reads, or a Memcached cluster.
     :param database: MySQL: writes to the writer, misses read a replica.
     :param secrets_manager_endpoint: where it reads the AUTH token and the database credentials.
     :param edge_refresh_queue: where it queues a written item's path.
@@ -50,6 +54,8 @@ class ProductApi(PythonFunction):
     :param idempotency_ttl: how long an ``Idempotency-Key`` replays its first response.
     :param timeout: the function's timeout.
     :param reserved_concurrent_executions: default None (unreserved).
+    :param memcached_variables: the library's variable names for memcached; required when ``cache`` is a
+        ``MemcachedCluster``. Default None.
     """
 
     def __init__(
@@ -58,7 +64,7 @@ class ProductApi(PythonFunction):
         construct_id: str,
         *,
         defaults: FunctionDefaults,
-        cache: RedisReplicationGroup,
+        cache: RedisReplicationGroup | MemcachedCluster,
         database: MySqlDatabase,
         secrets_manager_endpoint: ec2.IConnectable,
         edge_refresh_queue: EdgeRefreshQueue,
@@ -69,13 +75,20 @@ class ProductApi(PythonFunction):
         idempotency_ttl: cdk.Duration,
         timeout: cdk.Duration,
         reserved_concurrent_executions: int | None = None,
+        memcached_variables: MemcachedVariables | None = None,
     ) -> None:
+        redis = cache if isinstance(cache, RedisReplicationGroup) else None
         environment = {
             **service_environment(construct_id),
-            **redis_environment(cache),
+            **cache_environment(
+                cache, cache_settings=cache_settings, memcached_variables=memcached_variables
+            ),
             **database_environment(database),
             **cache_settings.environment(),
             "PRODUCT_WRITE_MODE": write_mode,
+            # Redis and the database connect while Lambda initializes the container, not on the first
+            # request (lambda/functions/product_api.py, connect_on_init).
+            "CONNECT_ON_INIT": "true",
             "IDEMPOTENCY_TTL_SECONDS": str(int(idempotency_ttl.to_seconds())),
             queue_url_variable: edge_refresh_queue.queue_url,
         }
@@ -84,7 +97,8 @@ class ProductApi(PythonFunction):
             construct_id,
             **defaults.props(environment=environment),
             handler=HANDLER,
-            description="Product catalogue API: cache-aside reads through Redis, writes to MySQL",
+            description="Product catalogue API: cache-aside reads through "
+            f"{'Redis' if redis else 'Memcached'}, writes to MySQL",
             timeout=timeout,
             reserved_concurrent_executions=reserved_concurrent_executions,
         )
@@ -94,14 +108,17 @@ class ProductApi(PythonFunction):
             sqs_endpoint.connections, "ProductApi queues edge refreshes after a write"
         )
         self.connections.allow_to_default_port(cache.connections, "ProductApi: cache-aside reads and writes")
-        cache.grant_read_auth_token(self)
+        if redis is not None:  # Memcached has no AUTH
+            authorize_cache_access(self, redis, "ProductApi")
         self.connections.allow_to_default_port(
             database.connections, "ProductApi: catalogue reads on a miss, and writes"
         )
         database.grant_read_secret(self)
         self.connections.allow_to_default_port(
             secrets_manager_endpoint.connections,
-            "ProductApi reads the cache AUTH token and the database credentials",
+            "ProductApi reads the cache AUTH token and the database credentials"
+            if redis
+            else "ProductApi reads the database credentials",
         )
 
     def routes(
@@ -109,16 +126,29 @@ class ProductApi(PythonFunction):
     ) -> list[ApiRoute]:
         """The catalogue's routes: item and list reads, stage-cached for the given TTLs, and IAM-authorized
         writes whose bodies must match ``body_schema``."""
-        handler = self.function
-        return [
-            ApiRoute(method="GET", path=ITEM_ROUTE, handler=handler, cache_ttl=item_cache_ttl),
-            ApiRoute(
-                method="GET",
-                path=LIST_ROUTE,
-                handler=handler,
-                cache_ttl=list_cache_ttl,
-                query_parameters=LIST_QUERY_STRINGS,
-            ),
-            ApiRoute(method="PUT", path=ITEM_ROUTE, handler=handler, body_schema=body_schema),
-            ApiRoute(method="POST", path=LIST_ROUTE, handler=handler, body_schema=body_schema),
-        ]
+        return catalogue_routes(
+            self.function, item_cache_ttl=item_cache_ttl, list_cache_ttl=list_cache_ttl, body_schema=body_schema
+        )
+
+
+def catalogue_routes(
+    handler: lambda_.IFunction,
+    *,
+    item_cache_ttl: cdk.Duration,
+    list_cache_ttl: cdk.Duration,
+    body_schema: Mapping[str, Any],
+) -> list[ApiRoute]:
+    """The catalogue's routes on ``handler``; a Global Datastore secondary region's API serves the same ones
+    (its function answers the writes with ``421 read_only_region``)."""
+    return [
+        ApiRoute(method="GET", path=ITEM_ROUTE, handler=handler, cache_ttl=item_cache_ttl),
+        ApiRoute(
+            method="GET",
+            path=LIST_ROUTE,
+            handler=handler,
+            cache_ttl=list_cache_ttl,
+            query_parameters=LIST_QUERY_STRINGS,
+        ),
+        ApiRoute(method="PUT", path=ITEM_ROUTE, handler=handler, body_schema=body_schema),
+        ApiRoute(method="POST", path=LIST_ROUTE, handler=handler, body_schema=body_schema),
+    ]

@@ -191,6 +191,16 @@ class Cache(CacheWrites):
         self.metrics.observe(_STATUS_METRIC[result.status], (time.perf_counter() - started) * 1000)
         return result
 
+    def connect(self) -> bool:
+        """Open the engine's connection now rather than on the first read (a function calls it while Lambda
+        initializes the container); ``False`` when the engine cannot be reached, which the breaker counts
+        like any failed call, and the first read connects (or bypasses) as usual."""
+        try:
+            self._fetch(self.keys.key("connect"))
+        except CacheUnavailable:
+            return False
+        return True
+
     def _decode(self, key: str, raw: bytes, accept: Accept | None) -> tuple[bytes, int, Any] | None:
         """The decoded entry, or ``None`` after deleting it when it is corrupt or has the wrong shape.
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from stacks.lambda_assets import lambda_constant
 from tests.infra.templates import resources_of_type
 
 HANDLERS = {
@@ -206,18 +207,6 @@ def test_the_schema_step_is_a_provider_custom_resource_with_seed_count_and_versi
     assert "functions.schema_seed" not in json.dumps(provider_function)  # the framework invokes our handler
 
 
-def test_a_memcached_cache_is_refused_with_a_one_line_config_error(tmp_path):
-    from config import ConfigError, parse_environment
-    from config.environments import ENVIRONMENTS
-    from stacks.stage import CachingStage
-    from tests.infra.conftest import new_app
-
-    raw = {**ENVIRONMENTS["dev"], "cache": {"engine": "memcached", "engine_version": "1.6.22"}}
-    one_line = r"^environments\.dev\.cache\.engine: 'memcached' is not allowed in a full stage; [^\n]+$"
-    with pytest.raises(ConfigError, match=one_line):
-        CachingStage(new_app(tmp_path), "dev", config=parse_environment("dev", raw))
-
-
 def test_an_unknown_architecture_names_the_allowed_ones():
     from caching_constructs.python_function import architecture_named
 
@@ -280,6 +269,7 @@ def test_the_product_api_gets_its_write_mode_and_idempotency_ttl_from_config(syn
     variables = _functions(env)["functions.product_api.lambda_handler"]["Environment"]["Variables"]
     assert variables["PRODUCT_WRITE_MODE"] == env.config.functions.product_write_mode
     assert variables["IDEMPOTENCY_TTL_SECONDS"] == str(env.config.functions.idempotency_ttl_hours * 3600)
+    assert variables[lambda_constant("product_api", "CONNECT_ON_INIT_VARIABLE")] == "true"
 
 
 def test_write_through_and_a_week_of_idempotency_keys_reach_the_function(tmp_path):
