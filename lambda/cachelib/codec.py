@@ -138,9 +138,9 @@ def _parse_constant(name: str) -> Any:
 
 
 _encoder = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_scan = json.JSONDecoder(
+_scan = json.JSONDecoder(  # scan_once is set by JSONDecoder.__init__ (no stub declares it)
     object_hook=_hook, parse_float=_parse_float, parse_constant=_parse_constant
-).scan_once
+).scan_once  # type: ignore[attr-defined]
 
 
 def _container_depth_at_most(value: Any, limit: int) -> bool:

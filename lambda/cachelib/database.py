@@ -127,7 +127,7 @@ class Database:
             dialect = replication.dialect_for(writer.get_server_info())
             with writer.cursor() as cur:
                 cur.execute(dialect.writer_position_sql)
-                (position,) = cur.fetchone()
+                (position,) = _one_row(cur)
         except Exception as exc:
             if not (isinstance(exc, DatabaseUnavailable) or _is_connection_error(exc)):
                 raise
@@ -150,7 +150,7 @@ class Database:
                 reader = self.connection_to(target)
                 with reader.cursor() as cur:
                     cur.execute(dialect.wait_sql, (position, dialect.wait_timeout(wait_seconds)))
-                    (code,) = cur.fetchone()
+                    (code,) = _one_row(cur)
             except Exception as exc:
                 if not (isinstance(exc, DatabaseUnavailable) or _is_connection_error(exc)):
                     raise
@@ -328,3 +328,11 @@ class Database:
         """Close this thread's connections (tests; Lambda keeps them for the container's life)."""
         for target in list(self._local.__dict__.get("conns", {})):
             self._discard(target)
+
+
+def _one_row(cursor: Any) -> tuple[Any, ...]:
+    """The row a single-row query (a position, a wait's result) always returns."""
+    row = cursor.fetchone()
+    if row is None:
+        raise DatabaseUnavailable("a single-row query returned no row")
+    return tuple(row)

@@ -30,7 +30,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -86,13 +86,13 @@ class WarmResult:
     rowsPerSecond: float = 0.0
 
 
-def top_n(event: Any, env: dict[str, str] | None = None) -> int:
+def top_n(event: Any, env: Mapping[str, str] | None = None) -> int:
     """``event["topN"]`` (a manual invocation) wins over ``WARM_TOP_N``."""
-    env = os.environ if env is None else env
+    source: Mapping[str, str] = os.environ if env is None else env
     if isinstance(event, dict) and "topN" in event:
         raw = event["topN"]
     else:
-        raw = env.get("WARM_TOP_N", DEFAULT_TOP_N)
+        raw = source.get("WARM_TOP_N", DEFAULT_TOP_N)
     try:
         value = int(str(raw))
     except ValueError:
@@ -215,7 +215,8 @@ def read_batches(
             prepared.add(id(connection))
         with connection.cursor(pymysql.cursors.SSCursor) as cursor:
             cursor.execute(_BATCH_SQL.replace("{ids}", ids.decode("ascii")), params)
-            (batch,) = cursor.fetchone()
+            row = cursor.fetchone()
+            batch = None if row is None else row[0]
         verified = end_verified_scope(scope)
         if batch is not None and len(batch) >= GROUP_CONCAT_MAX_LEN:
             raise RuntimeError("a warm batch hit group_concat_max_len and was truncated")

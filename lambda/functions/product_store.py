@@ -16,6 +16,7 @@ The same code runs on Redis and memcached (``CACHE_ENGINE``): everything but the
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -284,7 +285,7 @@ class ProductStore:
         except InvalidationFailed as exc:
             raise SavedNotConfirmed(product, created=created, idempotent=idempotent) from exc
 
-    def _bump(self, categories: list[str]) -> None:
+    def _bump(self, categories: builtins.list[str]) -> None:
         scopes = [*sorted(categories), None]
         self.cache.bump_versions(*(list_version_key(self.cache, c) for c in scopes))
 

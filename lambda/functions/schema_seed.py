@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from cachelib import logs
@@ -55,10 +56,10 @@ def reset_state() -> None:
     _database = None
 
 
-def seed_count(properties: dict[str, Any], env: dict[str, str] | None = None) -> int:
+def seed_count(properties: dict[str, Any], env: Mapping[str, str] | None = None) -> int:
     """The number of sample products to upsert: the property wins over ``SEED_PRODUCT_COUNT``."""
-    env = os.environ if env is None else env
-    raw = properties.get("SeedProductCount", env.get("SEED_PRODUCT_COUNT", "0"))
+    source: Mapping[str, str] = os.environ if env is None else env
+    raw = properties.get("SeedProductCount", source.get("SEED_PRODUCT_COUNT", "0"))
     try:
         count = int(str(raw).strip())
     except ValueError:
