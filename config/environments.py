@@ -38,6 +38,14 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
             "replicas_per_shard": 1,
             "snapshot_retention_days": 3,
         },
+        # Memcached instead (README, "Choosing Memcached"; tests/infra/memcached_stage.py builds this):
+        # "cache": {
+        #     "engine": "memcached",
+        #     "engine_version": "1.6.22",  # 1.6.12 or later: in-transit encryption
+        #     "node_type": "cache.t4g.small",
+        #     "num_shards": 2,  # nodes, spread across AZs; no replicas, so no snapshots
+        #     "port": 11212,  # not the well-known 11211
+        # },
         "database": {
             "instance_class": "t4g.small",
             "multi_az": True,
@@ -84,6 +92,9 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "functions": {"seed_product_count": 0, "reserved_concurrency": 200, "log_retention_days": 90},
         "api": {"cache_cluster_size": "1.6", "throttle_rate_limit": 1000, "throttle_burst_limit": 2000},
         "edge": {"price_class": "PriceClass_All"},
+        # ElastiCache Global Datastore plus a read path in us-west-2 (docs/DEPLOY.md, "Secondary regions").
+        # The primary region is named because region is null: the secondary stacks read its outputs there.
+        "global_datastore": {"secondary_regions": ["us-west-2"], "primary_region": "us-east-1"},
         # r7g.large (16 GiB) allows ~1300 MySQL connections; alarm well before it.
         "monitoring": {
             "period_minutes": 1,

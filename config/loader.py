@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from caching_constructs import rules
-from caching_constructs.engine_families import version_rule
+from caching_constructs.engine_families import supports_iam_auth, version_rule
+from config.global_datastore import check_global_datastore
 from config.regions import DAX_REGIONS
 from config.schema import CacheConfig, ConfigError, DatabaseConfig, EnvironmentConfig, MonitoringConfig
 
@@ -113,6 +114,16 @@ def _check_cache(path: str, cache: CacheConfig) -> None:
             path, rules.redis_topology(cache.cluster_mode, cache.num_shards, cache.replicas_per_shard)
         )
     _check(f"{path}.port", cache.port, rules.service_port(cache.engine))
+    if (
+        cache.engine != "memcached"
+        and cache.auth == "iam"
+        and not supports_iam_auth(cache.engine, cache.engine_version)
+    ):
+        raise _fail(
+            f"{path}.auth",
+            cache.auth,
+            f"'token' with {cache.engine} {cache.engine_version} (IAM auth needs 7 or later)",
+        )
 
 
 def _check_database(path: str, env_name: str, database: DatabaseConfig) -> None:
@@ -183,8 +194,16 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
     config = build(EnvironmentConfig, {**raw, "name": name}, path)
     _check_cache(f"{path}.cache", config.cache)
     _check_database(f"{path}.database", name, config.database)
+    if config.cache.engine == "memcached" and config.functions.l1_enabled:
+        raise _fail(
+            f"{path}.functions.l1_enabled",
+            True,
+            "false with cache.engine 'memcached' (the near cache is invalidated over pub/sub, which "
+            "memcached does not have)",
+        )
     _check_alarm_subscribers(f"{path}.monitoring", name, config.monitoring)
     _check_region(f"{path}.region", config.region)
+    check_global_datastore(path, config)
     if (config.account is None) != (config.region is None):
         raise _fail(f"{path}.account", config.account, "account and region both set, or both null")
     if (config.edge.domain_name is None) != (config.edge.certificate_arn is None):

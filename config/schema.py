@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from caching_constructs import rules
+from caching_constructs import global_datastore_rules, rules
+from caching_constructs.cache_access import CACHE_AUTH
 from caching_constructs.engine_families import CACHE_ENGINE
 from caching_constructs.rules import FloatRange, IntRange, OneOf, Rule
 from config import formats
@@ -75,6 +76,10 @@ class CacheConfig:
     """Weekly UTC maintenance window. Default sun:05:00-sun:06:00."""
     log_retention_days: int = setting(30, rules.LOG_RETENTION_DAYS)
     """Retention of the slow-log and engine-log groups. Default 30."""
+    auth: str = setting("iam", CACHE_AUTH)
+    """How functions sign in: ``iam`` (one RBAC user per function, authenticated by its IAM role; no secret;
+    Redis OSS or Valkey 7+) or ``token`` (one AUTH token in Secrets Manager, rotated by hand: docs/DEPLOY.md).
+    Default iam. Ignored for Memcached."""
 
     @property
     def nodes_per_shard(self) -> int:
@@ -313,6 +318,18 @@ class QuotaConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GlobalDatastoreConfig:
+    """ElastiCache Global Datastore and a read path in other regions (docs/DEPLOY.md, "Secondary regions")."""
+
+    secondary_regions: tuple[str, ...] = setting((), global_datastore_rules.secondary_regions)
+    """Regions with a read-only copy of the cache, a cross-region database replica and the product API's read
+    path. Default none (single-region); prod ships with one."""
+    primary_region: str | None = setting(None, global_datastore_rules.region)
+    """The region the environment's primary stacks deploy to. Required with secondary regions while
+    ``region`` is null (the secondaries read the primary's outputs there); equal to ``region`` when set."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
     connection_arn: str | None = setting(None, formats.CONNECTION_ARN)
     """CodeConnections ARN. The pipeline stack is synthesized only when this and repository are set."""
@@ -345,5 +362,6 @@ class EnvironmentConfig:
     security: SecurityConfig = setting(default_factory=SecurityConfig)
     quotas: QuotaConfig = setting(default_factory=QuotaConfig)
     pipeline: PipelineConfig = setting(default_factory=PipelineConfig)
+    global_datastore: GlobalDatastoreConfig = setting(default_factory=GlobalDatastoreConfig)
     cost: CostSettings = setting(default_factory=CostSettings)
     """Monthly budget and traffic profile for ``make cost`` (``config/cost.py``); never read by a stack."""

@@ -23,7 +23,7 @@ from aws_cdk import aws_events as events
 
 from caching_constructs.cache_warmer import CacheWarmer
 from caching_constructs.cached_rest_api import CachedRestApi
-from caching_constructs.cachelib_environment import CacheSettings
+from caching_constructs.cachelib_environment import CacheSettings, MemcachedVariables
 from caching_constructs.dax_cluster import DaxCluster
 from caching_constructs.dax_demo import DaxDemo
 from caching_constructs.edge_refresh import EdgeRefreshQueue
@@ -46,6 +46,7 @@ from stacks.lambda_assets import (  # noqa: F401
     CORE_HANDLERS,
     DAX_HANDLERS,
     LAMBDA_ROOT,
+    cachelib_constant,
     core_bundle,
     dax_bundle,
     lambda_constant,
@@ -62,8 +63,8 @@ class ApiStack(cdk.Stack):
     """The functions in the application subnets, fronted by a REST API whose stage cache keys on exactly
     the parameters each response depends on.
 
-    Request path: CloudFront (Edge stack) -> API Gateway stage cache -> ``ProductApi`` -> Redis (cache-aside,
-    Data stack) -> MySQL read replica on a miss.
+    Request path: CloudFront (Edge stack) -> API Gateway stage cache -> ``ProductApi`` -> Redis or Memcached
+    (cache-aside, Data stack) -> MySQL read replica on a miss.
     """
 
     def __init__(
@@ -92,10 +93,6 @@ class ApiStack(cdk.Stack):
             caching library publishes as its metrics' ``environment`` dimension).
         :param security: customer-managed key for the log groups, and the regional web ACL.
         """
-        if not isinstance(cache, RedisReplicationGroup):
-            raise ValueError(
-                f"the product API's cache library speaks Redis; {type(cache).__name__} is not supported"
-            )
         super().__init__(scope, construct_id, **kwargs)
         self.log_key = (
             customer_managed_key(
@@ -159,7 +156,7 @@ class ApiStack(cdk.Stack):
         self,
         functions: FunctionsConfig,
         defaults: FunctionDefaults,
-        cache: RedisReplicationGroup,
+        cache: RedisReplicationGroup | MemcachedCluster,
         database: MySqlDatabase,
         secrets_manager_endpoint: ec2.IConnectable,
         sqs_endpoint: ec2.IConnectable,
@@ -170,6 +167,15 @@ class ApiStack(cdk.Stack):
             negative_ttl=cdk.Duration.seconds(functions.negative_ttl_seconds),
             near_cache=functions.l1_enabled,
             near_cache_ttl=cdk.Duration.seconds(functions.l1_ttl_seconds),
+        )
+        memcached_variables = (
+            MemcachedVariables(
+                engine=cachelib_constant("ENV_CACHE_ENGINE"),
+                discovery_endpoint=cachelib_constant("ENV_CACHE_DISCOVERY_ENDPOINT"),
+                tls=cachelib_constant("ENV_MEMCACHED_TLS"),
+            )
+            if isinstance(cache, MemcachedCluster)
+            else None
         )
         self.product_api = ProductApi(
             self,
@@ -187,6 +193,7 @@ class ApiStack(cdk.Stack):
             idempotency_ttl=cdk.Duration.hours(functions.idempotency_ttl_hours),
             timeout=cdk.Duration.seconds(functions.timeout_seconds),
             reserved_concurrent_executions=functions.reserved_concurrency,
+            memcached_variables=memcached_variables,
         )
         self.cache_warmer = CacheWarmer(
             self,
@@ -201,6 +208,7 @@ class ApiStack(cdk.Stack):
             timeout=cdk.Duration.seconds(functions.warmer_timeout_seconds),
             # One warmer at a time, when the account has concurrency to reserve (see reserved_concurrency).
             reserved_concurrent_executions=1 if functions.reserved_concurrency is not None else None,
+            memcached_variables=memcached_variables,
         )
         self.schema_seed = SchemaSeed(
             self,

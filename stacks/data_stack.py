@@ -8,6 +8,8 @@ database's secret rotation function, which the database construct creates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -57,6 +59,7 @@ class DataStack(Stack):
         removal_policy: RemovalPolicy,
         deletion_protection: bool,
         customer_managed_keys: bool = True,
+        secret_replica_regions: Sequence[str] = (),
         **kwargs,
     ) -> None:
         """
@@ -65,6 +68,8 @@ class DataStack(Stack):
             so that the rules between the two reference nothing in this one.
         :param customer_managed_keys: one customer-managed key for the table, the database's storage and
             secret, the cache at rest, its AUTH token and its log groups. Default True.
+        :param secret_replica_regions: the Global Datastore's secondary regions, where the database's secret
+            is replicated for their cross-region replica's readers. Default none.
         """
         super().__init__(scope, construct_id, **kwargs)
         self.key = (
@@ -114,6 +119,7 @@ class DataStack(Stack):
             log_retention=log_retention(database.log_retention_days),
             deletion_protection=deletion_protection,
             removal_policy=removal_policy,
+            secret_replica_regions=secret_replica_regions,
         )
 
         self._add_table_and_dax(vpc, dax_security_group, dax, removal_policy, deletion_protection)
@@ -198,6 +204,7 @@ class DataStack(Stack):
             replicas_per_shard=cache.replicas_per_shard,
             port=cache.port,
             maxmemory_policy=cache.maxmemory_policy,
+            auth=cache.auth,
             snapshot_retention_days=cache.snapshot_retention_days,
             snapshot_window=cache.snapshot_window,
             maintenance_window=cache.maintenance_window,

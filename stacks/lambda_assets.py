@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from caching_constructs import cache_warmer, dax_demo, product_api, schema_seed
+from caching_constructs import cache_warmer, dax_demo, product_api, schema_seed, secondary_refill
 from caching_constructs.python_bundling import PythonBundleSpec
 
 LAMBDA_ROOT = Path(__file__).resolve().parents[1] / "lambda"
@@ -24,7 +24,13 @@ def _module_of(handler: str) -> str:
 
 CORE_HANDLERS = tuple(
     _module_of(handler)
-    for handler in (product_api.HANDLER, cache_warmer.HANDLER, schema_seed.HANDLER, EDGE_REFRESH_HANDLER)
+    for handler in (
+        product_api.HANDLER,
+        cache_warmer.HANDLER,
+        schema_seed.HANDLER,
+        EDGE_REFRESH_HANDLER,
+        secondary_refill.HANDLER,
+    )
 )
 """Handler modules of the core asset (the bundle fails when one is missing)."""
 DAX_HANDLERS = (_module_of(dax_demo.HANDLER),)
@@ -84,7 +90,17 @@ def load_lambda_module(name: str) -> ModuleType:
 def lambda_constant(module: str, name: str) -> Any:
     """A literal module-level constant of ``lambda/functions/<module>.py``, read from its source without
     importing it (handlers import the caching library and drivers, which the CDK app does not install)."""
-    tree = ast.parse((LAMBDA_ROOT / "functions" / f"{module}.py").read_text())
+    return _literal(Path("functions") / f"{module}.py", name)
+
+
+def cachelib_constant(name: str) -> Any:
+    """A literal module-level constant of ``lambda/cachelib/settings.py``, such as the name of a variable
+    the library reads (``ENV_CACHE_DISCOVERY_ENDPOINT``), read like :func:`lambda_constant`."""
+    return _literal(Path("cachelib") / "settings.py", name)
+
+
+def _literal(source: Path, name: str) -> Any:
+    tree = ast.parse((LAMBDA_ROOT / source).read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign):
             targets, value = node.targets, node.value
@@ -94,7 +110,7 @@ def lambda_constant(module: str, name: str) -> Any:
             continue
         if any(isinstance(target, ast.Name) and target.id == name for target in targets):
             return ast.literal_eval(value)
-    raise LookupError(f"lambda/functions/{module}.py has no literal module-level {name}")
+    raise LookupError(f"lambda/{source.as_posix()} has no literal module-level {name}")
 
 
 def load_catalog_schema() -> ModuleType:

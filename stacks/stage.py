@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from config.schema import ConfigError, EnvironmentConfig
+from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.api_stack import ApiStack
 from stacks.cdk_values import removal_policy
@@ -13,6 +13,7 @@ from stacks.cross_stack import protect_cross_stack_references
 from stacks.data_stack import DataStack
 from stacks.edge_stack import EdgeStack
 from stacks.edge_web_acl_stack import CLOUDFRONT_WAF_REGION, EdgeWebAclStack
+from stacks.global_stacks import add_global_datastore
 from stacks.monitoring_stack import MonitoringStack
 from stacks.network_stack import NetworkStack
 
@@ -25,13 +26,6 @@ class CachingStage(cdk.Stage):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs) -> None:
-        if config.cache.engine == "memcached":
-            # MemcachedCluster and DataStack support it for teams that use them on their own; the product API
-            # cannot run on it (the caching library needs Redis Lua scripts for leases and pub/sub for L1).
-            raise ConfigError(
-                f"environments.{config.name}.cache.engine: 'memcached' is not allowed in a full stage; "
-                "expected 'redis' or 'valkey' (the product API's cache library needs Lua scripts and pub/sub)"
-            )
         if config.account is not None:
             kwargs.setdefault("env", cdk.Environment(account=config.account, region=config.region))
         super().__init__(scope, construct_id, **kwargs)
@@ -91,6 +85,7 @@ class CachingStage(cdk.Stage):
         if self.edge_web_acl is not None:
             self.edge.add_stack_dependency(self.edge_web_acl, "reads the CloudFront web ACL's ARN")
         self._add_monitoring(config, stack_props)
+        self.secondary_regions = add_global_datastore(self, config, self.network, self.data, stack_props)
 
         for key, value in tags.items():
             cdk.Tags.of(self).add(key, value)
@@ -157,6 +152,7 @@ def add_network_and_data(
         removal_policy=removal_policy(config.removal_policy, supports_snapshot=True),
         deletion_protection=config.deletion_protection,
         customer_managed_keys=config.security.customer_managed_keys,
+        secret_replica_regions=config.global_datastore.secondary_regions,
         description="Caching architecture: ElastiCache, RDS MySQL with read replicas, DynamoDB with DAX",
         **stack_props,
     )

@@ -11,13 +11,16 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 
+from caching_constructs.cache_auth import authorize_cache_access
 from caching_constructs.cachelib_environment import (
     CacheSettings,
+    MemcachedVariables,
+    cache_environment,
     database_environment,
-    redis_environment,
     service_environment,
 )
 from caching_constructs.logical_ids import keep_logical_ids
+from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.nag import exempt_control, suppress_findings
 from caching_constructs.python_function import FunctionDefaults, PythonFunction
@@ -33,7 +36,7 @@ class CacheWarmer(PythonFunction):
     It reaches Redis, MySQL and the Secrets Manager endpoint, nothing else.
 
     :param defaults: the props every function of the application shares; needs a ``vpc``.
-    :param cache: the replication group it fills.
+    :param cache: the replication group it fills, or a Memcached cluster.
     :param database: where it streams the hottest rows from.
     :param secrets_manager_endpoint: where it reads the AUTH token and the database credentials.
     :param cache_settings: TTLs and the near cache, as the product API caches.
@@ -41,6 +44,8 @@ class CacheWarmer(PythonFunction):
     :param schedule: when it runs.
     :param timeout: the function's timeout.
     :param reserved_concurrent_executions: default None; 1 keeps to one warmer at a time.
+    :param memcached_variables: the library's variable names for memcached; required when ``cache`` is a
+        ``MemcachedCluster``. Default None.
     """
 
     def __init__(
@@ -49,7 +54,7 @@ class CacheWarmer(PythonFunction):
         construct_id: str,
         *,
         defaults: FunctionDefaults,
-        cache: RedisReplicationGroup,
+        cache: RedisReplicationGroup | MemcachedCluster,
         database: MySqlDatabase,
         secrets_manager_endpoint: ec2.IConnectable,
         cache_settings: CacheSettings,
@@ -57,10 +62,14 @@ class CacheWarmer(PythonFunction):
         schedule: events.Schedule,
         timeout: cdk.Duration,
         reserved_concurrent_executions: int | None = None,
+        memcached_variables: MemcachedVariables | None = None,
     ) -> None:
+        redis = cache if isinstance(cache, RedisReplicationGroup) else None
         environment = {
             **service_environment(construct_id),
-            **redis_environment(cache),
+            **cache_environment(
+                cache, cache_settings=cache_settings, memcached_variables=memcached_variables
+            ),
             **database_environment(database),
             **cache_settings.environment(),
             "WARM_TOP_N": str(top_n),
@@ -70,7 +79,8 @@ class CacheWarmer(PythonFunction):
             construct_id,
             **defaults.props(environment=environment),
             handler=HANDLER,
-            description="Loads the hottest products into Redis off-peak (schedule or manual invoke)",
+            description=f"Loads the hottest products into {'Redis' if redis else 'Memcached'} off-peak "
+            "(schedule or manual invoke)",
             timeout=timeout,
             reserved_concurrent_executions=reserved_concurrent_executions,
         )
@@ -89,12 +99,15 @@ class CacheWarmer(PythonFunction):
         exempt_control(self.failure_queue, "CT.SQS.PR.1", dead_letter_queue)
         self.send_failures_to(self.failure_queue)
         self.connections.allow_to_default_port(cache.connections, "CacheWarmer fills the cache")
-        cache.grant_read_auth_token(self)
+        if redis is not None:  # Memcached has no AUTH
+            authorize_cache_access(self, redis, "CacheWarmer")
         self.connections.allow_to_default_port(database.connections, "CacheWarmer streams the hottest rows")
         database.grant_read_secret(self)
         self.connections.allow_to_default_port(
             secrets_manager_endpoint.connections,
-            "CacheWarmer reads the cache AUTH token and the database credentials",
+            "CacheWarmer reads the cache AUTH token and the database credentials"
+            if redis
+            else "CacheWarmer reads the database credentials",
         )
         self.schedule_rule = events.Rule(
             self, "WarmSchedule", description="Warm the cache off-peak", schedule=schedule

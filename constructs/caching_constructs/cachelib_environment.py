@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 
+from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.redis_replication_group import RedisReplicationGroup
 
@@ -49,11 +50,53 @@ def redis_environment(cache: RedisReplicationGroup) -> dict[str, str]:
         "REDIS_PORT": str(cache.port),
         "REDIS_TLS": "true",
         "REDIS_CLUSTER_MODE": "true" if cache.cluster_mode_enabled else "false",
-        "REDIS_AUTH_SECRET_ARN": cache.auth_token_secret.secret_arn,
+        # With IAM auth there is no secret: the function's user and token come from cache_auth.py.
+        **({"REDIS_AUTH_SECRET_ARN": cache.auth_token_secret.secret_arn} if cache.auth_token_secret else {}),
         # A write returns only once every replica has its invalidation, so a failover cannot bring the old
         # value back (cachelib/writes.py).
         "CACHE_REPLICA_ACKS": str(cache.replicas_per_shard),
     }
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemcachedVariables:
+    """The names of the variables that put the caching library on memcached, as ``cachelib/settings.py``
+    defines them (its ``ENV_*`` constants). The stack reads them from there
+    (``stacks.lambda_assets.cachelib_constant``) and passes them in, so no name is typed twice.
+    """
+
+    engine: str
+    discovery_endpoint: str
+    tls: str
+
+
+def memcached_environment(cache: MemcachedCluster, variables: MemcachedVariables) -> dict[str, str]:
+    return {
+        variables.engine: cache.engine.value,
+        # CloudFormation knows only the configuration endpoint; the library discovers the nodes through it
+        # and follows the cluster as nodes are added or removed (cachelib/discovery.py).
+        variables.discovery_endpoint: f"{cache.endpoint_address}:{cache.port}",
+        variables.tls: "true",
+    }
+
+
+def cache_environment(
+    cache: RedisReplicationGroup | MemcachedCluster,
+    *,
+    cache_settings: CacheSettings,
+    memcached_variables: MemcachedVariables | None,
+) -> dict[str, str]:
+    """What reaches ``cache`` from the library, whichever engine it runs; refuses what memcached cannot do."""
+    if isinstance(cache, RedisReplicationGroup):
+        return redis_environment(cache)
+    if memcached_variables is None:
+        raise ValueError("memcached_variables: required when the cache is a MemcachedCluster")
+    if cache_settings.near_cache:
+        raise ValueError(
+            "cache_settings.near_cache: True is not allowed with a MemcachedCluster; expected False (the "
+            "near cache is invalidated over Redis pub/sub, which memcached does not have)"
+        )
+    return memcached_environment(cache, memcached_variables)
 
 
 def database_environment(database: MySqlDatabase) -> dict[str, str]:

@@ -100,3 +100,8 @@ def memcached_supports_tls(engine_version: str) -> bool:
         and (int(match["major"]), int(match["minor"])) == (1, 6)
         and int(match["patch"]) >= 12
     )
+
+
+def supports_iam_auth(engine: str | CacheEngine, engine_version: str) -> bool:
+    """RBAC users with IAM authentication: Redis OSS 7 and later, every Valkey (7.2 onward)."""
+    return supports_transit_encryption_mode(engine, engine_version)

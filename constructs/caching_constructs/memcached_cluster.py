@@ -115,10 +115,13 @@ class MemcachedCluster(ElastiCacheBase):
         return self.metric("GetMisses", **{"statistic": "Sum", **props})
 
     def metric_cache_hit_rate(self, **props: Any) -> cloudwatch.IMetric:
-        """Hit rate in percent, GetHits / (GetHits + GetMisses): Memcached publishes no CacheHitRate."""
+        """Hit rate in percent, GetHits / (GetHits + GetMisses): Memcached publishes no CacheHitRate.
+
+        A period without lookups has no datapoint (``IF`` without a false branch), as on the Redis group: 0 %
+        would breach the low-hit-rate alarm on an idle cache."""
         options = {key: value for key, value in props.items() if key in ("period", "label")}
         return cloudwatch.MathExpression(
-            expression="IF(hits + misses > 0, 100 * hits / (hits + misses), 0)",
+            expression="IF(hits + misses > 0, 100 * hits / (hits + misses))",
             using_metrics={"hits": self.metric_get_hits(), "misses": self.metric_get_misses()},
             **{"label": "CacheHitRate", "period": cdk.Duration.minutes(5), **options},
         )

@@ -113,6 +113,7 @@ class MySqlDatabase(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         deletion_protection: bool = True,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.SNAPSHOT,
+        secret_replica_regions: Sequence[str] = (),
     ) -> None:
         """
         :param vpc: The VPC to place the instances in.
@@ -149,6 +150,8 @@ class MySqlDatabase(Construct):
         :param deletion_protection: Refuse deletion of the writer. Default: True.
         :param removal_policy: Writer on stack deletion; replicas hold no data of their own and are deleted
             unless this is RETAIN. Default: SNAPSHOT.
+        :param secret_replica_regions: Regions the master secret is replicated to (a cross-region read
+            replica's readers sign in with it there). Default: none.
         """
         backup_retention = backup_retention or cdk.Duration.days(7)
         rotation_interval = rotation_interval or cdk.Duration.days(30)
@@ -237,7 +240,11 @@ class MySqlDatabase(Construct):
             "Writer",
             engine=engine,
             credentials=rds.Credentials.from_generated_secret(
-                MASTER_USERNAME, encryption_key=secret_encryption_key
+                MASTER_USERNAME,
+                encryption_key=secret_encryption_key,
+                # Same name in every region, and rotation reaches the copies; each copy is encrypted with
+                # Secrets Manager's key of its region (a customer key here lives in this region only).
+                replica_regions=[secretsmanager.ReplicaRegion(region=r) for r in secret_replica_regions],
             ),
             database_name=database_name,
             storage_encrypted=True,

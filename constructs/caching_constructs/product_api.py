@@ -127,7 +127,10 @@ class ProductApi(PythonFunction):
         """The catalogue's routes: item and list reads, stage-cached for the given TTLs, and IAM-authorized
         writes whose bodies must match ``body_schema``."""
         return catalogue_routes(
-            self.function, item_cache_ttl=item_cache_ttl, list_cache_ttl=list_cache_ttl, body_schema=body_schema
+            self.function,
+            item_cache_ttl=item_cache_ttl,
+            list_cache_ttl=list_cache_ttl,
+            body_schema=body_schema,
         )
 
 

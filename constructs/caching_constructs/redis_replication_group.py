@@ -20,11 +20,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from caching_constructs.cache_access import CACHE_AUTH, IAM
+from caching_constructs.cache_users import CacheUser, CacheUserGroup, group_id_for
 from caching_constructs.elasticache_base import ElastiCacheBase
 from caching_constructs.engine_families import (
     CacheEngine,
     parameter_group_family,
     parse_engine,
+    supports_iam_auth,
     supports_transit_encryption_mode,
 )
 from caching_constructs.keys import grant_secret_read
@@ -81,6 +84,7 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         kms_key: kms.IKey | None = None,
         log_encryption_key: kms.IKey | None = None,
+        auth: str = IAM,
         auth_token_length: int = 64,
         snapshot_retention_days: int = 1,
         snapshot_window: str = "03:00-04:00",
@@ -107,7 +111,11 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
             Default: the AWS managed keys.
         :param log_encryption_key: Customer managed key of the slow-log and engine-log groups (CloudWatch Logs
             must be allowed to use it). Default: none (CloudWatch Logs' own encryption).
-        :param auth_token_length: Length of the generated AUTH token (32-128). Default: 64.
+        :param auth: ``iam``: an RBAC user group whose ``default`` user is disabled; callers get their
+            own IAM-authenticated user (``add_iam_user``), no secret exists. ``token``: one AUTH token in
+            Secrets Manager (rotated by hand, docs/DEPLOY.md). Default: iam (Redis OSS / Valkey 7+ only).
+        :param auth_token_length: Length of the generated AUTH token (32-128), with ``auth="token"``.
+            Default: 64.
         :param snapshot_retention_days: Daily snapshots kept (0 turns backups off). Default: 1.
         :param snapshot_window: Daily UTC snapshot window. Default: 03:00-04:00.
         :param maintenance_window: Weekly UTC maintenance window. Default: sun:05:00-sun:06:00.
@@ -119,6 +127,11 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         if not self.engine.replicates:
             raise fail(
                 "engine", self.engine.value, "'redis' or 'valkey' (use MemcachedCluster for memcached)"
+            )
+        require("auth", auth, CACHE_AUTH)
+        if auth == IAM and not supports_iam_auth(self.engine, engine_version):
+            raise fail(
+                "auth", auth, f"'token' with {self.engine.value} {engine_version} (IAM needs 7 or later)"
             )
         self.parameter_group_family = parameter_group_family(self.engine, engine_version)
         """The parameter group family, derived from engine and version (e.g. ``redis7``, ``valkey8``)."""
@@ -164,33 +177,18 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
                 "cluster-enabled": "yes" if cluster_mode else "no",
             },
         )
-        self.auth_token_secret: secretsmanager.ISecret = secretsmanager.Secret(
-            self,
-            "AuthToken",
-            description=f"{description}: AUTH token",
-            encryption_key=kms_key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=auth_token_length,
-                exclude_characters=REDIS_AUTH_FORBIDDEN_CHARACTERS,
-                include_space=False,
-            ),
-            removal_policy=cdk.RemovalPolicy.DESTROY
-            if removal_policy == cdk.RemovalPolicy.DESTROY
-            else cdk.RemovalPolicy.RETAIN,
+        self.auth = auth
+        self.user_group: CacheUserGroup | None = (
+            CacheUserGroup(self, "Users", group_id=group_id_for(self)) if auth == IAM else None
         )
-        suppress_findings(
-            self.auth_token_secret,
-            [
-                {
-                    "id": "AwsSolutions-SMG4",
-                    "reason": "ElastiCache has no managed rotation for AUTH tokens: rotating means a new "
-                    "secret version plus ModifyReplicationGroup with AuthTokenUpdateStrategy ROTATE/SET, "
-                    "which clients must follow (README: Rotating the Redis AUTH token).",
-                }
-            ],
+        """The RBAC group (``auth="iam"``): a disabled ``default`` user plus one user per ``add_iam_user``."""
+        self.auth_token_secret: secretsmanager.ISecret | None = (
+            None
+            if auth == IAM
+            else self._auth_token_secret(description, kms_key, auth_token_length, removal_policy)
         )
-        """The AUTH token (the whole secret string). Clients read it at run time; the template only holds a
-        ``{{resolve:secretsmanager:...}}`` reference."""
+        """The AUTH token (``auth="token"``; None with IAM). Clients read it at run time; the template only
+        holds a ``{{resolve:secretsmanager:...}}`` reference."""
 
         self.slow_log_group = logs.LogGroup(
             self,
@@ -237,7 +235,10 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
             at_rest_encryption_enabled=True,
             kms_key_id=kms_key.key_arn if kms_key else None,
             transit_encryption_enabled=True,
-            auth_token=self.auth_token_secret.secret_value.unsafe_unwrap(),
+            auth_token=self.auth_token_secret.secret_value.unsafe_unwrap()
+            if self.auth_token_secret
+            else None,
+            user_group_ids=[self.user_group.resource.ref] if self.user_group else None,
             snapshot_retention_limit=snapshot_retention_days,
             snapshot_window=snapshot_window if snapshot_retention_days else None,
             preferred_maintenance_window=maintenance_window,
@@ -251,14 +252,25 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         )
         self.replication_group.apply_removal_policy(removal_policy)
         self.node.default_child = self.replication_group
-        if self.engine == CacheEngine.REDIS:  # the control checks Redis OSS groups only
+        if self.user_group is not None:
+            suppress_findings(
+                self.replication_group,
+                [
+                    {
+                        "id": "AwsSolutions-AEC6",
+                        "reason": "Clients authenticate as RBAC users with IAM authentication (UserGroupIds, "
+                        "default user disabled), which replaces the AUTH token; the rule only looks for "
+                        "AuthToken. CT.ELASTICACHE.PR.8 (RBAC) holds.",
+                    }
+                ],
+            )
+        if self.engine == CacheEngine.REDIS and self.user_group is None:  # the control checks Redis OSS only
             exempt_control(
                 self.replication_group,
                 "CT.ELASTICACHE.PR.8",
-                "Clients authenticate with the AUTH token (CT.ELASTICACHE.PR.7 holds: TLS plus a generated "
-                "token in Secrets Manager) rather than RBAC user groups, which would replace the token: one "
-                "application role uses the cache, so per-user ACLs would add users to rotate, nothing to "
-                "separate.",
+                "Chosen by config (cache.auth: token): clients authenticate with the AUTH token "
+                "(CT.ELASTICACHE.PR.7 holds: TLS plus a generated token in Secrets Manager) instead of RBAC "
+                "users with IAM authentication, the default.",
             )
 
         self.replication_group_id: str = self.replication_group.ref
@@ -277,11 +289,62 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         """The primary's endpoint (writes); None in cluster mode, where clients use ``endpoint_address``."""
         return None if self.cluster_mode_enabled else self.endpoint_address
 
+    @property
+    def replication_group_arn(self) -> str:
+        return cdk.Stack.of(self).format_arn(
+            service="elasticache",
+            resource="replicationgroup",
+            resource_name=self.replication_group_id,
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+
     # --- grants ---------------------------------------------------------------------------------------------
 
+    def add_iam_user(self, name: str, *, access_string: str) -> CacheUser:
+        """An IAM-authenticated user ``<group id>-<name>`` with ``access_string`` (``auth="iam"`` only); its
+        ``grant_connect(grantee)`` lets one role sign in as it."""
+        if self.user_group is None:
+            raise fail("auth", self.auth, "'iam' to add IAM users")
+        return self.user_group.add_iam_user(
+            name, access_string=access_string, cache_arn=self.replication_group_arn
+        )
+
     def grant_read_auth_token(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` read the AUTH token (secretsmanager:GetSecretValue on this secret, and decrypt)."""
+        """Let ``grantee`` read the AUTH token (secretsmanager:GetSecretValue on this secret, and decrypt);
+        ``auth="token"`` only."""
+        if self.auth_token_secret is None:
+            raise fail("auth", self.auth, "'token' to read an AUTH token")
         return grant_secret_read(grantee, self.auth_token_secret, self._kms_key)
+
+    def _auth_token_secret(
+        self, description: str, kms_key: kms.IKey | None, length: int, removal_policy: cdk.RemovalPolicy
+    ) -> secretsmanager.ISecret:
+        secret = secretsmanager.Secret(
+            self,
+            "AuthToken",
+            description=f"{description}: AUTH token",
+            encryption_key=kms_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=length,
+                exclude_characters=REDIS_AUTH_FORBIDDEN_CHARACTERS,
+                include_space=False,
+            ),
+            removal_policy=cdk.RemovalPolicy.DESTROY
+            if removal_policy == cdk.RemovalPolicy.DESTROY
+            else cdk.RemovalPolicy.RETAIN,
+        )
+        suppress_findings(
+            secret,
+            [
+                {
+                    "id": "AwsSolutions-SMG4",
+                    "reason": "ElastiCache has no managed rotation for AUTH tokens: rotating means a new "
+                    "secret version plus ModifyReplicationGroup with AuthTokenUpdateStrategy ROTATE/SET, "
+                    "which clients must follow (README: Rotating the Redis AUTH token).",
+                }
+            ],
+        )
+        return secret
 
 
 def removal_policy_for_logs(policy: cdk.RemovalPolicy) -> cdk.RemovalPolicy:

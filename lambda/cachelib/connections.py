@@ -80,7 +80,16 @@ def redis_connection_kwargs(settings: Settings) -> dict[str, Any]:
         if settings.redis_tls_ca_file:
             kwargs["ssl_ca_certs"] = settings.redis_tls_ca_file
         kwargs["ssl_min_version"] = ssl.TLSVersion.TLSv1_2
-    if settings.redis_auth_secret_arn:
+    if settings.redis_iam_auth:
+        from cachelib.iam_auth import IamAuthTokenProvider
+
+        kwargs["credential_provider"] = IamAuthTokenProvider(
+            user_id=settings.redis_username or "",
+            cache_name=settings.redis_cache_name or "",
+            region=settings.aws_region or "",
+            serverless=settings.redis_serverless,
+        )
+    elif settings.redis_auth_secret_arn:
         kwargs["credential_provider"] = SecretCredentialProvider(
             settings.redis_auth_secret_arn, settings.redis_username
         )
@@ -99,18 +108,26 @@ def create_redis_client(settings: Settings) -> redis.Redis | redis.cluster.Redis
     """
     host = settings.require_redis_host()
     kwargs = redis_connection_kwargs(settings)
+    client: redis.Redis | redis.cluster.RedisCluster
     if settings.redis_cluster_mode:
         from redis.cluster import RedisCluster
 
-        return RedisCluster(
+        client = RedisCluster(
             host=host,
             port=settings.redis_port,
             require_full_coverage=True,
             **kwargs,
         )
-    import redis as redis_module
+    else:
+        import redis as redis_module
 
-    return redis_module.Redis(host=host, port=settings.redis_port, **kwargs)
+        client = redis_module.Redis(host=host, port=settings.redis_port, **kwargs)
+    if settings.redis_iam_auth:
+        from cachelib.iam_auth import recycle_client_connections
+
+        # ElastiCache closes an IAM-authenticated connection after 12 hours (iam_auth.py).
+        recycle_client_connections(client)
+    return client
 
 
 _TLS_CONTEXTS: dict[str | None, ssl.SSLContext] = {}
@@ -130,18 +147,37 @@ def create_memcached_client(settings: Settings) -> Any:
     """A :class:`cachelib.memcached_backend.RingClient` over ``CACHE_NODES``: rendezvous hashing (adding
     or losing a node moves only that node's keys), a connection pool per node (the client is shared by
     threads), explicit timeouts, replies to every command (``noreply`` would hide failures), TLS when
-    ``MEMCACHED_TLS`` is true. Connects on first use."""
+    ``MEMCACHED_TLS`` is true. Connects on first use.
+
+    With ``CACHE_DISCOVERY_ENDPOINT`` instead, a :class:`cachelib.discovery.DiscoveringRingClient`, which
+    reads the nodes from that endpoint now (over the same TLS and timeouts) and again as they change."""
     from cachelib.memcached_backend import RingClient  # imports pymemcache: only functions that use it
 
     nodes = settings.require_cache_nodes()
     tls = memcached_tls_context(settings.memcached_tls_ca_file) if settings.memcached_tls else None
-    return RingClient(
-        list(nodes),
-        connect_timeout=settings.memcached_connect_timeout_ms / 1000,
-        timeout=settings.memcached_timeout_ms / 1000,
-        no_delay=True,
-        use_pooling=True,
-        default_noreply=False,
-        ignore_exc=False,
-        tls_context=tls,
-    )
+    options: dict[str, Any] = {
+        "connect_timeout": settings.memcached_connect_timeout_ms / 1000,
+        "timeout": settings.memcached_timeout_ms / 1000,
+        "no_delay": True,
+        "use_pooling": True,
+        "default_noreply": False,
+        "ignore_exc": False,
+        "tls_context": tls,
+    }
+    endpoint = settings.cache_discovery_endpoint
+    if endpoint is not None:
+        from functools import partial
+
+        from cachelib.discovery import DiscoveringRingClient, fetch_cluster_config
+
+        discover = partial(
+            fetch_cluster_config,
+            endpoint,
+            tls_context=tls,
+            connect_timeout=options["connect_timeout"],
+            timeout=options["timeout"],
+        )
+        return DiscoveringRingClient(
+            discover, interval_seconds=settings.cache_discovery_interval_seconds, **options
+        )
+    return RingClient(list(nodes), **options)

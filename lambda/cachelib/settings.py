@@ -6,15 +6,23 @@ The CDK app sets exactly these (endpoints and secret ARNs, never secret values):
 ``CACHE_ENGINE``               ``"redis"`` (default; Redis OSS or Valkey) or ``"memcached"``
 ``CACHE_NODES``                with ``memcached``: every node, ``host:port`` comma-separated (the client
                                shards keys over them with rendezvous hashing)
+``CACHE_DISCOVERY_ENDPOINT``   with ``memcached``, instead of ``CACHE_NODES``: the ElastiCache cluster's
+                               configuration endpoint, ``host:port``; the nodes are read from it (Auto
+                               Discovery, ``discovery.py``) and followed as the cluster changes
 ``MEMCACHED_TLS``              with ``memcached``: ``"true"``/``"false"``, default ``"false"``; ElastiCache
-                               with in-transit encryption needs ``"true"``
+                               with in-transit encryption needs ``"true"`` (discovery then uses TLS too)
 ``REDIS_HOST``                 primary endpoint, or the configuration endpoint in cluster mode (required
                                by anything that uses Redis; a database-only function leaves it unset)
 ``REDIS_PORT``                 default ``6379``
 ``REDIS_TLS``                  ``"true"``/``"false"``, default ``"false"``; ElastiCache requires ``"true"``
 ``REDIS_CLUSTER_MODE``         ``"true"`` -> ``redis.cluster.RedisCluster``; default ``"false"``
 ``REDIS_AUTH_SECRET_ARN``      optional; the secret is a plain AUTH token or JSON ``{"username","password"}``
-``REDIS_USERNAME``             optional RBAC user name (used with a plain-token secret)
+``REDIS_USERNAME``             optional RBAC user name (used with a plain-token secret); with IAM auth, the
+                               function's RBAC user id
+``REDIS_IAM_AUTH``             ``"true"``: authenticate as ``REDIS_USERNAME`` with an IAM auth token signed
+                               by the function's role (``iam_auth.py``), no secret; default ``"false"``
+``REDIS_CACHE_NAME``           with IAM auth: the replication group id or serverless cache name it signs for
+``REDIS_SERVERLESS``           with IAM auth: ``"true"`` signs for a serverless cache; default ``"false"``
 ``DB_WRITER_HOST``             MySQL writer (primary) endpoint: all writes, and reads right after a write
 ``DB_READER_HOST``             MySQL reader (replica) endpoint for cache misses; defaults to the writer
 ``DB_READER_HOSTS``            every replica endpoint (``host`` or ``host:port``), comma-separated: misses
@@ -44,6 +52,8 @@ for the database certificate; default: the Amazon RDS CAs shipped in this packag
 since no public trust store carries them), ``REDIS_CONNECT_TIMEOUT_MS``
 (default 500), ``REDIS_SOCKET_TIMEOUT_MS`` (default 250), ``REDIS_RETRIES`` (default 1),
 ``MEMCACHED_CONNECT_TIMEOUT_MS`` (default 500), ``MEMCACHED_TIMEOUT_MS`` (default 250),
+``CACHE_DISCOVERY_INTERVAL_SECONDS`` (how often the node list is read again, default 60; sooner after a
+connection error),
 ``DB_CONNECT_TIMEOUT_SECONDS`` (default 3), ``DB_READ_TIMEOUT_SECONDS`` (default 5),
 ``DB_REPLICA_WAIT_MS`` (how long a read waits for the replica to catch up with the writer before it reads
 the writer instead, default 200; see ``replication.py``),
@@ -60,6 +70,9 @@ so a failover cannot bring back the old value; the CDK app sets the replica coun
 ``CACHE_COMPRESS_MIN_BYTES`` (values whose JSON is at least this long are stored zlib-compressed when that
 makes them smaller; 0 turns compression off; the default comes from ``bench/bench_compression.py``),
 ``CACHE_BREAKER_FAILURES`` (default 5) and ``CACHE_BREAKER_RESET_SECONDS`` (default 5).
+
+In a Global Datastore secondary region the CDK app also sets ``CACHE_ROLE=secondary`` (default
+``primary``) and ``CACHE_REFILL_QUEUE_URL`` (the primary region's refill queue; ``cachelib/secondary.py``).
 """
 
 from __future__ import annotations
@@ -85,6 +98,15 @@ ENV_MEMCACHED_TLS = "MEMCACHED_TLS"
 ENV_MEMCACHED_TLS_CA_FILE = "MEMCACHED_TLS_CA_FILE"
 ENV_MEMCACHED_CONNECT_TIMEOUT_MS = "MEMCACHED_CONNECT_TIMEOUT_MS"
 ENV_MEMCACHED_TIMEOUT_MS = "MEMCACHED_TIMEOUT_MS"
+ENV_CACHE_DISCOVERY_ENDPOINT = "CACHE_DISCOVERY_ENDPOINT"
+ENV_CACHE_DISCOVERY_INTERVAL_SECONDS = "CACHE_DISCOVERY_INTERVAL_SECONDS"
+ENV_CACHE_ROLE = "CACHE_ROLE"
+ENV_CACHE_REFILL_QUEUE_URL = "CACHE_REFILL_QUEUE_URL"
+PRIMARY = "primary"
+SECONDARY = "secondary"
+ROLES = (PRIMARY, SECONDARY)
+"""``CACHE_ROLE``: ``secondary`` in a Global Datastore secondary region, whose Redis is a read-only replica
+(``cachelib/secondary.py``); ``primary`` everywhere else."""
 
 RDS_CA_BUNDLE = str(Path(__file__).with_name("rds-ca-bundle.pem"))
 
@@ -136,6 +158,13 @@ def _nodes(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
     return tuple(nodes)
 
 
+def _endpoint(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
+    found = _nodes(env, name)
+    if len(found) > 1:
+        raise ConfigurationError(f"{name}: {env[name]!r}: expected one host:port")
+    return found[0] if found else None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the library needs, immutable. Build with :meth:`from_env` at module scope."""
@@ -147,6 +176,10 @@ class Settings:
     redis_auth_secret_arn: str | None = None
     redis_username: str | None = None
     redis_password: str | None = None
+    redis_iam_auth: bool = False
+    redis_cache_name: str | None = None
+    redis_serverless: bool = False
+    aws_region: str | None = None
     redis_tls_ca_file: str | None = None
     redis_connect_timeout_ms: int = 500
     redis_socket_timeout_ms: int = 250
@@ -158,6 +191,8 @@ class Settings:
     memcached_tls_ca_file: str | None = None
     memcached_connect_timeout_ms: int = 500
     memcached_timeout_ms: int = 250
+    cache_discovery_endpoint: tuple[str, int] | None = None  # memcached: the configuration endpoint
+    cache_discovery_interval_seconds: int = 60
 
     db_writer_host: str = "localhost"
     db_reader_host: str = "localhost"
@@ -193,8 +228,24 @@ class Settings:
     service_name: str = "caching-service"
     metrics_namespace: str = "CachingArchitecture"
 
+    cache_role: str = PRIMARY
+    cache_refill_queue_url: str | None = None  # secondary: the primary region's refill queue
+
     def __post_init__(self) -> None:
+        if self.cache_role not in ROLES:
+            raise ConfigurationError(
+                f"{ENV_CACHE_ROLE}: {self.cache_role!r} is not one of {', '.join(ROLES)}"
+            )
+        if self.cache_role == SECONDARY and self.cache_engine != REDIS:
+            raise ConfigurationError(
+                f"{ENV_CACHE_ROLE}: 'secondary' needs CACHE_ENGINE=redis (a Global Datastore replica)"
+            )
         # Here rather than in from_env, so a Settings built in code or by dataclasses.replace is checked too.
+        if self.redis_iam_auth and not (self.redis_username and self.redis_cache_name and self.aws_region):
+            raise ConfigurationError(
+                "REDIS_IAM_AUTH: needs REDIS_USERNAME, REDIS_CACHE_NAME and AWS_REGION (the user, the cache "
+                "and the region the token is signed for)"
+            )
         if self.cache_engine not in ENGINES:
             raise ConfigurationError(
                 f"{ENV_CACHE_ENGINE}: {self.cache_engine!r} is not one of {', '.join(ENGINES)}"
@@ -209,6 +260,11 @@ class Settings:
             if not (head.isascii() and head.isprintable()):
                 raise ConfigurationError(
                     f"CACHE_KEY_PREFIX/CACHE_KEY_VERSION: {head!r}: memcached keys must be printable ASCII"
+                )
+            if self.cache_nodes and self.cache_discovery_endpoint:
+                raise ConfigurationError(
+                    f"{ENV_CACHE_NODES}/{ENV_CACHE_DISCOVERY_ENDPOINT}: both set; set the nodes or the "
+                    "configuration endpoint they are discovered from, not both"
                 )
             if self.cache_replica_acks:
                 raise ConfigurationError(
@@ -241,6 +297,10 @@ class Settings:
             redis_auth_secret_arn=_str(env, "REDIS_AUTH_SECRET_ARN"),
             redis_username=_str(env, "REDIS_USERNAME"),
             redis_password=_str(env, "REDIS_PASSWORD"),
+            redis_iam_auth=_bool(env, "REDIS_IAM_AUTH", False),
+            redis_cache_name=_str(env, "REDIS_CACHE_NAME"),
+            redis_serverless=_bool(env, "REDIS_SERVERLESS", False),
+            aws_region=_str(env, "AWS_REGION"),
             redis_tls_ca_file=_str(env, "REDIS_TLS_CA_FILE"),
             redis_connect_timeout_ms=_int(env, "REDIS_CONNECT_TIMEOUT_MS", 500, 1),
             redis_socket_timeout_ms=_int(env, "REDIS_SOCKET_TIMEOUT_MS", 250, 1),
@@ -251,6 +311,8 @@ class Settings:
             memcached_tls_ca_file=_str(env, ENV_MEMCACHED_TLS_CA_FILE),
             memcached_connect_timeout_ms=_int(env, ENV_MEMCACHED_CONNECT_TIMEOUT_MS, 500, 1),
             memcached_timeout_ms=_int(env, ENV_MEMCACHED_TIMEOUT_MS, 250, 1),
+            cache_discovery_endpoint=_endpoint(env, ENV_CACHE_DISCOVERY_ENDPOINT),
+            cache_discovery_interval_seconds=_int(env, ENV_CACHE_DISCOVERY_INTERVAL_SECONDS, 60, 1),
             db_writer_host=writer,
             db_reader_host=_str(env, "DB_READER_HOST", writer),
             db_port=_int(env, "DB_PORT", 3306, 1),
@@ -284,6 +346,8 @@ class Settings:
             breaker_reset_seconds=_int(env, "CACHE_BREAKER_RESET_SECONDS", 5, 1),
             service_name=_str(env, "POWERTOOLS_SERVICE_NAME", "caching-service"),
             metrics_namespace=_str(env, "POWERTOOLS_METRICS_NAMESPACE", "CachingArchitecture"),
+            cache_role=(_str(env, ENV_CACHE_ROLE, PRIMARY) or PRIMARY).lower(),
+            cache_refill_queue_url=_str(env, ENV_CACHE_REFILL_QUEUE_URL),
         )
 
     def require_redis_host(self) -> str:
@@ -295,9 +359,11 @@ class Settings:
         return self.redis_host
 
     def require_cache_nodes(self) -> tuple[tuple[str, int], ...]:
-        """The memcached nodes; raises ``ConfigurationError`` when ``CACHE_NODES`` was not set."""
-        if not self.cache_nodes:
+        """The memcached nodes of ``CACHE_NODES`` (none when they are discovered); raises
+        ``ConfigurationError`` when neither ``CACHE_NODES`` nor ``CACHE_DISCOVERY_ENDPOINT`` was set."""
+        if not self.cache_nodes and self.cache_discovery_endpoint is None:
             raise ConfigurationError(
-                f"{ENV_CACHE_NODES}: not set; expected every memcached node as host:port, comma-separated"
+                f"{ENV_CACHE_NODES}: not set; expected every memcached node as host:port, comma-separated "
+                f"(or {ENV_CACHE_DISCOVERY_ENDPOINT}, the cluster's configuration endpoint)"
             )
         return self.cache_nodes

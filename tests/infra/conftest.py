@@ -69,6 +69,19 @@ def prod(synthesized) -> SynthesizedEnvironment:
 
 
 @pytest.fixture(scope="session")
+def staging_memcached(tmp_path_factory) -> SynthesizedEnvironment:
+    """staging with ``cache.engine: memcached`` (``tests/infra/memcached_stage.py``), synthesized on its own;
+    cdk-nag and the Control Tower rules run inside the stage, and a finding without an exemption raises."""
+    from tests.infra.memcached_stage import memcached_staging_config
+
+    config = memcached_staging_config()
+    app = new_app(tmp_path_factory.mktemp("staging-memcached.out"))
+    stage = CachingStage(app, config.name, config=config)
+    app.synth()
+    return SynthesizedEnvironment(config=config, stage=stage, assembly=stage.synth())
+
+
+@pytest.fixture(scope="session")
 def dev_without_hardening(tmp_path_factory) -> SynthesizedEnvironment:
     """dev with every ``security`` switch off (no customer-managed keys, versioning or web ACLs)."""
     import dataclasses

@@ -128,12 +128,14 @@ def test_environment_carries_endpoints_and_secret_arns_never_secret_values(synth
         api = _functions(env)["functions.product_api.lambda_handler"]["Environment"]["Variables"]
         assert {
             "REDIS_HOST",
-            "REDIS_AUTH_SECRET_ARN",
             "DB_WRITER_HOST",
             "DB_READER_HOST",
             "DB_SECRET_ARN",
         } <= set(api)
         assert api["REDIS_TLS"] == "true" and api["DB_TLS"] == "true"
+        # IAM auth (the default): the function's own RBAC user, no cache secret at all.
+        assert api["REDIS_IAM_AUTH"] == "true" and "REDIS_AUTH_SECRET_ARN" not in api
+        assert api["REDIS_USERNAME"].endswith("-productapi") and api["CACHE_KEY_PREFIX"] == "app"
         assert api["REDIS_PORT"] == str(env.config.cache.port)
         assert api["CACHE_TTL_SECONDS"] == str(env.config.functions.cache_ttl_seconds)
         # Every Redis replica must confirm an invalidation before a write returns (failover safety).

@@ -274,7 +274,8 @@ def test_the_rules_and_the_config_load_without_aws_cdk():
 
 
 def test_the_real_command_prints_one_line_for_a_well_known_port(tmp_path):
-    """The whole path once, as ``cdk synth -c env=dev`` runs it: a fresh interpreter, the real stage."""
+    """The whole path once, as ``cdk synth -c env=dev`` runs it: a fresh interpreter and the real stage (which
+    would raise halfway through, were the loader to let the port through)."""
     code = (
         "from config.environments import ENVIRONMENTS; ENVIRONMENTS['dev']['cache']['port'] = 6379; "
         "import app; app.main()"

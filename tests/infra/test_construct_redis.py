@@ -32,9 +32,9 @@ def test_defaults_are_tls_required_encrypted_with_auth_on_a_non_default_port():
             "TransitEncryptionEnabled": True,
             "TransitEncryptionMode": "required",
             "AtRestEncryptionEnabled": True,
-            "AuthToken": {
-                "Fn::Join": ["", ["{{resolve:secretsmanager:", Match.any_value(), ":SecretString:::}}"]]
-            },
+            # IAM auth by default: an RBAC user group, no AUTH token (test_construct_cache_users.py).
+            "UserGroupIds": [{"Ref": Match.any_value()}],
+            "AuthToken": Match.absent(),
             "NumCacheClusters": 2,
             "AutomaticFailoverEnabled": True,
             "MultiAZEnabled": True,
@@ -44,7 +44,7 @@ def test_defaults_are_tls_required_encrypted_with_auth_on_a_non_default_port():
 
 
 def test_auth_token_is_generated_without_characters_redis_rejects():
-    stack, _, _ = _group(auth_token_length=40)
+    stack, _, _ = _group(auth="token", auth_token_length=40)
     generator = Template.from_stack(stack).find_resources("AWS::SecretsManager::Secret")
     (secret,) = generator.values()
     generated = secret["Properties"]["GenerateSecretString"]
@@ -251,7 +251,7 @@ def test_replication_lag_needs_a_replica():
 
 
 def test_grant_read_auth_token_reads_only_that_secret():
-    stack, _, group = _group()
+    stack, _, group = _group(auth="token")
     role = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     grant = group.grant_read_auth_token(role)
     assert grant.success

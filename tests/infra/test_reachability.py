@@ -86,6 +86,7 @@ class StageNetwork:
         for stack, template in self.templates.items():
             for kind, key, name in (
                 ("AWS::ElastiCache::ReplicationGroup", "SecurityGroupIds", "cache"),
+                ("AWS::ElastiCache::CacheCluster", "VpcSecurityGroupIds", "cache"),  # Memcached
                 ("AWS::RDS::DBInstance", "VPCSecurityGroups", "database"),
                 ("AWS::DAX::Cluster", "SecurityGroupIds", "dax"),
             ):
@@ -199,9 +200,16 @@ def _ports(rule: dict) -> str:
     return f"{protocol}/{low}" if low == high else f"{protocol}/{low}-{high}"
 
 
-@pytest.fixture(scope="module", params=ENVIRONMENT_NAMES)
+MEMCACHED_STAGE = "staging on memcached"
+
+
+@pytest.fixture(scope="module", params=[*ENVIRONMENT_NAMES, MEMCACHED_STAGE])
 def network(request, synthesized) -> Iterator[tuple[StageNetwork, dict[str, set[Path]]]]:
-    env = synthesized[request.param]
+    """Every shipped environment, and staging with ``cache.engine: memcached`` (``memcached_stage.py``)."""
+    if request.param == MEMCACHED_STAGE:
+        env = request.getfixturevalue("staging_memcached")
+    else:
+        env = synthesized[request.param]
     yield StageNetwork(env), expected_paths(env.config)
 
 

@@ -1,0 +1,33 @@
+"""How a function signs in to the Redis/Valkey cache: its own IAM-authenticated RBAC user (the default), or
+the shared AUTH token (``cache.auth: token``). One call per function construct, so both stay in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from caching_constructs.cache_access import FUNCTION_ACCESS, KEY_PREFIX
+
+if TYPE_CHECKING:
+    from caching_constructs.python_function import PythonFunction
+    from caching_constructs.redis_replication_group import RedisReplicationGroup
+
+
+def authorize_cache_access(function: PythonFunction, cache: RedisReplicationGroup, name: str) -> None:
+    """With IAM auth: a user named after ``name`` (its access string from ``FUNCTION_ACCESS[name]``),
+    ``elasticache:Connect`` on that user and the cache for the function's role, and the variables the
+    library signs its token with. With the AUTH token: read access to its secret."""
+    function.function.add_environment("CACHE_KEY_PREFIX", KEY_PREFIX)
+    if cache.user_group is None:
+        cache.grant_read_auth_token(function)
+        return
+    access = FUNCTION_ACCESS[name]
+    user = cache.add_iam_user(
+        name, access_string=access.access_string(cluster_mode=cache.cluster_mode_enabled)
+    )
+    user.grant_connect(function)
+    for variable, value in {
+        "REDIS_IAM_AUTH": "true",
+        "REDIS_USERNAME": user.user_id,
+        "REDIS_CACHE_NAME": cache.replication_group_id,
+    }.items():
+        function.function.add_environment(variable, value)

@@ -1,0 +1,180 @@
+"""The read path of one Global Datastore secondary region: the product API function (``CACHE_ROLE=secondary``)
+and its REST API with the same routes and stage cache as the primary's. Writes reach the function only when
+a client calls this API directly (CloudFront fails over GET and HEAD only) and are answered ``421``.
+
+It reads the primary region's refill queue and database secret from the ``GlobalDatastore`` stack's outputs
+with ``Fn::GetStackOutput``, as ``stacks/secondary_data_stack.py`` does.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+
+from caching_constructs.cached_rest_api import CachedRestApi
+from caching_constructs.cachelib_environment import CacheSettings
+from caching_constructs.keys import customer_managed_key
+from caching_constructs.product_api import catalogue_routes
+from caching_constructs.python_bundling import python_lambda_code
+from caching_constructs.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
+from caching_constructs.secondary_product_api import SecondaryProductApi
+from caching_constructs.web_acl import ManagedRulesWebAcl
+from config.schema import ApiConfig, DatabaseConfig, FunctionsConfig, SecurityConfig
+from constructs import Construct
+from stacks.cdk_values import log_retention
+from stacks.lambda_assets import core_bundle, load_catalog_schema, product_body_schema
+from stacks.monitoring_application import APPLICATION_NAMESPACE, ENVIRONMENT_VARIABLE
+from stacks.secondary_data_stack import (
+    DATABASE_SECRET_OUTPUT,
+    REFILL_QUEUE_ARN_OUTPUT,
+    REFILL_QUEUE_URL_OUTPUT,
+    SecondaryDataStack,
+)
+
+
+def secret_full_name(secret_arn: str) -> str:
+    """A secret's name with its random suffix (``name-AbCdEf``), which its replicas keep in every region."""
+    # Joined with a trailing ":" first: cfn-lint's schema takes no Fn::GetStackOutput (a weak reference to
+    # another stack's secret) directly inside Fn::Split.
+    return cdk.Fn.select(6, cdk.Fn.split(":", cdk.Fn.join(":", [secret_arn, ""])))
+
+
+def replicated_secret_arn(full_name: str) -> str:
+    """The ARN of a replicated secret in this stack's region, from its ``secret_full_name``."""
+    return cdk.Fn.join(
+        "",
+        [
+            "arn:",
+            cdk.Aws.PARTITION,
+            ":secretsmanager:",
+            cdk.Aws.REGION,
+            ":",
+            cdk.Aws.ACCOUNT_ID,
+            ":secret:",
+            full_name,
+        ],
+    )
+
+
+def function_defaults(
+    stack: cdk.Stack,
+    *,
+    functions: FunctionsConfig,
+    vpc: ec2.IVpc,
+    removal_policy: cdk.RemovalPolicy,
+    environment_name: str,
+    customer_managed_keys: bool,
+) -> FunctionDefaults:
+    """The core asset's function props, as ``ApiStack`` sets them, with a log key of ``stack``'s own."""
+    log_key = (
+        customer_managed_key(
+            stack,
+            "LogKey",
+            description=f"Encrypts the {stack.node.id} stack's log groups",
+            removal_policy=removal_policy,
+            for_log_groups=True,
+        )
+        if customer_managed_keys
+        else None
+    )
+    return FunctionDefaults(
+        code=python_lambda_code(
+            core_bundle(functions.architecture, PYTHON_RUNTIME.name.removeprefix("python"))
+        ),
+        architecture=architecture_named(functions.architecture),
+        memory_size=functions.memory_mb,
+        environment={
+            "POWERTOOLS_METRICS_NAMESPACE": APPLICATION_NAMESPACE,
+            ENVIRONMENT_VARIABLE: environment_name,
+        },
+        log_retention=log_retention(functions.log_retention_days),
+        log_removal_policy=removal_policy,
+        log_encryption_key=log_key,
+        vpc=vpc,
+    )
+
+
+class SecondaryApiStack(cdk.Stack):
+    """``product_api`` (``SecondaryProductApi``) and ``rest_api`` (``CachedRestApi``) of one region."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        secrets_manager_endpoint: ec2.IConnectable,
+        data: SecondaryDataStack,
+        primary_stack_name: str,
+        primary_region: str,
+        functions: FunctionsConfig,
+        api: ApiConfig,
+        database: DatabaseConfig,
+        security: SecurityConfig,
+        removal_policy: cdk.RemovalPolicy,
+        environment_name: str,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        def primary_output(name: str) -> str:
+            return cdk.Fn.get_stack_output(primary_stack_name, name, region=primary_region)
+
+        defaults = function_defaults(
+            self,
+            functions=functions,
+            vpc=vpc,
+            removal_policy=removal_policy,
+            environment_name=environment_name,
+            customer_managed_keys=security.customer_managed_keys,
+        )
+        replica = data.database_replica
+        self.product_api = SecondaryProductApi(
+            self,
+            "ProductApi",
+            defaults=defaults,
+            cache=data.cache,
+            database_host=replica.attr_endpoint_address,
+            database_port=database.port,
+            database_name=database.database_name,
+            database_connections=data.database_connections,
+            database_secret_arn=replicated_secret_arn(primary_output(DATABASE_SECRET_OUTPUT)),
+            secrets_manager_endpoint=secrets_manager_endpoint,
+            refill_queue_url=primary_output(REFILL_QUEUE_URL_OUTPUT),
+            refill_queue_arn=primary_output(REFILL_QUEUE_ARN_OUTPUT),
+            cache_settings=CacheSettings(
+                ttl=cdk.Duration.seconds(functions.cache_ttl_seconds),
+                negative_ttl=cdk.Duration.seconds(functions.negative_ttl_seconds),
+            ),
+            timeout=cdk.Duration.seconds(functions.timeout_seconds),
+            reserved_concurrent_executions=functions.reserved_concurrency,
+        )
+        web_acl_arn = None
+        if security.web_acls:  # the regional endpoint is reachable directly, bypassing CloudFront's ACL
+            web_acl_arn = ManagedRulesWebAcl(
+                self,
+                "WebAcl",
+                scope_name="REGIONAL",
+                rate_limit=security.waf_rate_limit,
+                metric_prefix=f"{self.stack_name}-api",
+            ).web_acl_arn
+        self.rest_api = CachedRestApi(
+            self,
+            "Api",
+            rest_api_name=f"{self.stack_name}-products",
+            description="Product catalogue with stage caching (secondary region: reads)",
+            cache_cluster_size=api.cache_cluster_size,
+            throttle_rate_limit=api.throttle_rate_limit,
+            throttle_burst_limit=api.throttle_burst_limit,
+            web_acl_arn=web_acl_arn,
+            access_log_retention=log_retention(functions.log_retention_days),
+            log_removal_policy=removal_policy,
+            log_encryption_key=defaults.log_encryption_key,
+            routes=catalogue_routes(
+                self.product_api.function,
+                item_cache_ttl=cdk.Duration.seconds(api.item_cache_ttl_seconds),
+                list_cache_ttl=cdk.Duration.seconds(api.list_cache_ttl_seconds),
+                body_schema=product_body_schema(load_catalog_schema()),
+            ),
+        )
+        cdk.CfnOutput(self, "ApiUrl", value=self.rest_api.url, description="Invoke URL of this region's API")
