@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import time
@@ -149,7 +148,6 @@ def run_local(args: argparse.Namespace, requests: int) -> int:
     with local_stack(args.products) as info:
         from functions import cache_warmer, product_api
 
-        logging.getLogger("request").setLevel(logging.WARNING)
         simulated = f"; SIMULATED +{args.db_latency_ms:g} ms per database query" if args.db_latency_ms else ""
         print(
             f"local stack: {info['seeded']} products in MariaDB, "

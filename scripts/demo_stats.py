@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 
 MISS = "MISS"
 DEFAULT_WINDOWS = 10  # the text report's windows per phase: few enough to read on one line
+ERROR_PREFIX = "HTTP "  # an answer that is not the product's (throttled, blocked): neither hit nor query
+
+
+def _served_from_cache(outcome: str, queries: int) -> bool:
+    return queries == 0 and not outcome.startswith(ERROR_PREFIX)
 
 
 @dataclass
@@ -41,9 +46,17 @@ class Phase:
         return sum(self.queries)
 
     @property
+    def hits(self) -> int:
+        return sum(map(_served_from_cache, self.outcomes, self.queries))
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.startswith(ERROR_PREFIX))
+
+    @property
     def hit_ratio(self) -> float:
         """Share of requests answered without a database query: what the cache is for."""
-        return sum(1 for q in self.queries if q == 0) / self.requests if self.requests else float("nan")
+        return self.hits / self.requests if self.requests else float("nan")
 
     @property
     def queries_per_request(self) -> float:
@@ -67,11 +80,12 @@ class Phase:
         result = []
         for start in range(0, self.requests, size):
             chunk = self.queries[start : start + size]
+            outcomes = self.outcomes[start : start + size]
             result.append(
                 Window(
                     end=start + len(chunk),
                     size=len(chunk),
-                    hit_ratio=sum(1 for q in chunk if q == 0) / len(chunk),
+                    hit_ratio=sum(map(_served_from_cache, outcomes, chunk)) / len(chunk),
                     queries_per_request=sum(chunk) / len(chunk),
                 )
             )
@@ -98,9 +112,10 @@ def window_size(requests: int, window: int | None) -> int:
 def phase_lines(phase: Phase, window: int) -> list[str]:
     """The phase's summary line and its curve, window by window."""
     windows = phase.windows(window)
+    errors = f", {phase.errors} not answered (see the answers line)" if phase.errors else ""
     return [
         f"{phase.name}: {phase.requests} requests, hit ratio {phase.hit_ratio:.1%}, "
-        f"{phase.db_queries} database queries ({phase.queries_per_request:.3f} per request)",
+        f"{phase.db_queries} database queries ({phase.queries_per_request:.3f} per request){errors}",
         f"  per {window} requests, hit ratio:        " + " ".join(f"{w.hit_ratio:6.1%}" for w in windows),
         f"  per {window} requests, queries/request:  "
         + " ".join(f"{w.queries_per_request:6.3f}" for w in windows),
@@ -115,7 +130,7 @@ def headline_lines(phases: list[Phase], notes: dict[str, str] | None = None) -> 
         f"  {'no cache':<14}{requests:>8}",
     ]
     for phase in phases:
-        avoided = phase.requests - phase.db_queries
+        avoided = phase.requests - phase.db_queries - phase.errors
         note = (notes or {}).get(phase.name, "")
         lines.append(
             f"  {phase.name:<14}{phase.db_queries:>8}   {avoided} avoided "

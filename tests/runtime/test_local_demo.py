@@ -109,13 +109,15 @@ def test_windows_start_at_the_first_request():
     phase = Phase("cold")
     for queries in (1, 1, 1, 0, 0, 0, 0):
         phase.add("MISS" if queries else "HIT", 0.1, queries)
+    phase.add("HTTP 429", 0.1, 0)  # throttled: not served from the cache, no query either
     windows = phase.windows(3)
     assert [(w.end, w.size, round(w.queries_per_request, 3)) for w in windows] == [
         (3, 3, 1.0),
         (6, 3, 0.0),
-        (7, 1, 0.0),
+        (8, 2, 0.0),
     ]
-    assert windows[0].hit_ratio == 0.0 and phase.hit_ratio == pytest.approx(4 / 7)
+    assert [w.hit_ratio for w in windows] == [0.0, 1.0, 0.5]
+    assert (phase.hits, phase.errors, phase.db_queries) == (4, 1, 3)
 
 
 def test_simulated_db_latency_delays_every_query():
