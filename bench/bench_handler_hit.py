@@ -78,7 +78,7 @@ def run(ops: int, block: int = 500) -> dict[str, float]:
                     logs._INVOCATION.debug_sampled = False
 
             def changed_entry():
-                cache._decoded.clear()
+                cache.entries.forget()
                 product_api._bodies.clear()
                 return handler(request, None)
 

@@ -76,7 +76,7 @@ def measure(cache: Cache, get, raw_key: str, ops: int, block: int) -> dict[str, 
             cache.get_or_load(key, loader, 3600)
 
         def changed_entry():
-            cache._decoded.clear()  # the first hit after the entry's bytes changed: decoded again
+            cache.entries.forget()  # the first hit after the entry's bytes changed: decoded again
             return cache.get_or_load(key, loader, 3600)
 
         medians, results = interleaved(

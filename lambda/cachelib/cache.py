@@ -20,7 +20,8 @@ from cachelib import codec, replication
 from cachelib.backend import Acquired, CacheBackend, client_factory, create_backend
 from cachelib.breaker import CircuitBreaker
 from cachelib.database import ReadEndpoint
-from cachelib.errors import CacheUnavailable, ConfigurationError, CorruptEntry, DatabaseUnavailable
+from cachelib.entries import Accept, EntryDecoder
+from cachelib.errors import CacheUnavailable, ConfigurationError, DatabaseUnavailable
 from cachelib.gateway import Gateway, RedisGateway
 from cachelib.keys import KeyBuilder
 from cachelib.leases import LeaseKeeper
@@ -42,13 +43,8 @@ from cachelib.writes import CacheWrites
 T = TypeVar("T")
 Loader = Callable[[ReadEndpoint], T | None]
 """Loads one value from the database at ``endpoint``; returns ``None`` when the row does not exist."""
-Accept = Callable[[Any], bool]
-"""Says whether a decoded cached value has the shape the caller expects; False makes it a corrupt entry."""
 
 logger = logging.getLogger(__name__)
-
-_DECODED_MEMO_KEYS = 1024
-"""Keys whose last decoded entry a container remembers (about 1 KiB each for a product)."""
 
 _STATUS_METRIC = {
     CacheStatus.HIT: CACHE_HIT,
@@ -90,8 +86,8 @@ class Cache(CacheWrites):
         self.backend: CacheBackend = create_backend(client, self.breaker, s)
         self.gateway: Gateway = self.backend.gateway
         self._fetch = self.backend.fetch
-        self._decoded: dict[str, tuple[bytes, Accept | None, tuple[bytes, int, Any]]] = {}
-        """The last decoding of each key's entry, reused while the cache returns the very same bytes."""
+        self.entries = EntryDecoder(self._drop_corrupt)
+        self._decode = self.entries.decode
         self.leases = LeaseKeeper(self.backend, s.cache_lease_ms)
         if near_cache is None and s.cache_l1_enabled:
             near_cache = NearCache(s.cache_l1_ttl_seconds, heartbeat_seconds=s.cache_l1_heartbeat_ms / 1000)
@@ -200,29 +196,6 @@ class Cache(CacheWrites):
         except CacheUnavailable:
             return False
         return True
-
-    def _decode(self, key: str, raw: bytes, accept: Accept | None) -> tuple[bytes, int, Any] | None:
-        """The decoded entry, or ``None`` after deleting it when it is corrupt or has the wrong shape.
-
-        A hot key's entry comes back byte for byte until it changes, so its decoding (and shape check) is
-        remembered against those bytes: a hit then costs a byte comparison instead of a parse. Decoding is a
-        pure function of the bytes, so this serves exactly what decoding would; it also means hits on one
-        key return the same value object, which callers must treat as read-only (as near-cache hits are)."""
-        memo = self._decoded.get(key)
-        if memo is not None and memo[0] == raw and memo[1] is accept:
-            return memo[2]
-        try:
-            kind, soft_ms, value = codec.decode_entry(raw)
-            if accept is not None and value is not None and not accept(value):
-                raise CorruptEntry(f"cached value of type {type(value).__name__} has an unexpected shape")
-        except CorruptEntry as exc:
-            self._drop_corrupt(key, raw, exc)
-            return None
-        decoded = (kind, soft_ms, value)
-        if len(self._decoded) >= _DECODED_MEMO_KEYS:
-            self._decoded.clear()  # a crude bound, and cheap: the hot keys are back within a few hits
-        self._decoded[key] = (raw, accept, decoded)
-        return decoded
 
     def _get_or_load(
         self,

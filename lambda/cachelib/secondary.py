@@ -11,7 +11,7 @@ what is left, and nothing else:
   i.e. with a lease and a GTID-proven replica read, and Global Datastore replication brings the entry back.
 
 Why no write ever reaches the replica: this class only calls ``backend.fetch`` (``GET``); a corrupt entry
-is skipped rather than deleted (``Cache._decode`` would delete it); list pages read their version counter
+is skipped rather than deleted (``Cache``'s decoding would delete it); list pages read their version counter
 with a plain ``GET`` and, when it is missing, read the database instead of creating it (``VERSION_READ``
 would ``SET`` it).
 

@@ -167,7 +167,7 @@ def _cache_headers(x_cache: str) -> dict[str, str]:
 
 _bodies: dict[int, tuple[dict[str, Any], str]] = {}
 """Each product id's last response body and the value it was written from: the cache serves a hot key's
-same value object until its entry changes (``Cache._decode``), so the identity check is exact."""
+same value object until its entry changes (``cachelib.entries``), so the identity check is exact."""
 _REMEMBERED_BODIES = 1024
 
 

@@ -11,7 +11,7 @@ import pytest
 from handler_support import event
 
 from cachelib import Cache, CacheStatus, codec
-from cachelib.cache import _DECODED_MEMO_KEYS
+from cachelib.entries import MEMO_KEYS, EntryDecoder
 from functions import product_api
 
 pytest_plugins = ["handler_fixtures"]  # fixtures shared by the handler tests
@@ -44,14 +44,14 @@ def test_a_changed_entry_is_decoded_again(make_cache, redis_client):
 
 
 def test_the_check_catches_a_memo_keyed_on_the_key_alone(make_cache, redis_client, monkeypatch):
-    cache = make_cache()
-    decode = Cache._decode
+    decode = EntryDecoder.decode
 
     def by_key_only(self, key, raw, accept):  # protection off: ignores the bytes
-        memo = self._decoded.get(key)
+        memo = self._memo.get(key)
         return memo[2] if memo is not None else decode(self, key, raw, accept)
 
-    monkeypatch.setattr(Cache, "_decode", by_key_only)
+    monkeypatch.setattr(EntryDecoder, "decode", by_key_only)
+    cache = make_cache()  # binds the patched decode
     assert not serves_the_current_bytes(cache, redis_client)
 
 
@@ -80,9 +80,9 @@ def test_a_different_shape_check_is_not_answered_from_the_memo(make_cache, redis
 
 def test_the_memo_stays_bounded(make_cache):
     cache = make_cache()
-    for product_id in range(_DECODED_MEMO_KEYS + 10):
+    for product_id in range(MEMO_KEYS + 10):
         cache.get_or_load(cache.keys.key("product", product_id), Loader({"id": product_id}), ttl=60)
-    assert len(cache._decoded) <= _DECODED_MEMO_KEYS
+    assert len(cache.entries) <= MEMO_KEYS
 
 
 @pytest.mark.parametrize("mode", ["invalidate", "write-through"])
