@@ -46,6 +46,17 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         #     "num_shards": 2,  # nodes, spread across AZs; no replicas, so no snapshots
         #     "port": 11212,  # not the well-known 11211
         # },
+        # Or ElastiCache Serverless (README, "Choosing ElastiCache Serverless"; built by
+        # tests/infra/serverless_stage.py). The service sets eviction, port and topology; IAM auth only:
+        # "cache": {
+        #     "mode": "serverless",
+        #     "engine": "valkey",
+        #     "engine_version": "8.0",  # only the major counts: Redis OSS 7, Valkey 7 or 8
+        #     "serverless_max_data_storage_gb": 5,  # past it, the service evicts
+        #     "serverless_max_ecpu_per_second": 5000,  # past it, commands are throttled
+        #     "snapshot_retention_days": 7,
+        #     "snapshot_window": "03:00-04:00",  # the daily snapshot starts at 03:00 UTC
+        # },
         "database": {
             "instance_class": "t4g.small",
             "multi_az": True,

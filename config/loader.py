@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from caching_constructs import rules
+from caching_constructs.cache_access import IAM
 from caching_constructs.engine_families import supports_iam_auth, version_rule
 from config.global_datastore import check_global_datastore
 from config.regions import DAX_REGIONS
@@ -96,8 +97,49 @@ def _check_problem(path: str, problem: rules.Problem | None) -> None:
         raise _fail(f"{path}.{problem.key}", problem.value, problem.expected)
 
 
+SERVICE_SET_KEYS = (
+    "node_type",
+    "cluster_mode",
+    "num_shards",
+    "replicas_per_shard",
+    "maxmemory_policy",
+    "port",
+    "maintenance_window",
+    "log_retention_days",
+)
+"""What ElastiCache Serverless decides itself: with ``mode: serverless`` these keep their defaults, so a
+value that would be silently ignored (an eviction policy above all) stops synth instead."""
+
+
+def _check_serverless(path: str, cache: CacheConfig) -> None:
+    if cache.engine == "memcached":
+        raise _fail(
+            f"{path}.mode",
+            cache.mode,
+            "'replication-group' with memcached (this project runs Serverless on Redis OSS or Valkey)",
+        )
+    _check(
+        f"{path}.engine_version",
+        cache.engine_version,
+        lambda version: rules.serverless_version(cache.engine, version),
+    )
+    if cache.auth != IAM:
+        raise _fail(f"{path}.auth", cache.auth, "'iam' with mode 'serverless' (Serverless has no AUTH token)")
+    defaults = {field.name: field.default for field in dataclasses.fields(CacheConfig)}
+    for key in SERVICE_SET_KEYS:
+        if getattr(cache, key) != defaults[key]:
+            raise _fail(
+                f"{path}.{key}",
+                getattr(cache, key),
+                f"the default {defaults[key]!r} with mode 'serverless' (the service sets it)",
+            )
+
+
 def _check_cache(path: str, cache: CacheConfig) -> None:
     _check(f"{path}.engine_version", cache.engine_version, version_rule(cache.engine))
+    if cache.mode == rules.SERVERLESS:
+        _check_serverless(path, cache)
+        return
     if cache.engine == "memcached":
         if cache.cluster_mode:
             raise _fail(f"{path}.cluster_mode", True, "false for memcached (it shards on the client)")
@@ -203,6 +245,13 @@ def parse_environment(name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
         )
     _check_alarm_subscribers(f"{path}.monitoring", name, config.monitoring)
     _check_region(f"{path}.region", config.region)
+    if config.cache.mode == rules.SERVERLESS and config.global_datastore.secondary_regions:
+        raise _fail(
+            f"{path}.cache.mode",
+            config.cache.mode,
+            "'replication-group' with global_datastore.secondary_regions (Global Datastore replicates "
+            "replication groups only)",
+        )
     check_global_datastore(path, config)
     if (config.account is None) != (config.region is None):
         raise _fail(f"{path}.account", config.account, "account and region both set, or both null")

@@ -80,6 +80,18 @@ class CacheConfig:
     """How functions sign in: ``iam`` (one RBAC user per function, authenticated by its IAM role; no secret;
     Redis OSS or Valkey 7+) or ``token`` (one AUTH token in Secrets Manager, rotated by hand: docs/DEPLOY.md).
     Default iam. Ignored for Memcached."""
+    mode: str = setting(rules.REPLICATION_GROUP, rules.CACHE_MODE)
+    """``replication-group`` (nodes sized here, with the ``maxmemory_policy`` parameter group) or
+    ``serverless`` (ElastiCache Serverless: capacity within the two limits below; the service fixes the
+    eviction policy, the port and the topology, so ``node_type``, ``cluster_mode``, ``num_shards``,
+    ``replicas_per_shard``, ``maxmemory_policy``, ``port``, ``maintenance_window`` and
+    ``log_retention_days`` must keep their defaults; IAM auth only; Redis OSS 7 or Valkey 7-8; snapshots
+    start at ``snapshot_window``'s start and are kept ``snapshot_retention_days``; encrypted with the data
+    tier's key). Default replication-group."""
+    serverless_max_data_storage_gb: int = setting(10, rules.SERVERLESS_DATA_STORAGE_GB)
+    """Serverless only: the most data the cache may hold; past it the service evicts. Default 10."""
+    serverless_max_ecpu_per_second: int = setting(5000, rules.SERVERLESS_ECPU_PER_SECOND)
+    """Serverless only: the ECPUs per second it may scale to; past it commands are throttled. Default 5000."""
 
     @property
     def nodes_per_shard(self) -> int:
@@ -236,15 +248,20 @@ class MonitoringConfig:
     cache_hit_rate_warning: float = setting(0.8, FloatRange(0.0, 1.0))
     """ElastiCache CacheHitRate below this raises a warning (the source document's 0.8)."""
     cache_cpu_percent: float = setting(75.0, FloatRange(1.0, 100.0))
-    """ElastiCache EngineCPUUtilization above this. Default 75."""
+    """ElastiCache EngineCPUUtilization above this; with Serverless, ECPUs per second above this percentage
+    of ``cache.serverless_max_ecpu_per_second``. Default 75."""
     cache_memory_percent: float = setting(85.0, FloatRange(1.0, 100.0))
-    """ElastiCache DatabaseMemoryUsagePercentage above this. Default 85."""
+    """ElastiCache DatabaseMemoryUsagePercentage above this; with Serverless, BytesUsedForCache above this
+    percentage of ``cache.serverless_max_data_storage_gb``. Default 85."""
     cache_evictions: float = setting(1000.0, FloatRange(0.0, 1e9))
     """ElastiCache Evictions per period above this: the working set no longer fits. Default 1000."""
     cache_connections: float = setting(5000.0, FloatRange(1.0, 65000.0))
     """ElastiCache CurrConnections above this (a climb usually means a connection leak). Default 5000."""
     cache_replication_lag_seconds: float = setting(10.0, FloatRange(1.0, 3600.0))
     """ElastiCache ReplicationLag above this (only with replicas). Default 10."""
+    cache_throttled_commands: float = setting(0.0, FloatRange(0.0, 1e9))
+    """ElastiCache Serverless ThrottledCmds per period above this: the workload outgrew
+    ``cache.serverless_max_ecpu_per_second`` (or scaled faster than the service). Default 0."""
     database_cpu_percent: float = setting(80.0, FloatRange(1.0, 100.0))
     """RDS CPUUtilization above this. Default 80."""
     database_freeable_memory_mib: float = setting(128.0, FloatRange(1.0, 1e6))

@@ -24,6 +24,7 @@ from aws_cdk import aws_events as events
 from caching_constructs.cache_warmer import CacheWarmer
 from caching_constructs.cached_rest_api import CachedRestApi
 from caching_constructs.cachelib_environment import CacheSettings, MemcachedVariables
+from caching_constructs.caches import CacheStore
 from caching_constructs.dax_cluster import DaxCluster
 from caching_constructs.dax_demo import DaxDemo
 from caching_constructs.edge_refresh import EdgeRefreshQueue
@@ -33,7 +34,6 @@ from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.product_api import ITEM_ROUTE, ProductApi
 from caching_constructs.python_bundling import python_lambda_code
 from caching_constructs.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
-from caching_constructs.redis_replication_group import RedisReplicationGroup
 from caching_constructs.schema_seed import SchemaSeed
 from caching_constructs.web_acl import ManagedRulesWebAcl
 from config.schema import ApiConfig, FunctionsConfig, SecurityConfig
@@ -77,7 +77,7 @@ class ApiStack(cdk.Stack):
         vpc: ec2.IVpc,
         secrets_manager_endpoint: ec2.IConnectable,
         sqs_endpoint: ec2.IConnectable,
-        cache: RedisReplicationGroup | MemcachedCluster,
+        cache: CacheStore,
         database: MySqlDatabase,
         dax: DaxCluster,
         table: dynamodb.ITable,
@@ -156,7 +156,7 @@ class ApiStack(cdk.Stack):
         self,
         functions: FunctionsConfig,
         defaults: FunctionDefaults,
-        cache: RedisReplicationGroup | MemcachedCluster,
+        cache: CacheStore,
         database: MySqlDatabase,
         secrets_manager_endpoint: ec2.IConnectable,
         sqs_endpoint: ec2.IConnectable,

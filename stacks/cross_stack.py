@@ -67,6 +67,8 @@ REPLACEMENT_PROPERTIES: dict[str, tuple[str, ...]] = {
         "OutpostArn",
         "VpcId",
     ),
+    # A secondary region's Api stack grants its function connect on the Data stack's IAM user.
+    "AWS::ElastiCache::User": ("UserId", "UserName"),
     "AWS::ElastiCache::ReplicationGroup": (
         "AtRestEncryptionEnabled",
         "CacheSubnetGroupName",
@@ -135,7 +137,9 @@ def replacement_digest(stack: cdk.Stack) -> str:
 def protect_cross_stack_references(stage: cdk.Stage) -> None:
     """Stamp every stack of ``stage`` with the replacement digests of the stacks before it, and retain every
     security group on replacement. Call it once the stage's stacks exist."""
-    stacks = [child for child in stage.node.children if isinstance(child, cdk.Stack)]
+    # Every stack, in creation order: a secondary region's sit one scope deeper (under their
+    # SecondaryRegion) and read each other's outputs as the primary's do.
+    stacks = [node for node in stage.node.find_all() if isinstance(node, cdk.Stack)]
     digests = {stack.node.path: _DigestOf(stack) for stack in stacks}
     for index, consumer in enumerate(stacks):
         producers = stacks[:index]

@@ -16,12 +16,15 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from caching_constructs.caches import REDIS_CACHES, CacheStore
 from caching_constructs.dax_cluster import DaxCluster
 from caching_constructs.keys import customer_managed_key
 from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.nag import exempt_control, suppress_findings
 from caching_constructs.redis_replication_group import RedisReplicationGroup
+from caching_constructs.rules import SERVERLESS
+from caching_constructs.serverless_cache import ServerlessCache
 from caching_constructs.validation import without_snapshot
 from config.schema import CacheConfig, DatabaseConfig, DaxConfig
 from constructs import Construct
@@ -33,9 +36,10 @@ DATA_SUBNETS = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 class DataStack(Stack):
     """Public surface for the other tiers:
 
-    - ``cache``: ``RedisReplicationGroup`` or ``MemcachedCluster`` (``connections``, ``endpoint_address``,
-      ``reader_endpoint_address``, ``port``, ``metric_*()``); ``cache_auth_secret`` is its AUTH token secret
-      (None for Memcached) and ``grant_read_auth_token(grantee)`` on the Redis construct reads it.
+    - ``cache``: ``RedisReplicationGroup``, ``ServerlessCache`` or ``MemcachedCluster`` (``connections``,
+      ``endpoint_address``, ``reader_endpoint_address``, ``port``, ``metric_*()``); ``cache_auth_secret`` is
+      its AUTH token secret (None for Memcached, Serverless and IAM auth) and
+      ``grant_read_auth_token(grantee)`` on the replication group reads it.
     - ``database``: ``MySqlDatabase`` (``connections``, ``writer_endpoint``, ``reader_endpoint(s)``,
       ``secret``, ``database_name``, ``port``, ``grant_connect()``, ``metric_*()``).
     - ``table``: the DynamoDB table (partition key ``id``); ``dax``: ``DaxCluster`` in front of it
@@ -86,11 +90,9 @@ class DataStack(Stack):
             if customer_managed_keys
             else None
         )
-        self.cache: RedisReplicationGroup | MemcachedCluster = self._cache(
-            vpc, cache_security_group, cache, removal_policy
-        )
+        self.cache: CacheStore = self._cache(vpc, cache_security_group, cache, removal_policy)
         self.cache_auth_secret: secretsmanager.ISecret | None = (
-            self.cache.auth_token_secret if isinstance(self.cache, RedisReplicationGroup) else None
+            self.cache.auth_token_secret if isinstance(self.cache, REDIS_CACHES) else None
         )
 
         self.database = MySqlDatabase(
@@ -174,7 +176,7 @@ class DataStack(Stack):
         security_group: ec2.ISecurityGroup,
         cache: CacheConfig,
         removal_policy: RemovalPolicy,
-    ) -> RedisReplicationGroup | MemcachedCluster:
+    ) -> CacheStore:
         if cache.engine == "memcached":
             return MemcachedCluster(
                 self,
@@ -189,6 +191,24 @@ class DataStack(Stack):
                 maintenance_window=cache.maintenance_window,
                 removal_policy=without_snapshot(removal_policy),
                 description="Memcached cache in front of the catalog database",
+            )
+        if cache.mode == SERVERLESS:
+            return ServerlessCache(
+                self,
+                "Cache",
+                vpc=vpc,
+                vpc_subnets=DATA_SUBNETS,
+                security_groups=[security_group],
+                engine=cache.engine,
+                engine_version=cache.engine_version,
+                max_data_storage_gb=cache.serverless_max_data_storage_gb,
+                max_ecpu_per_second=cache.serverless_max_ecpu_per_second,
+                kms_key=self.key,
+                snapshot_retention_days=cache.snapshot_retention_days,
+                # One snapshot setting for both modes: the window's start is when Serverless starts it.
+                daily_snapshot_time=cache.snapshot_window.split("-")[0],
+                removal_policy=removal_policy,
+                description=f"{cache.engine} serverless cache in front of the catalog database",
             )
         return RedisReplicationGroup(
             self,

@@ -7,6 +7,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 
 from caching_constructs.edge_refresh import EdgeRefresher, EdgeRefreshQueue
@@ -59,6 +60,20 @@ _GENERATED_HANDLER = (
 )
 
 
+def api_origin_from_url(url: str) -> cloudfront.IOrigin:
+    """An API stage as a CloudFront origin, as ``RestApiOrigin`` makes it, from its invoke URL alone
+    (``https://<id>.execute-api.<region>.amazonaws.com/<stage>/``, a token read from another region)."""
+    # Joined with a trailing "/" first: cfn-lint's schema takes no Fn::GetStackOutput directly inside
+    # Fn::Split (stacks/secondary_api_stack.py, secret_full_name).
+    parts = cdk.Fn.split("/", cdk.Fn.join("/", [url, ""]))
+    return origins.HttpOrigin(
+        cdk.Fn.select(2, parts),
+        origin_path="/" + cdk.Fn.select(3, parts),
+        protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+        origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+    )
+
+
 class EdgeStack(cdk.Stack):
     """First cache layer of every request: CloudFront serves static files from S3 and API responses from
     its edge cache, and only misses travel on to the API stage cache."""
@@ -77,6 +92,7 @@ class EdgeStack(cdk.Stack):
         edge_refresh_queue: EdgeRefreshQueue,
         edge_refresh_policy: iam.IManagedPolicy,
         function_architecture: str,
+        failover_api_url: str | None = None,
         **kwargs,
     ) -> None:
         """
@@ -89,6 +105,9 @@ class EdgeStack(cdk.Stack):
         :param edge_refresh_policy: the Api stack's policy that lets the refresher refresh item entries of the
             stage cache (``execute-api:InvalidateCache`` on ``GET /products/*`` of that stage).
         :param function_architecture: ``functions.architecture`` (the refresher uses the core asset).
+        :param failover_api_url: a secondary region's API invoke URL (read across regions at deploy time):
+            the API paths' reads fail over to it, and their writes must then call the primary's ``ApiUrl``.
+            Default none.
         """
         super().__init__(scope, construct_id, **kwargs)
         self.log_key = (
@@ -121,6 +140,7 @@ class EdgeStack(cdk.Stack):
             deployment_log_encryption_key=self.log_key,
             versioned=security.bucket_versioning,
             noncurrent_version_expiration=cdk.Duration.days(security.noncurrent_version_days),
+            api_failover_origin=api_origin_from_url(failover_api_url) if failover_api_url else None,
         )
         self._suppress_cdk_handler_findings()
         if not security.bucket_versioning:

@@ -24,6 +24,27 @@ from stacks.secondary_data_stack import (
     REFILL_QUEUE_URL_OUTPUT,
     SecondaryDataStack,
 )
+from stacks.secondary_monitoring_stack import SecondaryMonitoringStack
+
+API_URL_OUTPUT = "ApiUrl"
+"""The secondary Api stack's output the Edge stack's origin group fails over to."""
+
+
+def secondary_stack_prefix(stage_name: str, region: str) -> str:
+    """``<env>-<region>``: a secondary region's stacks are named like the primary's (``<env>-Network``), with
+    the region; left to the CDK, the nested scope would hash them."""
+    return f"{stage_name}-{region}"
+
+
+def failover_api_url(stage_name: str, config: EnvironmentConfig) -> str | None:
+    """The first secondary region's ``ApiUrl``, as a stack in any region reads it when it deploys
+    (``Fn::GetStackOutput``; that stack must depend on the secondary Api stack). None when single-region.
+    The first only: a CloudFront origin group holds two origins."""
+    regions = config.global_datastore.secondary_regions
+    if not regions:
+        return None
+    stack_name = f"{secondary_stack_prefix(stage_name, regions[0])}-Api"
+    return cdk.Fn.get_stack_output(stack_name, API_URL_OUTPUT, region=regions[0])
 
 
 class GlobalDatastoreStack(cdk.Stack):
@@ -90,7 +111,8 @@ class GlobalDatastoreStack(cdk.Stack):
 
 
 class SecondaryRegion(Construct):
-    """One secondary region's stacks, scoped by the region so their ids stay the primary's."""
+    """One secondary region's stacks (``network``, ``data``, ``api``, ``monitoring``), scoped by the region so
+    their ids stay the primary's."""
 
     def __init__(
         self,
@@ -105,8 +127,7 @@ class SecondaryRegion(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         env = cdk.Environment(account=config.account, region=region)
-        # Named like the primary's stacks (<env>-Network), with the region: a nested scope would hash them.
-        prefix = f"{cdk.Stage.of(self).stage_name}-{region}"  # type: ignore[union-attr]
+        prefix = secondary_stack_prefix(cdk.Stage.of(self).stage_name, region)  # type: ignore[union-attr]
         self.network = NetworkStack(
             self,
             "Network",
@@ -158,6 +179,18 @@ class SecondaryRegion(Construct):
         )
         self.api.add_stack_dependency(
             primary, "reads the refill queue and the database secret at deploy time"
+        )
+        self.monitoring = SecondaryMonitoringStack(
+            self,
+            "Monitoring",
+            monitoring=config.monitoring,
+            data=self.data,
+            api=self.api,
+            env=env,
+            stack_name=f"{prefix}-Monitoring",
+            description=f"Caching architecture, secondary region {region}: dashboard and alarms (replication "
+            "lag, the read path) to this region's encrypted SNS topic",
+            **stack_props,
         )
 
 

@@ -15,17 +15,12 @@ from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 
+from caching_constructs.caches import CacheStore
 from caching_constructs.dax_cluster import DaxCluster
-from caching_constructs.keys import customer_managed_key
-from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.monitoring import (
     ABOVE,
     AT_OR_ABOVE,
@@ -36,9 +31,10 @@ from caching_constructs.monitoring import (
     cloudfront_metric,
 )
 from caching_constructs.mysql_database import MySqlDatabase
-from caching_constructs.redis_replication_group import RedisReplicationGroup
+from caching_constructs.serverless_cache import ServerlessCache
 from config.schema import MonitoringConfig
 from constructs import Construct
+from stacks.alarm_notifications import additional_topics, alarm_topic, chat_channels
 from stacks.monitoring_application import (  # noqa: F401  (re-exported: the stack's public names)
     APPLICATION_COUNTS,
     APPLICATION_NAMESPACE,
@@ -46,6 +42,7 @@ from stacks.monitoring_application import (  # noqa: F401  (re-exported: the sta
     monitor_application,
 )
 from stacks.monitoring_cache import CacheMonitoring
+from stacks.monitoring_serverless import monitor_serverless_cache
 
 MIB = 1024 * 1024
 
@@ -71,7 +68,7 @@ class MonitoringStack(cdk.Stack):
         construct_id: str,
         *,
         monitoring: MonitoringConfig,
-        cache: RedisReplicationGroup | MemcachedCluster,
+        cache: CacheStore,
         database: MySqlDatabase,
         dax: DaxCluster,
         api_stage: apigw.Stage,
@@ -83,21 +80,21 @@ class MonitoringStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = monitoring
-        self.alarm_topic = self._alarm_topic(monitoring.alarm_emails)
-        self.chat_channels = self._chat_channels(monitoring.alarm_slack_channels)
+        self.alarm_topic = alarm_topic(self, monitoring.alarm_emails)
+        self.chat_channels = chat_channels(self, self.alarm_topic, monitoring.alarm_slack_channels)
         self.monitoring = OperationsMonitoring(
             self,
             "Operations",
             alarm_topic=self.alarm_topic,
-            additional_topics=[
-                sns.Topic.from_topic_arn(self, f"AlarmTopic{index + 1}", arn)
-                for index, arn in enumerate(monitoring.alarm_topic_arns)
-            ],
+            additional_topics=additional_topics(self, monitoring.alarm_topic_arns),
             period=cdk.Duration.minutes(monitoring.period_minutes),
             alarm_name_prefix=self.stack_name,
         )
         self._evaluation = monitoring.evaluation_periods
-        CacheMonitoring(self.monitoring, monitoring, cache, alarm=self._alarm).add()
+        if isinstance(cache, ServerlessCache):
+            monitor_serverless_cache(self.monitoring, monitoring, cache, alarm=self._alarm)
+        else:
+            CacheMonitoring(self.monitoring, monitoring, cache, alarm=self._alarm).add()
         self._monitor_database(database)
         self._monitor_api(api_stage)
         self._monitor_distribution(distribution)
@@ -115,51 +112,6 @@ class MonitoringStack(cdk.Stack):
     @property
     def dashboard(self) -> cloudwatch.Dashboard:
         return self.monitoring.dashboard
-
-    def _alarm_topic(self, emails: Sequence[str]) -> sns.Topic:
-        # Always a customer-managed key: CloudWatch cannot publish to a topic under the AWS-managed SNS key.
-        key = customer_managed_key(
-            self,
-            "AlarmTopicKey",
-            description="Encrypts the alarm topic",
-            # It encrypts only messages in flight: nothing outlives the topic, so it goes with the stack
-            # (after KMS's waiting period, during which deletion can still be cancelled).
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        # CloudWatch publishes to the topic as a service, so it needs the key; only for this account's alarms.
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],  # in a key policy, "*" is this key
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
-            )
-        )
-        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True, display_name="Caching alarms")
-        for address in emails:
-            topic.add_subscription(subscriptions.EmailSubscription(address))
-        return topic
-
-    def _chat_channels(self, channels: Sequence[str]) -> list[chatbot.SlackChannelConfiguration]:
-        """One AWS Chatbot configuration per 'WORKSPACE_ID/CHANNEL_ID', posting the alarm topic."""
-        configurations = []
-        for index, channel in enumerate(channels):
-            workspace, channel_id = channel.split("/")
-            configuration = chatbot.SlackChannelConfiguration(
-                self,
-                f"SlackChannel{index + 1}",
-                # Unique per account: two environments may post to the same channel.
-                slack_channel_configuration_name=f"{self.stack_name}-{channel_id}"[:128],
-                slack_workspace_id=workspace,
-                slack_channel_id=channel_id,
-                notification_topics=[self.alarm_topic],
-                # Chatbot only reads alarms: its role may describe CloudWatch, nothing else.
-                guardrail_policies=[
-                    iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchReadOnlyAccess")
-                ],
-            )
-            configurations.append(configuration)
-        return configurations
 
     def _alarm(self, alarm_id: str, metric: cloudwatch.IMetric, **props) -> None:
         self.monitoring.add_alarm(alarm_id, metric, evaluation_periods=self._evaluation, **props)

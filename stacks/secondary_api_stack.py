@@ -177,4 +177,5 @@ class SecondaryApiStack(cdk.Stack):
                 body_schema=product_body_schema(load_catalog_schema()),
             ),
         )
+        # Its name is what the Edge stack reads for its failover origin (global_stacks.API_URL_OUTPUT).
         cdk.CfnOutput(self, "ApiUrl", value=self.rest_api.url, description="Invoke URL of this region's API")

@@ -11,7 +11,10 @@ environment-agnostic) and a custom resource per reference.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 
@@ -123,4 +126,15 @@ class SecondaryDataStack(cdk.Stack):
                     "which the rule reads to know the default.",
                 },
             ],
+        )
+
+    def metric_database_replica_lag(self, **props: Any) -> cloudwatch.Metric:
+        """AWS/RDS ``ReplicaLag`` (seconds, Maximum) of the cross-region replica: how far its rows trail the
+        writer's. (``database_replica`` is an L1, which has no ``metric_*()`` of its own.)"""
+        options: dict[str, Any] = {"statistic": "Maximum", "period": cdk.Duration.minutes(1), **props}
+        return cloudwatch.Metric(
+            namespace="AWS/RDS",
+            metric_name="ReplicaLag",
+            dimensions_map={"DBInstanceIdentifier": self.database_replica.ref},
+            **options,
         )

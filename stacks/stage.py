@@ -13,7 +13,7 @@ from stacks.cross_stack import protect_cross_stack_references
 from stacks.data_stack import DataStack
 from stacks.edge_stack import EdgeStack
 from stacks.edge_web_acl_stack import CLOUDFRONT_WAF_REGION, EdgeWebAclStack
-from stacks.global_stacks import add_global_datastore
+from stacks.global_stacks import add_global_datastore, failover_api_url
 from stacks.monitoring_stack import MonitoringStack
 from stacks.network_stack import NetworkStack
 
@@ -78,6 +78,7 @@ class CachingStage(cdk.Stage):
             edge_refresh_queue=self.api.edge_refresh_queue,
             edge_refresh_policy=self.api.edge_refresh_policy,
             function_architecture=config.functions.architecture,
+            failover_api_url=failover_api_url(self.stage_name, config),
             description="Caching architecture: CloudFront distribution, the static site bucket and the edge "
             "refresher",
             **stack_props,
@@ -86,6 +87,10 @@ class CachingStage(cdk.Stage):
             self.edge.add_stack_dependency(self.edge_web_acl, "reads the CloudFront web ACL's ARN")
         self._add_monitoring(config, stack_props)
         self.secondary_regions = add_global_datastore(self, config, self.network, self.data, stack_props)
+        if self.secondary_regions:
+            self.edge.add_stack_dependency(
+                self.secondary_regions[0].api, "reads its ApiUrl for the API paths' failover origin"
+            )
 
         for key, value in tags.items():
             cdk.Tags.of(self).add(key, value)

@@ -6,18 +6,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from caching_constructs.cache_access import FUNCTION_ACCESS, KEY_PREFIX
+from caching_constructs.serverless_cache import ServerlessCache
 
 if TYPE_CHECKING:
+    from caching_constructs.caches import RedisCache
     from caching_constructs.python_function import PythonFunction
-    from caching_constructs.redis_replication_group import RedisReplicationGroup
 
 
-def authorize_cache_access(function: PythonFunction, cache: RedisReplicationGroup, name: str) -> None:
+def authorize_cache_access(function: PythonFunction, cache: RedisCache, name: str) -> None:
     """With IAM auth: a user named after ``name`` (its access string from ``FUNCTION_ACCESS[name]``),
     ``elasticache:Connect`` on that user and the cache for the function's role, and the variables the
     library signs its token with. With the AUTH token: read access to its secret."""
     function.function.add_environment("CACHE_KEY_PREFIX", KEY_PREFIX)
-    if cache.user_group is None:
+    if not isinstance(cache, ServerlessCache) and cache.user_group is None:
         cache.grant_read_auth_token(function)
         return
     access = FUNCTION_ACCESS[name]
@@ -29,5 +30,7 @@ def authorize_cache_access(function: PythonFunction, cache: RedisReplicationGrou
         "REDIS_IAM_AUTH": "true",
         "REDIS_USERNAME": user.user_id,
         "REDIS_CACHE_NAME": cache.replication_group_id,
+        # Serverless tokens are signed for ResourceType=ServerlessCache (cachelib/iam_auth.py).
+        **({"REDIS_SERVERLESS": "true"} if isinstance(cache, ServerlessCache) else {}),
     }.items():
         function.function.add_environment(variable, value)

@@ -19,12 +19,11 @@ from caching_constructs.cachelib_environment import (
     database_environment,
     service_environment,
 )
+from caching_constructs.caches import REDIS_CACHES, CacheStore
 from caching_constructs.logical_ids import keep_logical_ids
-from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.nag import exempt_control, suppress_findings
 from caching_constructs.python_function import FunctionDefaults, PythonFunction
-from caching_constructs.redis_replication_group import RedisReplicationGroup
 from constructs import Construct
 
 HANDLER = "functions.cache_warmer.lambda_handler"
@@ -54,7 +53,7 @@ class CacheWarmer(PythonFunction):
         construct_id: str,
         *,
         defaults: FunctionDefaults,
-        cache: RedisReplicationGroup | MemcachedCluster,
+        cache: CacheStore,
         database: MySqlDatabase,
         secrets_manager_endpoint: ec2.IConnectable,
         cache_settings: CacheSettings,
@@ -64,7 +63,7 @@ class CacheWarmer(PythonFunction):
         reserved_concurrent_executions: int | None = None,
         memcached_variables: MemcachedVariables | None = None,
     ) -> None:
-        redis = cache if isinstance(cache, RedisReplicationGroup) else None
+        redis = cache if isinstance(cache, REDIS_CACHES) else None
         environment = {
             **service_environment(construct_id),
             **cache_environment(

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 
+from caching_constructs.caches import REDIS_CACHES, CacheStore, RedisCache
 from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
-from caching_constructs.redis_replication_group import RedisReplicationGroup
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +44,7 @@ def service_environment(construct_id: str) -> dict[str, str]:
     return {"POWERTOOLS_SERVICE_NAME": service}
 
 
-def redis_environment(cache: RedisReplicationGroup) -> dict[str, str]:
+def redis_environment(cache: RedisCache) -> dict[str, str]:
     return {
         "REDIS_HOST": cache.endpoint_address,
         "REDIS_PORT": str(cache.port),
@@ -81,13 +81,13 @@ def memcached_environment(cache: MemcachedCluster, variables: MemcachedVariables
 
 
 def cache_environment(
-    cache: RedisReplicationGroup | MemcachedCluster,
+    cache: CacheStore,
     *,
     cache_settings: CacheSettings,
     memcached_variables: MemcachedVariables | None,
 ) -> dict[str, str]:
     """What reaches ``cache`` from the library, whichever engine it runs; refuses what memcached cannot do."""
-    if isinstance(cache, RedisReplicationGroup):
+    if isinstance(cache, REDIS_CACHES):
         return redis_environment(cache)
     if memcached_variables is None:
         raise ValueError("memcached_variables: required when the cache is a MemcachedCluster")

@@ -23,6 +23,7 @@ from caching_constructs.cache_users import CacheUser, CacheUserGroup, group_id_f
 from caching_constructs.elasticache_base import ElastiCacheBase
 from caching_constructs.nag import suppress_findings
 from caching_constructs.redis_replication_group import RedisReplicationGroup
+from caching_constructs.rules import service_port
 from caching_constructs.validation import require
 from constructs import Construct
 
@@ -91,12 +92,16 @@ class SecondaryReplicationGroup(ElastiCacheBase):
         :param parameter_group_family: the primary's family (``redis7``...); the parameters are the primary's,
             which Global Datastore applies to every member.
         :param replicas: read replicas beside the member's primary node (0-5). Multi-AZ follows the primary.
+        :param port: the primary's port; the well-known 6379 is refused, as on the primary.
         :param kms_key: a key in this region for encryption at rest. Default: the AWS managed key.
         :param removal_policy: a secondary holds only copies: DESTROY unless everything is retained.
         :param iam_auth: the primary's ``auth="iam"``: RBAC users and groups are regional, so the member
             gets its own group (disabled ``default`` user) and ``add_iam_user`` adds this region's callers.
             Default False (the AUTH token, which the global group shares).
         """
+        # The primary's rule: refusing the well-known port here keeps cdk-nag's AEC5 from ever firing, so the
+        # member needs no exemption for it.
+        require("port", port, service_port("redis"))
         super().__init__(
             scope,
             construct_id,
@@ -142,11 +147,6 @@ class SecondaryReplicationGroup(ElastiCacheBase):
                     "id": "AwsSolutions-AEC6",
                     "reason": "A Global Datastore secondary inherits the primary's AUTH token; "
                     "CloudFormation refuses AuthToken on a member that joins a global group.",
-                },
-                {
-                    "id": "AwsSolutions-AEC5",
-                    "reason": "The port is the project's non-default one, set explicitly; the engine is "
-                    "inherited from the global group, so the rule cannot see which default it would be.",
                 },
             ],
         )

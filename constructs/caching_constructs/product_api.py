@@ -22,11 +22,10 @@ from caching_constructs.cachelib_environment import (
     database_environment,
     service_environment,
 )
+from caching_constructs.caches import REDIS_CACHES, CacheStore
 from caching_constructs.edge_refresh import EdgeRefreshQueue
-from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.python_function import FunctionDefaults, PythonFunction
-from caching_constructs.redis_replication_group import RedisReplicationGroup
 from constructs import Construct
 
 HANDLER = "functions.product_api.lambda_handler"
@@ -64,7 +63,7 @@ class ProductApi(PythonFunction):
         construct_id: str,
         *,
         defaults: FunctionDefaults,
-        cache: RedisReplicationGroup | MemcachedCluster,
+        cache: CacheStore,
         database: MySqlDatabase,
         secrets_manager_endpoint: ec2.IConnectable,
         edge_refresh_queue: EdgeRefreshQueue,
@@ -77,7 +76,7 @@ class ProductApi(PythonFunction):
         reserved_concurrent_executions: int | None = None,
         memcached_variables: MemcachedVariables | None = None,
     ) -> None:
-        redis = cache if isinstance(cache, RedisReplicationGroup) else None
+        redis = cache if isinstance(cache, REDIS_CACHES) else None
         environment = {
             **service_environment(construct_id),
             **cache_environment(

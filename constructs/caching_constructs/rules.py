@@ -155,6 +155,26 @@ MAXMEMORY_POLICY = OneOf(
     )
 )
 """Every eviction policy Redis OSS 6-7 and Valkey 7-8 take in a parameter group."""
+REPLICATION_GROUP = "replication-group"
+SERVERLESS = "serverless"
+CACHE_MODE = OneOf((REPLICATION_GROUP, SERVERLESS))
+"""``cache.mode``: nodes the project sizes (and an allkeys-lru parameter group), or ElastiCache Serverless."""
+SERVERLESS_DATA_STORAGE_GB = IntRange(1, 5000, " GB")
+"""ElastiCache Serverless's bounds for a cache's data storage maximum (CacheUsageLimits.DataStorage)."""
+SERVERLESS_ECPU_PER_SECOND = IntRange(1000, 15_000_000, " ECPUs per second")
+"""ElastiCache Serverless's bounds for a cache's ECPU-per-second maximum (CacheUsageLimits.ECPUPerSecond)."""
+SERVERLESS_MAJOR_VERSIONS = {"redis": ("7",), "valkey": ("7", "8")}
+"""Engine majors ElastiCache Serverless runs (MajorEngineVersion); Serverless has no Redis OSS 6."""
+DAILY_TIME = Matches(_TIME, "a UTC time 'hh:mm' such as '03:00'")
+"""A serverless cache's daily snapshot time."""
+
+
+def serverless_version(engine: str, engine_version: str) -> str | None:
+    """An engine version whose major ElastiCache Serverless runs."""
+    majors = SERVERLESS_MAJOR_VERSIONS.get(engine, ())
+    if engine_version.split(".")[0] not in majors:
+        return f"a {engine} major Serverless runs ({', '.join(majors) or 'none'}) with mode 'serverless'"
+    return None
 
 
 def redis_topology(cluster_mode: bool, num_shards: int, replicas_per_shard: int) -> Problem | None:

@@ -51,6 +51,9 @@ CACHED_ERROR_CODES = (400, 403, 404, 405, 414, 500, 501, 502, 503, 504)
 ERROR_CACHING_MIN_TTL = cdk.Duration.seconds(1)
 """How long CloudFront keeps an error by default here (CloudFront's own default is 10 s)."""
 AUTHORIZATION = "Authorization"
+FAILOVER_STATUS_CODES = (500, 502, 503, 504)
+"""The primary API's answers that send a read on to ``api_failover_origin``: its own failures, never a 4xx
+(a 404 is an answer, not an outage)."""
 
 _SECURITY_HEADERS = cloudfront.ResponseSecurityHeadersBehavior(
     content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
@@ -100,6 +103,11 @@ class StaticSiteDistribution(Construct):
         mistaken delete) can be restored. Default True.
     :param noncurrent_version_expiration: how long earlier versions are kept when ``versioned``.
     Default 30 days.
+    :param api_failover_origin: another region's API stage that serves the API paths' reads when this one
+        answers ``FAILOVER_STATUS_CODES`` or cannot be reached. CloudFront fails over only GET, HEAD and
+        OPTIONS and refuses writes on a behavior with an origin group, so the API paths then allow GET and
+        HEAD only: writes call the primary's API (``ApiUrl``) directly. Default none (writes too come through
+        CloudFront).
     """
 
     def __init__(
@@ -125,6 +133,7 @@ class StaticSiteDistribution(Construct):
         deployment_log_encryption_key: kms.IKey | None = None,
         versioned: bool = True,
         noncurrent_version_expiration: cdk.Duration = _THIRTY_DAYS,
+        api_failover_origin: cloudfront.IOrigin | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if (domain_name is None) != (certificate_arn is None):
@@ -214,10 +223,20 @@ class StaticSiteDistribution(Construct):
             comment="Security headers on every response",
             security_headers_behavior=_SECURITY_HEADERS,
         )
+        api_origin: cloudfront.IOrigin = origins.RestApiOrigin(rest_api)
+        if api_failover_origin is not None:
+            api_origin = origins.OriginGroup(
+                primary_origin=api_origin,
+                fallback_origin=api_failover_origin,
+                fallback_status_codes=list(FAILOVER_STATUS_CODES),
+            )
         api_behavior = cloudfront.BehaviorOptions(
-            origin=origins.RestApiOrigin(rest_api),
+            origin=api_origin,
             viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+            # CloudFront refuses POST, PUT, PATCH and DELETE on a behavior whose target is an origin group.
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL
+            if api_failover_origin is None
+            else cloudfront.AllowedMethods.ALLOW_GET_HEAD,
             cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
             cache_policy=self.api_cache_policy,
             origin_request_policy=self.api_origin_request_policy,
@@ -266,7 +285,9 @@ class StaticSiteDistribution(Construct):
             encryption_key=deployment_log_encryption_key,
         )
         self._deploy_site(site_dir, hashed_dir)
-        self._suppress_findings(web_acl_arn=web_acl_arn, certificate=certificate)
+        self._suppress_findings(
+            web_acl_arn=web_acl_arn, certificate=certificate, failover=api_failover_origin is not None
+        )
 
     def _deploy_site(self, site_dir: Path, hashed_dir: str) -> None:
         # Hashed files first, never pruned: a browser holding the previous index.html still finds its files.
@@ -294,7 +315,9 @@ class StaticSiteDistribution(Construct):
         )
         self.index_deployment.node.add_dependency(self.assets_deployment)
 
-    def _suppress_findings(self, *, web_acl_arn: str | None, certificate: acm.ICertificate | None) -> None:
+    def _suppress_findings(
+        self, *, web_acl_arn: str | None, certificate: acm.ICertificate | None, failover: bool
+    ) -> None:
         distribution_findings = [
             {
                 "id": "AwsSolutions-CFR1",
@@ -320,12 +343,13 @@ class StaticSiteDistribution(Construct):
             for control in ("CT.CLOUDFRONT.PR.6", "CT.CLOUDFRONT.PR.7", "CT.CLOUDFRONT.PR.9"):
                 exempt_control(self.distribution, control, default_certificate)
         suppress_findings(self.distribution, distribution_findings)
-        exempt_control(
-            self.distribution,
-            "CT.CLOUDFRONT.PR.4",
-            "Each path has one origin: the API stage of this environment's one region, and the static "
-            "bucket. An origin group would need a second region's deployment of the API and the data tier.",
-        )
+        if not failover:
+            exempt_control(
+                self.distribution,
+                "CT.CLOUDFRONT.PR.4",
+                "Each path has one origin: the API stage of this environment's one region, and the static "
+                "bucket. An origin group needs a second region's read path (global_datastore).",
+            )
         # cdk-nag 3 itself recognises a bucket that receives access logs (no S1); Control Tower does not.
         exempt_control(
             self.log_bucket, "CT.S3.PR.2", "This is the access-log bucket; logging it to itself would loop."

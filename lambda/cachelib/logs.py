@@ -248,7 +248,6 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(document, default=str, ensure_ascii=False)
 
 
-
 def configure_logging(*, force: bool = False) -> None:
     """Put every ``logging`` record into the one shape, at ``AWS_LAMBDA_LOG_LEVEL`` (or ``LOG_LEVEL``).
 

@@ -38,7 +38,15 @@ class SynthesizedEnvironment:
         return Template.from_stack(stack)
 
     def stacks(self) -> list[cdk.Stack]:
-        return [child for child in self.stage.node.children if isinstance(child, cdk.Stack)]
+        """Every stack in the stage's assembly, once: the secondary regions' sit one scope deeper (under
+        their ``SecondaryRegion``), so the stage's direct children alone would miss them."""
+        return [node for node in self.stage.node.find_all() if isinstance(node, cdk.Stack)]
+
+
+def stack_label(stack: cdk.Stack) -> str:
+    """The stack's path inside its stage, unique there and usable in a file name: ``Network`` for the
+    primary's, ``UsWest2-Network`` for a secondary region's (``node.id`` alone repeats across regions)."""
+    return stack.node.path.split("/", 1)[1].replace("/", "-")
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +84,19 @@ def staging_memcached(tmp_path_factory) -> SynthesizedEnvironment:
 
     config = memcached_staging_config()
     app = new_app(tmp_path_factory.mktemp("staging-memcached.out"))
+    stage = CachingStage(app, config.name, config=config)
+    app.synth()
+    return SynthesizedEnvironment(config=config, stage=stage, assembly=stage.synth())
+
+
+@pytest.fixture(scope="session")
+def staging_serverless(tmp_path_factory) -> SynthesizedEnvironment:
+    """staging with ``cache.mode: serverless`` (``tests/infra/serverless_stage.py``), synthesized on its own;
+    cdk-nag and the Control Tower rules run inside the stage, and a finding without an exemption raises."""
+    from tests.infra.serverless_stage import serverless_staging_config
+
+    config = serverless_staging_config()
+    app = new_app(tmp_path_factory.mktemp("staging-serverless.out"))
     stage = CachingStage(app, config.name, config=config)
     app.synth()
     return SynthesizedEnvironment(config=config, stage=stage, assembly=stage.synth())

@@ -57,3 +57,19 @@ def test_memcached_with_a_tls_version_loads():
     raw["functions"] = {**raw["functions"], "l1_enabled": False}  # dev's near cache needs Redis pub/sub
     config = parse_environment("dev", raw)
     assert config.cache.engine == "memcached" and not config.cache.automatic_failover
+
+
+@pytest.mark.parametrize(("engine", "version"), [("redis", "6.2"), ("redis", "6.0")])
+def test_iam_auth_below_engine_version_7_is_refused_in_one_line_naming_cache_auth(engine, version):
+    raw = _with("dev", "cache", engine=engine, engine_version=version)  # auth: iam, the default
+    with pytest.raises(ConfigError) as error:
+        parse_environment("dev", raw)
+    assert str(error.value) == (
+        f"environments.dev.cache.auth: 'iam' is not allowed; expected 'token' with {engine} {version} "
+        "(IAM auth needs 7 or later)"
+    )
+
+
+def test_the_auth_token_stays_available_below_engine_version_7_when_chosen():
+    raw = _with("dev", "cache", engine="redis", engine_version="6.2", auth="token")
+    assert parse_environment("dev", raw).cache.auth == "token"

@@ -17,6 +17,8 @@ def _with_source(name: str) -> dict:
     raw["pipeline"] = {"connection_arn": CONNECTION, "repository": "example/caching-architecture"}
     if name == "prod":  # a pipeline deploys across accounts and regions: its stack must be pinned
         raw.update(account="111111111111", region="eu-west-1")
+        # The pinned region is now the Global Datastore's primary: naming another one would be refused.
+        raw["global_datastore"] = {**raw["global_datastore"], "primary_region": None}
     return raw
 
 

@@ -60,7 +60,10 @@ def test_data_ports_admit_only_security_groups_one_rule_per_caller(synthesized, 
         if any(_opens(rule, port) for port in data_ports)
     ]
     # cache: product API, warmer; database: those two, the schema step, the rotation function; DAX: the demo.
-    assert len(rules) == 2 + 4 + 1, rules
+    # With secondary regions: the refill function to the cache and database, and in each secondary region
+    # its product API to the cache member and the database replica.
+    secondaries = len(env.config.global_datastore.secondary_regions)
+    assert len(rules) == 2 + 4 + 1 + (2 + 2 * secondaries if secondaries else 0), rules
     for path, rule in rules:
         assert "CidrIp" not in rule and "CidrIpv6" not in rule, (path, rule)
         assert "SourceSecurityGroupId" in rule, (path, rule)

@@ -4,15 +4,17 @@ test_api_web_acl.py and test_edge_stack.py; the switches-off variant in test_com
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 import pytest
 
 from config import ENVIRONMENT_NAMES
+from tests.infra.conftest import stack_label
 from tests.infra.templates import resources_of_type
 
 
-def _resources(env, resource_type: str) -> dict[str, tuple[str, dict]]:
+def _resources(env, resource_type: str) -> dict[str, tuple[cdk.Stack, dict]]:
     return {
-        f"{stack.node.id}/{logical_id}": (stack.node.id, resource)
+        f"{stack_label(stack)}/{logical_id}": (stack, resource)
         for stack in env.stacks()
         for logical_id, resource in resources_of_type(env.template(stack).to_json(), resource_type).items()
     }
@@ -32,7 +34,7 @@ def test_every_log_group_is_encrypted_with_its_stacks_own_key(synthesized, name)
     for path, (stack, group) in groups.items():
         key = group["Properties"].get("KmsKeyId")
         assert key is not None and "Fn::GetAtt" in key, path
-        keys = resources_of_type(env.template(env.stage.node.find_child(stack)).to_json(), "AWS::KMS::Key")
+        keys = resources_of_type(env.template(stack).to_json(), "AWS::KMS::Key")
         assert key["Fn::GetAtt"][0] in keys, path  # a key of the same stack, no cross-stack key for logs
 
 
@@ -62,8 +64,14 @@ def test_secrets_table_database_and_cache_use_the_data_tier_key(synthesized, nam
 
 @pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
 def test_every_key_rotates_and_grants_only_to_aws_services(synthesized, name):
-    keys = _resources(synthesized[name], "AWS::KMS::Key")
-    assert {path.split("/")[0] for path in keys} == {"Network", "Data", "Api", "Edge", "Monitoring"}
+    env = synthesized[name]
+    keys = _resources(env, "AWS::KMS::Key")
+    # Each secondary region repeats Network, Data, Api and Monitoring; the refill function logs under a key
+    # of the GlobalDatastore stack.
+    expected = {"Network", "Data", "Api", "Edge", "Monitoring"}
+    if env.config.global_datastore.secondary_regions:
+        expected.add("GlobalDatastore")
+    assert {stack.node.id for stack, _ in keys.values()} == expected
     for path, (_, key) in keys.items():
         assert key["Properties"]["EnableKeyRotation"] is True, path
         (deny,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Effect") == "Deny"]

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from caching_constructs.rules import SERVERLESS
+from caching_constructs.serverless_cache import SERVERLESS_PORT
 from config import ENVIRONMENT_NAMES
 from tests.infra.templates import resources_of_type
 
@@ -32,23 +34,31 @@ FUNCTIONS = ("product_api", "cache_warmer", "schema_seed", "dax_demo", "database
 
 def expected_paths(config) -> dict[str, set[Path]]:
     """The reachability table (README, "Functions"): what each function needs, from its code."""
-    cache = ("cache", f"tcp/{config.cache.port}")
+    # Serverless fixes its endpoint's port; cache.port keeps its (unused) default there.
+    cache_port = SERVERLESS_PORT if config.cache.mode == SERVERLESS else config.cache.port
+    cache = ("cache", f"tcp/{cache_port}")
     database = ("database", f"tcp/{config.database.port}")
     secrets = ("Secrets Manager endpoint", "tcp/443")
-    return {
+    paths = {
         "product_api": {cache, database, secrets, ("SQS endpoint", "tcp/443")},
         "cache_warmer": {cache, database, secrets},
         "schema_seed": {database, secrets},  # functions/schema_seed.py never opens Redis
         "dax_demo": {("dax", f"tcp/{DAX_TLS_PORT}")},
         "database rotation": {database, secrets},
     }
+    if config.global_datastore.secondary_regions:
+        # The GlobalDatastore stack's refill function fills the primary's cache from its writer.
+        paths["secondary_refill"] = {cache, database, secrets}
+    return paths
 
 
 class StageNetwork:
     """Every security group and rule of one synthesized stage, with names for the groups that matter."""
 
     def __init__(self, env) -> None:
-        self.templates = {stack.stack_name: env.template(stack).to_json() for stack in env.stacks()}
+        # The primary region's stacks: a secondary region's are another VPC, not modelled here yet.
+        primary = [stack for stack in env.stacks() if stack.node.scope is env.stage]
+        self.templates = {stack.stack_name: env.template(stack).to_json() for stack in primary}
         self.names: dict[Group, str] = {}
         self.function_groups: dict[str, list[Group]] = {}
         self._name_groups()
@@ -87,6 +97,7 @@ class StageNetwork:
             for kind, key, name in (
                 ("AWS::ElastiCache::ReplicationGroup", "SecurityGroupIds", "cache"),
                 ("AWS::ElastiCache::CacheCluster", "VpcSecurityGroupIds", "cache"),  # Memcached
+                ("AWS::ElastiCache::ServerlessCache", "SecurityGroupIds", "cache"),
                 ("AWS::RDS::DBInstance", "VPCSecurityGroups", "database"),
                 ("AWS::DAX::Cluster", "SecurityGroupIds", "dax"),
             ):
@@ -201,21 +212,25 @@ def _ports(rule: dict) -> str:
 
 
 MEMCACHED_STAGE = "staging on memcached"
+SERVERLESS_STAGE = "staging on serverless"
 
 
-@pytest.fixture(scope="module", params=[*ENVIRONMENT_NAMES, MEMCACHED_STAGE])
+@pytest.fixture(scope="module", params=[*ENVIRONMENT_NAMES, MEMCACHED_STAGE, SERVERLESS_STAGE])
 def network(request, synthesized) -> Iterator[tuple[StageNetwork, dict[str, set[Path]]]]:
-    """Every shipped environment, and staging with ``cache.engine: memcached`` (``memcached_stage.py``)."""
+    """Every shipped environment, staging with ``cache.engine: memcached`` (``memcached_stage.py``) and
+    staging with ``cache.mode: serverless`` (``serverless_stage.py``)."""
     if request.param == MEMCACHED_STAGE:
         env = request.getfixturevalue("staging_memcached")
+    elif request.param == SERVERLESS_STAGE:
+        env = request.getfixturevalue("staging_serverless")
     else:
         env = synthesized[request.param]
     yield StageNetwork(env), expected_paths(env.config)
 
 
 def test_every_function_in_the_vpc_is_known_and_has_a_security_group_of_its_own(network):
-    stage, _ = network
-    assert sorted(stage.function_groups) == sorted(FUNCTIONS)
+    stage, expected = network
+    assert sorted(stage.function_groups) == sorted(expected)
     for function, groups in stage.function_groups.items():
         others = {group for name, own in stage.function_groups.items() if name != function for group in own}
         assert len(groups) == 1 and not set(groups) & others, (function, groups)

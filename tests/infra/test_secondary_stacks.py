@@ -94,3 +94,82 @@ def test_the_database_secret_is_replicated_to_the_secondary_region(prod):
     template.has_resource_properties(
         "AWS::SecretsManager::Secret", {"ReplicaRegions": [{"Region": "us-west-2"}]}
     )
+
+
+def test_a_secondary_member_refuses_the_well_known_port_as_the_primary_does():
+    """So cdk-nag's AEC5 cannot fire on the member, which therefore carries no exemption for it."""
+    from caching_constructs.global_datastore import SecondaryReplicationGroup
+    from tests.infra.bare_stack import bare_stack
+
+    stack, vpc = bare_stack()
+    with pytest.raises(ValueError, match=r"port: 6379 .*well-known 6379"):
+        SecondaryReplicationGroup(
+            stack,
+            "Member",
+            vpc=vpc,
+            global_replication_group_id="ldgnf-catalogue",
+            parameter_group_family="redis7",
+            replicas=1,
+            port=6379,
+            kms_key=None,
+        )
+
+
+def test_the_secondary_region_alarms_on_both_replication_lags_and_its_read_path(prod, secondary):
+    """In the secondary's own region (an alarm must live with its metric), to its own encrypted topic that the
+    environment's addresses subscribe to."""
+    template = Template.from_stack(secondary.monitoring)
+    assert secondary.monitoring.region == "us-west-2"
+    alarms = {
+        (alarm["Properties"]["Namespace"], alarm["Properties"]["MetricName"]): alarm["Properties"]
+        for alarm in template.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    lag = prod.config.monitoring.replica_lag_seconds
+    assert alarms[("AWS/ElastiCache", "GlobalDatastoreReplicationLag")]["Threshold"] == lag
+    assert alarms[("AWS/RDS", "ReplicaLag")]["Threshold"] == lag
+    assert alarms[("AWS/ApiGateway", "5XXError")]["Threshold"] == prod.config.monitoring.api_5xx_errors
+    assert alarms[("AWS/Lambda", "Errors")]["Threshold"] == prod.config.monitoring.function_errors
+    replica = json.dumps(alarms[("AWS/RDS", "ReplicaLag")]["Dimensions"])
+    assert '"StackName": "prod-us-west-2-Data"' in replica  # the cross-region replica, not a primary one
+    (topic,) = template.find_resources("AWS::SNS::Topic")
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": topic}] == alarm["OKActions"]
+    emails = {
+        each["Properties"]["Endpoint"] for each in template.find_resources("AWS::SNS::Subscription").values()
+    }
+    assert emails == set(prod.config.monitoring.alarm_emails)
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+
+
+def _api_behaviors(env) -> tuple[dict, list[dict]]:
+    (distribution,) = (
+        Template.from_stack(env.stage.edge).find_resources("AWS::CloudFront::Distribution").values()
+    )
+    config = distribution["Properties"]["DistributionConfig"]
+    return config, config["CacheBehaviors"]
+
+
+def test_cloudfront_fails_reads_over_to_the_secondary_api_and_sends_no_write_there(prod):
+    config, behaviors = _api_behaviors(prod)
+    (group,) = config["OriginGroups"]["Items"]
+    assert group["FailoverCriteria"]["StatusCodes"]["Items"] == [500, 502, 503, 504]
+    primary, fallback = (member["OriginId"] for member in group["Members"]["Items"])
+    origins = {origin["Id"]: json.dumps(origin) for origin in config["Origins"]}
+    assert '"StackName": "prod-Api"' in origins[primary]
+    assert (
+        '"StackName": "prod-us-west-2-Api", "Region": "us-west-2", "OutputName": "ApiUrl"'
+        in origins[fallback]
+    )
+    assert '"OriginProtocolPolicy": "https-only"' in origins[fallback]
+    # CloudFront refuses writes on a behavior with an origin group: writes call the primary's ApiUrl.
+    assert {(b["TargetOriginId"], tuple(b["AllowedMethods"])) for b in behaviors} == {
+        (group["Id"], ("GET", "HEAD"))
+    }
+    edge_dependencies = {stack.stack_name for stack in prod.stage.edge.dependencies}
+    assert "prod-us-west-2-Api" in edge_dependencies
+
+
+def test_a_single_region_environment_keeps_one_api_origin_that_takes_writes(dev):
+    config, behaviors = _api_behaviors(dev)
+    assert "OriginGroups" not in config
+    assert all({"POST", "PUT", "DELETE"} <= set(b["AllowedMethods"]) for b in behaviors)

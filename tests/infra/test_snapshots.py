@@ -6,6 +6,7 @@ import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from config import ENVIRONMENT_NAMES
+from tests.infra.conftest import stack_label
 from tests.infra.templates import masked
 
 
@@ -18,4 +19,4 @@ def snapshot_json(snapshot):
 def test_every_stack_template_matches_its_snapshot(synthesized, name, snapshot_json):
     env = synthesized[name]
     for stack in env.stacks():
-        assert masked(env.template(stack).to_json()) == snapshot_json(name=stack.node.id)
+        assert masked(env.template(stack).to_json()) == snapshot_json(name=stack_label(stack))

@@ -221,10 +221,11 @@ def test_metrics_disabled_writes_nothing_and_drains(capsys, monkeypatch):
 
 
 def test_a_missing_server_binary_names_the_setup_target(monkeypatch):
+    import server_process
     import servers
 
     monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.setattr(servers, "_SBIN", ("/nonexistent",))
+    monkeypatch.setattr(server_process, "_SBIN", ("/nonexistent",))
     with pytest.raises(servers.ServerSetupError, match=r"redis-server.*make setup-servers"):
         servers.start_redis()
     with pytest.raises(servers.ServerSetupError, match=r"mariadbd.*make setup-servers"):
