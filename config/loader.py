@@ -33,7 +33,7 @@ def _coerce(path: str, value: Any, annotation: Any) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(path, value, inner)
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         if not isinstance(value, Mapping):
             raise _fail(path, value, f"a mapping of {annotation.__name__} settings")
         return build(annotation, value, path)

@@ -81,6 +81,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 from cachelib.errors import ConfigurationError
 
@@ -137,6 +138,14 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigurationError(f"{name}: {value} is below the minimum {minimum}")
     return value
+
+
+@overload
+def _str(env: Mapping[str, str], name: str, default: str) -> str: ...
+
+
+@overload
+def _str(env: Mapping[str, str], name: str, default: None = None) -> str | None: ...
 
 
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
