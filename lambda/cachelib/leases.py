@@ -13,6 +13,7 @@ backend (so its calls feed the breaker like any other). A load shorter than that
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,9 @@ from cachelib.errors import CacheUnavailable
 
 if TYPE_CHECKING:
     from cachelib.backend import CacheBackend
+
+
+logger = logging.getLogger(__name__)
 
 
 class LeaseKeeper:
@@ -68,3 +72,6 @@ class LeaseKeeper:
                     self.renewals += 1
                 except CacheUnavailable:
                     break  # the fill will fail too and the load's value is still returned
+                except Exception:  # the keeper must outlive any one failure (a client closed under it)
+                    logger.warning("lease renewal failed", exc_info=True)
+                    break
