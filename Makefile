@@ -119,7 +119,7 @@ endef
 define synth_and_diff
 	$(require_env)
 	$(CDK) synth --quiet --output $(ENV_OUT) -c env=$(ENV)
-	$(CDK) diff --app $(ENV_OUT) '$(ENV)/*'
+	$(CDK) diff --app $(ENV_OUT) '$(ENV)/**'
 endef
 
 diff: setup  ## What deploying ENV would change: cdk diff of ENV's stacks against the deployed ones
@@ -129,12 +129,12 @@ deploy: setup  ## The diff, a question, then cdk deploy of that same assembly (Y
 	$(synth_and_diff)
 	@[ "$(YES)" = 1 ] || { read -r -p "Do you wish to deploy these changes to $(ENV) (y/n)? " answer \
 	  && [ "$$answer" = y ]; } || { echo "Not deployed." >&2; exit 1; }
-	$(CDK) deploy --app $(ENV_OUT) '$(ENV)/*' --require-approval never --outputs-file $(ENV_OUT)/outputs.json
+	$(CDK) deploy --app $(ENV_OUT) '$(ENV)/**' --require-approval never --outputs-file $(ENV_OUT)/outputs.json
 
 # cdk destroy synthesizes by itself, and without bundling: the Lambda code does not matter to a delete.
 destroy: setup  ## cdk destroy of ENV's stacks: lists them and asks (YES=1 answers); docs/DEPLOY.md says what stays
 	$(require_env)
-	$(CDK) destroy -c env=$(ENV) '$(ENV)/*' $(if $(filter 1,$(YES)),--force)
+	$(CDK) destroy -c env=$(ENV) '$(ENV)/**' $(if $(filter 1,$(YES)),--force)
 
 snapshots: setup  ## Refresh the template snapshots after an intended change (read the diff!)
 	$(PY) -m pytest tests/infra/test_snapshots.py --snapshot-update -q

@@ -34,7 +34,8 @@ from _support import ROOT, start_mariadb, start_redis
 sys.path.insert(0, str(ROOT / "constructs"))
 from servers import function_env
 
-from caching_constructs.python_bundling import LocalPythonBundler, _find_interpreter
+from caching_constructs.python_bundling import LocalPythonBundler
+from caching_constructs.python_bytecode import find_interpreter
 from stacks.api_stack import core_bundle
 
 _IMPORT = """
@@ -79,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    interpreter = _find_interpreter("3.12")
+    interpreter = find_interpreter("3.12")
     if interpreter is None:
         raise SystemExit("bench_cold_start needs python3.12 (Lambda's runtime version) on this host")
     work = Path(tempfile.mkdtemp(prefix="cold-start-"))

@@ -125,49 +125,22 @@ def main() -> int:
         env = function_env(redis_server, mariadb, CACHE_TTL_SECONDS="300", POWERTOOLS_METRICS_DISABLED="true")
         os.environ.update(env)
         from cachelib import Cache, Database, Settings
-        from functions import cache_warmer, catalog_schema
-        from functions.product_store import hot_products_key, product_key
+        from functions import cache_warmer
+        from functions.product_store import product_key
 
         settings = Settings.from_env()
         cache, db = Cache.from_settings(settings), Database(settings)
-        connection = db.connection()
-        catalog_schema.apply_schema(connection)
-        started = time.perf_counter()
-        catalog_schema.seed_products(connection, args.big_rows, batch_size=5000)
-        print(f"seeded {args.big_rows} products in {time.perf_counter() - started:.1f}s", flush=True)
-        client = cache.client()
-        for start in range(0, args.big_rows, 50_000):
-            ids = range(start + 1, min(start + 50_000, args.big_rows) + 1)
-            client.zadd(hot_products_key(cache), {str(i): args.big_rows - i for i in ids})
-
+        _seed(cache, db, args.big_rows)
         cache_warmer.warm(cache, db, args.rows)  # both paths then overwrite existing keys
-        baseline, warmer = [], []
-        for round_number in range(args.repeats):
-            baseline.append(seed_style_warm(cache, db, args.rows))
-            warmer.append(cache_warmer.warm(cache, db, args.rows).rowsPerSecond)
-            print(
-                f"round {round_number + 1}: seed-style {baseline[-1]:,.0f}, warmer {warmer[-1]:,.0f} rows/s"
-            )
+        baseline, warmer = _rounds(cache, db, args.rows, args.repeats)
         ratios = [w / b for w, b in zip(warmer, baseline, strict=True)]
-
         ttl_check = {
-            "pttl_ms": client.pttl(product_key(cache, 1)),
+            "pttl_ms": cache.client().pttl(product_key(cache, 1)),
             "configured_ttl_ms": settings.cache_ttl_seconds * 1000,
             "stale_ms": settings.cache_stale_seconds * 1000,
         }
-
-        rss = {}
-        for rows in (args.rows, args.big_rows):
-            proc = subprocess.run(
-                [sys.executable, __file__, "--rss-child", str(rows)],
-                env={**os.environ, **env},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            rss[rows] = json.loads(proc.stdout.strip().splitlines()[-1])
+        rss = _peak_rss(env, (args.rows, args.big_rows))
         growth_mb = (rss[args.big_rows]["peak_rss_kb"] - rss[args.rows]["peak_rss_kb"]) / 1024
-
         results = {
             "rows": args.rows,
             "seed_style_rows_per_s": [round(x) for x in baseline],
@@ -182,23 +155,7 @@ def main() -> int:
         }
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "warmer.json").write_text(json.dumps(results, indent=2))
-        print(f"ratio per round {results['ratio_per_round']}, median {results['ratio_median']}")
-        fresh_and_stale = f"fresh {settings.cache_ttl_seconds} s jittered down <= 10%"
-        fresh_and_stale += f" + {settings.cache_stale_seconds} s stale"
-        print(
-            f"ttl check (product 1 after the last warm): PTTL {ttl_check['pttl_ms']:,} ms = {fresh_and_stale}"
-        )
-        print(
-            "rss: "
-            + "; ".join(
-                f"{rows:,} rows peak {r['peak_rss_kb']:,} kB ({r['rss_before_kb']:,} kB before the warm)"
-                for rows, r in rss.items()
-            )
-            + f"; growth {results['rss_growth_mb_100k_to_1m']} MB"
-        )
-        times = results["import_time"]
-        print(f"import functions.product_api: median {times['median_ms']} ms, min {times['min_ms']} ms")
-        print(f"results in {OUT / 'warmer.json'}")
+        _print_summary(results, settings)
         cache.close()
         db.close()
     finally:
@@ -206,6 +163,68 @@ def main() -> int:
         mariadb.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _seed(cache, db, rows: int) -> None:
+    """``rows`` products in the database, every one of them ranked in the hot-products set."""
+    from functions import catalog_schema
+    from functions.product_store import hot_products_key
+
+    connection = db.connection()
+    catalog_schema.apply_schema(connection)
+    started = time.perf_counter()
+    catalog_schema.seed_products(connection, rows, batch_size=5000)
+    print(f"seeded {rows} products in {time.perf_counter() - started:.1f}s", flush=True)
+    client = cache.client()
+    for start in range(0, rows, 50_000):
+        ids = range(start + 1, min(start + 50_000, rows) + 1)
+        client.zadd(hot_products_key(cache), {str(i): rows - i for i in ids})
+
+
+def _rounds(cache, db, rows: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Rows per second of the seed-style warm and of the warmer, alternating, ``repeats`` times."""
+    from functions import cache_warmer
+
+    baseline, warmer = [], []
+    for round_number in range(repeats):
+        baseline.append(seed_style_warm(cache, db, rows))
+        warmer.append(cache_warmer.warm(cache, db, rows).rowsPerSecond)
+        print(f"round {round_number + 1}: seed-style {baseline[-1]:,.0f}, warmer {warmer[-1]:,.0f} rows/s")
+    return baseline, warmer
+
+
+def _peak_rss(env: dict, row_counts: tuple[int, ...]) -> dict[int, dict]:
+    """Peak RSS of one warm of each row count, each in a fresh process so one cannot inflate the next."""
+    rss = {}
+    for rows in row_counts:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(rows)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rss[rows] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return rss
+
+
+def _print_summary(results: dict, settings) -> None:
+    ttl_check, rss = results["ttl_check"], results["rss"]
+    print(f"ratio per round {results['ratio_per_round']}, median {results['ratio_median']}")
+    fresh_and_stale = f"fresh {settings.cache_ttl_seconds} s jittered down <= 10%"
+    fresh_and_stale += f" + {settings.cache_stale_seconds} s stale"
+    print(f"ttl check (product 1 after the last warm): PTTL {ttl_check['pttl_ms']:,} ms = {fresh_and_stale}")
+    print(
+        "rss: "
+        + "; ".join(
+            f"{rows:,} rows peak {r['peak_rss_kb']:,} kB ({r['rss_before_kb']:,} kB before the warm)"
+            for rows, r in rss.items()
+        )
+        + f"; growth {results['rss_growth_mb_100k_to_1m']} MB"
+    )
+    times = results["import_time"]
+    print(f"import functions.product_api: median {times['median_ms']} ms, min {times['min_ms']} ms")
+    print(f"results in {OUT / 'warmer.json'}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ NO_CHARGE_OF_ITS_OWN = frozenset(
         "AWS::EC2::SubnetRouteTableAssociation",
         "AWS::EC2::VPC",
         "AWS::EC2::VPCGatewayAttachment",
+        # A Global Datastore itself: billed through its members' nodes and cross-region transfer.
+        "AWS::ElastiCache::GlobalReplicationGroup",
         "AWS::ElastiCache::ParameterGroup",
         "AWS::ElastiCache::SubnetGroup",
         "AWS::ElastiCache::User",

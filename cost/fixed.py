@@ -53,13 +53,26 @@ def replication_group_nodes(properties: Resource) -> int:
 def _cache_nodes(ctx: Context, where: Where, resource: Resource) -> Iterable[Charge]:
     properties = resource.get("Properties", {})
     engine = str(properties.get("Engine", "redis")).lower()
-    node_type = properties["CacheNodeType"]
+    node_type = properties.get("CacheNodeType") or _global_node_type(ctx)
     if resource["Type"] == "AWS::ElastiCache::ReplicationGroup":
         nodes = replication_group_nodes(properties)
     else:
         nodes = int(properties.get("NumCacheNodes", 1))
     price = ctx.usd(f"elasticache/node-hour/{engine}/{node_type}")
     yield Charge("ElastiCache", f"{engine} {node_type} node", nodes * H, "node-h", price, count=nodes)
+
+
+def _global_node_type(ctx: Context) -> str:
+    """A Global Datastore's secondary member names no node type: it runs the primary member's, the one
+    replication group of the environment that names one."""
+    primaries = {
+        str(properties["CacheNodeType"])
+        for _, group in ctx.resources("AWS::ElastiCache::ReplicationGroup")
+        if "CacheNodeType" in (properties := group.get("Properties", {}))
+    }
+    if len(primaries) != 1:
+        raise KeyError(f"a replication group names no CacheNodeType; the others name {sorted(primaries)}")
+    return primaries.pop()
 
 
 def _source_instance(ctx: Context, stack: str, properties: Resource) -> Resource:

@@ -45,6 +45,8 @@ NOT_PRICED = (
     "KMS, Secrets Manager and CloudWatch API requests; SNS notifications; CloudFront invalidations "
     "(off by default)",
     "deploy-time functions (custom resources, bucket deployment, log retention)",
+    "cross-region replication transfer of a Global Datastore and a cross-region RDS replica; resources in a "
+    "secondary region are priced at the us-east-1 table's rates",
 )
 
 

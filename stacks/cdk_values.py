@@ -5,6 +5,8 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
+from caching_constructs.removal import Role, removal_from_setting
+
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
     7: logs.RetentionDays.ONE_WEEK,
@@ -23,9 +25,6 @@ def log_retention(days: int) -> logs.RetentionDays:
 
 
 def removal_policy(policy: str, *, supports_snapshot: bool) -> RemovalPolicy:
-    """``snapshot`` applies to resources that can take one; everything else stateful is retained instead."""
-    if policy == "destroy":
-        return RemovalPolicy.DESTROY
-    if policy == "snapshot" and supports_snapshot:
-        return RemovalPolicy.SNAPSHOT
-    return RemovalPolicy.RETAIN
+    """``snapshot`` applies to resources that can take one; everything else stateful is retained instead
+    (the rules: ``caching_constructs.removal``)."""
+    return removal_from_setting(policy, Role.STORE if supports_snapshot else Role.WITHOUT_SNAPSHOT)

@@ -12,7 +12,7 @@ Two measures close that gap:
 * **Producer revisions.** Every consumer stack carries, in its template Metadata, a digest of the properties
   whose change makes CloudFormation *replace* a resource (``createOnlyProperties`` in the resource schema) of
   every stack before it in the stage. A change that replaces a producer's resource changes the consumer's
-  template too, so ``cdk deploy 'env/*'`` deploys the consumer right after the producer, and CloudFormation
+  template too, so ``cdk deploy 'env/**'`` deploys the consumer right after the producer, and CloudFormation
   resolves its ``Fn::GetStackOutput`` references again: it moves to the new resource. A change that does not
   replace anything leaves the consumers untouched.
 * **Security groups are retained on replacement** (``UpdateReplacePolicy: Retain``). The producer's update

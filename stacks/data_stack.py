@@ -23,9 +23,9 @@ from caching_constructs.memcached_cluster import MemcachedCluster
 from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.nag import exempt_control, suppress_findings
 from caching_constructs.redis_replication_group import RedisReplicationGroup
+from caching_constructs.removal import Role, removal_for
 from caching_constructs.rules import SERVERLESS
 from caching_constructs.serverless_cache import ServerlessCache
-from caching_constructs.validation import without_snapshot
 from config.schema import CacheConfig, DatabaseConfig, DaxConfig
 from constructs import Construct
 from stacks.cdk_values import log_retention
@@ -82,9 +82,7 @@ class DataStack(Stack):
                 "Key",
                 description="Encrypts the data tier: DynamoDB table, MySQL storage and secret, cache, logs",
                 # Snapshots and retained stores need the key to be read: it is kept unless all is destroyed.
-                removal_policy=RemovalPolicy.DESTROY
-                if removal_policy == RemovalPolicy.DESTROY
-                else RemovalPolicy.RETAIN,
+                removal_policy=removal_for(removal_policy, Role.WITHOUT_SNAPSHOT),
                 for_log_groups=True,
             )
             if customer_managed_keys
@@ -148,11 +146,8 @@ class DataStack(Stack):
             else dynamodb.TableEncryption.AWS_MANAGED,
             encryption_key=self.key,
             deletion_protection=deletion_protection,
-            removal_policy=without_snapshot(removal_policy),
+            removal_policy=removal_for(removal_policy, Role.WITHOUT_SNAPSHOT),
         )
-        # DAX holds only copies of table items: it goes with the stack unless everything is retained.
-        keep_all = removal_policy == RemovalPolicy.RETAIN
-        dax_removal = RemovalPolicy.RETAIN if keep_all else RemovalPolicy.DESTROY
         self.dax = DaxCluster(
             self,
             "Dax",
@@ -164,7 +159,8 @@ class DataStack(Stack):
             replication_factor=dax.node_count,
             item_ttl=cdk.Duration.seconds(dax.item_ttl_seconds),
             query_ttl=cdk.Duration.seconds(dax.query_ttl_seconds),
-            removal_policy=dax_removal,
+            # DAX holds only copies of table items.
+            removal_policy=removal_for(removal_policy, Role.COPY),
             description="DAX cluster in front of the catalog table",
             # One node per AZ of the VPC, round-robin: a zone outage leaves the other nodes serving.
             availability_zones=vpc.availability_zones,
@@ -189,7 +185,7 @@ class DataStack(Stack):
                 num_nodes=cache.num_shards,
                 port=cache.port,
                 maintenance_window=cache.maintenance_window,
-                removal_policy=without_snapshot(removal_policy),
+                removal_policy=removal_for(removal_policy, Role.WITHOUT_SNAPSHOT),
                 description="Memcached cache in front of the catalog database",
             )
         if cache.mode == SERVERLESS:

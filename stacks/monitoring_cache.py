@@ -43,10 +43,18 @@ class CacheMonitoring:
         # Only a replication group has replicas and per-node metrics; Memcached is one CloudWatch cluster.
         self.redis = cache if isinstance(cache, RedisReplicationGroup) else None
 
-    def add(self) -> None:
-        cache, config = self.cache, self.config
+    @property
+    def hit_rate_floor(self) -> float:
         # ElastiCache reports CacheHitRate in percent; the config holds the source document's fraction (0.8).
-        hit_rate_floor = config.cache_hit_rate_warning * 100
+        return self.config.cache_hit_rate_warning * 100
+
+    def add(self) -> None:
+        """The ElastiCache section of the dashboard, then the cache alarms."""
+        self._add_section()
+        self._add_alarms()
+
+    def _add_section(self) -> None:
+        cache, hit_rate_floor = self.cache, self.hit_rate_floor
         widgets = [
             *self._graphs(
                 "Cache hit rate (%)",
@@ -77,6 +85,8 @@ class CacheMonitoring:
                 )
         self.monitoring.add_section("ElastiCache", widgets)
 
+    def _add_alarms(self) -> None:
+        cache, config, redis, hit_rate_floor = self.cache, self.config, self.redis, self.hit_rate_floor
         self._alarm(
             "CacheHitRateLow",
             lambda members: cache.metric_cache_hit_rate(**members),

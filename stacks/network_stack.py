@@ -9,7 +9,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 
 from caching_constructs.keys import customer_managed_key
-from caching_constructs.nag import exempt_control
 from config.schema import NetworkConfig
 from constructs import Construct
 from stacks.cdk_values import log_retention
@@ -83,14 +82,6 @@ class NetworkStack(Stack):
         self.vpc.add_gateway_endpoint("DynamoDbEndpoint", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
 
         self._add_security_groups_and_endpoints()
-        restrict_default = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
-        if restrict_default is not None:
-            exempt_control(
-                restrict_default.node.find_child("Handler"),
-                "CT.LAMBDA.PR.3",
-                "The CDK's handler that empties the VPC's default security group only calls the EC2 API, "
-                "once per deploy; inside the VPC it would need a NAT route for that call.",
-            )
 
     def _add_flow_logs(
         self, network: NetworkConfig, removal_policy: RemovalPolicy, customer_managed_keys: bool

@@ -104,6 +104,13 @@ def suppress_pipeline_findings(
     diffs: dict[str, pipelines.CodeBuildStep],
 ) -> None:
     """Suppress each generated role's findings on that role's policy. Call after ``build_pipeline()``."""
+    _suppress_pipeline_roles(pipeline, artifact_bucket)
+    _suppress_asset_publishing(pipeline, artifact_bucket)
+    _suppress_steps(artifact_bucket, smoke_tests, smoke_test_writes, diffs)
+
+
+def _suppress_pipeline_roles(pipeline: pipelines.CodePipeline, artifact_bucket: s3.IBucket) -> None:
+    """The roles that run the pipeline itself: service role, source action, synth and self-mutation."""
     codepipeline = pipeline.pipeline
     _suppress_on_policy(
         codepipeline.role,
@@ -148,6 +155,9 @@ def suppress_pipeline_findings(
             ),
         ],
     )
+
+
+def _suppress_asset_publishing(pipeline: pipelines.CodePipeline, artifact_bucket: s3.IBucket) -> None:
     file_role = pipeline.node.find_child("Assets").node.find_child("FileRole")
     _suppress_on_policy(
         file_role,
@@ -165,6 +175,15 @@ def suppress_pipeline_findings(
             ),
         ],
     )
+
+
+def _suppress_steps(
+    artifact_bucket: s3.IBucket,
+    smoke_tests: dict[str, pipelines.CodeBuildStep],
+    smoke_test_writes: dict[str, iam.PolicyStatement],
+    diffs: dict[str, pipelines.CodeBuildStep],
+) -> None:
+    """The per-environment CodeBuild steps: smoke tests and diffs."""
     for name, smoke_test in smoke_tests.items():
         suppressions = [
             *_artifacts(artifact_bucket, write=False, reason=f"The {name} smoke test reads the source"),

@@ -44,11 +44,14 @@ CDK_CLI_VERSION = json.loads((Path(__file__).resolve().parents[1] / "package.jso
 
 
 def stage_output(stage: cdk.Stage, output_id: str) -> cdk.CfnOutput:
-    """The one ``CfnOutput`` with id ``output_id`` among the stage's stacks."""
+    """The one ``CfnOutput`` with id ``output_id`` among the primary region's stacks of the stage (a
+    secondary region's, one scope deeper, repeat ``ApiUrl``)."""
     found = [
         node
         for node in stage.node.find_all()
-        if isinstance(node, cdk.CfnOutput) and node.node.id == output_id
+        if isinstance(node, cdk.CfnOutput)
+        and node.node.id == output_id
+        and cdk.Stack.of(node).node.scope is stage
     ]
     if len(found) != 1:
         raise ValueError(
@@ -215,7 +218,7 @@ class PipelineStack(cdk.Stack):
             commands=[
                 # No change set: that would need the deploy role; the diff only reads the deployed templates.
                 f"npx --yes aws-cdk@{CDK_CLI_VERSION} diff --app . --no-change-set --no-notices "
-                f"'{stage.node.path}/*'"
+                f"'{stage.node.path}/**'"
             ],
             env={"CDK_DISABLE_VERSION_CHECK": "true"},
             role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=lookup_roles)],

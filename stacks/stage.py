@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
+from caching_constructs.nag import suppress_cdk_singletons
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.api_stack import ApiStack
@@ -101,6 +102,7 @@ class CachingStage(cdk.Stage):
         # pipeline alike.
         apply_compliance_checks(self, control_tower=True)
         exempt_log_groups(self, customer_managed_keys=config.security.customer_managed_keys)
+        suppress_cdk_singletons(self)
 
     def _add_monitoring(self, config: EnvironmentConfig, stack_props: dict) -> None:
         api = self.api

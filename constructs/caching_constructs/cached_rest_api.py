@@ -273,33 +273,8 @@ class CachedRestApi(Construct):
         cached = [route for route in self.routes if route.cache_ttl is not None]
         if not cached:
             return
-        operations = []
-        for route in cached:
-            for setting, value in (
-                ("requireAuthorizationForCacheControl", "true"),
-                ("unauthorizedCacheControlHeaderStrategy", UNAUTHORIZED_CACHE_CONTROL),
-            ):
-                operations.append(
-                    {"op": "replace", "path": f"{route.patch_path}/caching/{setting}", "value": value}
-                )
         stage = self.api.deployment_stage
-        # CloudFormation may recreate a method setting when its TTL or the route set changes; a new
-        # fingerprint re-runs the call after every such change.
-        fingerprint = hashlib.sha256(
-            json.dumps(
-                [(r.settings_path, r.cache_ttl.to_seconds() if r.cache_ttl else None) for r in self.routes]
-            ).encode()
-        ).hexdigest()[:16]
-        call = cr.AwsSdkCall(
-            service="APIGateway",
-            action="updateStage",
-            parameters={
-                "restApiId": self.api.rest_api_id,
-                "stageName": stage.stage_name,
-                "patchOperations": operations,
-            },
-            physical_resource_id=cr.PhysicalResourceId.of(f"cache-invalidation-authorization-{fingerprint}"),
-        )
+        call = self._update_stage_call(cached)
         stage_arn = cdk.Stack.of(self).format_arn(
             service="apigateway",
             account="",
@@ -326,29 +301,35 @@ class CachedRestApi(Construct):
             ),
         )
         self.invalidation_authorization.node.add_dependency(stage)
-        # AwsCustomResource runs in one function per stack, created next to the first user under a fixed id.
-        singleton = cdk.Stack.of(self).node.try_find_child(_AWS_CUSTOM_RESOURCE_SINGLETON)
-        if singleton is not None:
-            suppress_findings(
-                singleton,
-                [
-                    {
-                        "id": "AwsSolutions-IAM4",
-                        "reason": "AwsCustomResource's function logs via AWSLambdaBasicExecutionRole; "
-                        "its only other permission is apigateway:PATCH on this API's stage.",
-                        "applies_to": [
-                            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-                        ],
-                    },
-                ],
-                apply_to_children=True,
-            )
-            exempt_control(
-                singleton.node.find_child("Resource"),
-                "CT.LAMBDA.PR.3",
-                "AwsCustomResource's handler only calls API Gateway's UpdateStage; it reads nothing in a "
-                "VPC.",
-            )
+
+    def _update_stage_call(self, cached: Sequence[ApiRoute]) -> cr.AwsSdkCall:
+        """``UpdateStage`` setting ``FAIL_WITH_403`` on each cached route, which CloudFormation cannot."""
+        operations = []
+        for route in cached:
+            for setting, value in (
+                ("requireAuthorizationForCacheControl", "true"),
+                ("unauthorizedCacheControlHeaderStrategy", UNAUTHORIZED_CACHE_CONTROL),
+            ):
+                operations.append(
+                    {"op": "replace", "path": f"{route.patch_path}/caching/{setting}", "value": value}
+                )
+        # CloudFormation may recreate a method setting when its TTL or the route set changes; a new
+        # fingerprint re-runs the call after every such change.
+        fingerprint = hashlib.sha256(
+            json.dumps(
+                [(r.settings_path, r.cache_ttl.to_seconds() if r.cache_ttl else None) for r in self.routes]
+            ).encode()
+        ).hexdigest()[:16]
+        return cr.AwsSdkCall(
+            service="APIGateway",
+            action="updateStage",
+            parameters={
+                "restApiId": self.api.rest_api_id,
+                "stageName": self.api.deployment_stage.stage_name,
+                "patchOperations": operations,
+            },
+            physical_resource_id=cr.PhysicalResourceId.of(f"cache-invalidation-authorization-{fingerprint}"),
+        )
 
     def _protect_stage(self) -> None:
         """Attach the regional web ACL when given; otherwise say plainly what protects the open stage."""
@@ -393,7 +374,6 @@ class CachedRestApi(Construct):
             )
 
 
-_AWS_CUSTOM_RESOURCE_SINGLETON = "AWS679f53fac002430cb0da5b7982bd2287"
 _PUBLIC_READ_REASON = (
     "Public catalogue read: anonymous by design so that CloudFront and the stage cache can serve it; it "
     "returns no private data and writes on the same resources require IAM."

@@ -75,15 +75,14 @@ class DaxCluster(Construct):
         """
         item_ttl = item_ttl or DEFAULT_TTL
         query_ttl = query_ttl or DEFAULT_TTL
-        if not tables:
-            raise fail("tables", list(tables), "at least one DynamoDB table for DAX to front")
-        require("node_type", node_type, DAX_NODE_TYPE)
-        require("replication_factor", replication_factor, DAX_NODE_COUNT)
-        for prop, ttl in (("item_ttl", item_ttl), ("query_ttl", query_ttl)):
-            require(f"{prop} (seconds)", int(ttl.to_milliseconds() // 1000), DAX_TTL_SECONDS)
-        require("maintenance_window", maintenance_window, WEEKLY_WINDOW, optional=True)
-        if removal_policy == cdk.RemovalPolicy.SNAPSHOT:
-            raise fail("removal_policy", "SNAPSHOT", "DESTROY or RETAIN (DAX has no snapshots)")
+        _validate(
+            tables=tables,
+            node_type=node_type,
+            replication_factor=replication_factor,
+            ttls={"item_ttl": item_ttl, "query_ttl": query_ttl},
+            maintenance_window=maintenance_window,
+            removal_policy=removal_policy,
+        )
         super().__init__(scope, construct_id)
         self.tables = list(tables)
         self.port = TLS_PORT
@@ -95,18 +94,44 @@ class DaxCluster(Construct):
         )
         """Network access on the TLS port: ``dax.connections.allow_default_port_from(caller)``."""
 
-        self.role = iam.Role(
+        self.role = self._service_role(description)
+        self.cluster = self._cluster(
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            description=description,
+            node_type=node_type,
+            replication_factor=replication_factor,
+            item_ttl=item_ttl,
+            query_ttl=query_ttl,
+            maintenance_window=maintenance_window,
+            availability_zones=availability_zones,
+        )
+        self.cluster.apply_removal_policy(removal_policy)
+        # DAX validates the role when the cluster is created: its policy must be attached first.
+        self.cluster.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
+        self.node.default_child = self.cluster
+
+        self.cluster_name: str = self.cluster.ref
+        self.cluster_arn: str = self.cluster.attr_arn
+        self.endpoint_url: str = self.cluster.attr_cluster_discovery_endpoint_url
+        """``daxs://<discovery endpoint>:9111``: what ``AmazonDaxClient(endpoint_url=...)`` takes."""
+        self.endpoint_address: str = self.cluster.attr_cluster_discovery_endpoint
+        """The discovery endpoint as host:port (CloudFormation's ClusterDiscoveryEndpoint)."""
+
+    def _service_role(self, description: str) -> iam.Role:
+        """The role DAX assumes to read and write through to the tables, and to nothing else."""
+        role = iam.Role(
             self,
             "ServiceRole",
             assumed_by=iam.ServicePrincipal("dax.amazonaws.com"),
             description=f"{description}: reads and writes through to its tables, nothing else",
         )
         for table in self.tables:
-            table.grant_read_write_data(self.role)
+            table.grant_read_write_data(role)
         encrypted = [table for table in self.tables if table.encryption_key is not None]
         if encrypted:
             suppress_findings(
-                self.role.node.find_child("DefaultPolicy"),
+                role.node.find_child("DefaultPolicy"),
                 [
                     {
                         "id": "AwsSolutions-IAM5",
@@ -117,7 +142,22 @@ class DaxCluster(Construct):
                     }
                 ],
             )
+        return role
 
+    def _cluster(
+        self,
+        *,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection | None,
+        description: str,
+        node_type: str,
+        replication_factor: int,
+        item_ttl: cdk.Duration,
+        query_ttl: cdk.Duration,
+        maintenance_window: str,
+        availability_zones: Sequence[str] | None,
+    ) -> dax.CfnCluster:
+        """The cluster with its subnet group and its parameter group, which carries the TTLs."""
         self.subnet_group = dax.CfnSubnetGroup(
             self, "SubnetGroup", subnet_ids=subnet_ids(vpc, vpc_subnets), description=description
         )
@@ -130,7 +170,7 @@ class DaxCluster(Construct):
                 "query-ttl-millis": str(int(query_ttl.to_milliseconds())),
             },
         )
-        self.cluster = dax.CfnCluster(
+        return dax.CfnCluster(
             self,
             "Resource",
             description=description,
@@ -149,17 +189,6 @@ class DaxCluster(Construct):
             if availability_zones
             else None,
         )
-        self.cluster.apply_removal_policy(removal_policy)
-        # DAX validates the role when the cluster is created: its policy must be attached first.
-        self.cluster.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
-        self.node.default_child = self.cluster
-
-        self.cluster_name: str = self.cluster.ref
-        self.cluster_arn: str = self.cluster.attr_arn
-        self.endpoint_url: str = self.cluster.attr_cluster_discovery_endpoint_url
-        """``daxs://<discovery endpoint>:9111``: what ``AmazonDaxClient(endpoint_url=...)`` takes."""
-        self.endpoint_address: str = self.cluster.attr_cluster_discovery_endpoint
-        """The discovery endpoint as host:port (CloudFormation's ClusterDiscoveryEndpoint)."""
 
     # --- grants ---------------------------------------------------------------------------------------------
 
@@ -207,3 +236,23 @@ class DaxCluster(Construct):
 
     def metric_cpu_utilization(self, **props: Any) -> cloudwatch.Metric:
         return self.metric("CPUUtilization", **{"statistic": "Average", **props})
+
+
+def _validate(
+    *,
+    tables: Sequence[dynamodb.ITable],
+    node_type: str,
+    replication_factor: int,
+    ttls: dict[str, cdk.Duration],
+    maintenance_window: str,
+    removal_policy: cdk.RemovalPolicy,
+) -> None:
+    if not tables:
+        raise fail("tables", list(tables), "at least one DynamoDB table for DAX to front")
+    require("node_type", node_type, DAX_NODE_TYPE)
+    require("replication_factor", replication_factor, DAX_NODE_COUNT)
+    for prop, ttl in ttls.items():
+        require(f"{prop} (seconds)", int(ttl.to_milliseconds() // 1000), DAX_TTL_SECONDS)
+    require("maintenance_window", maintenance_window, WEEKLY_WINDOW, optional=True)
+    if removal_policy == cdk.RemovalPolicy.SNAPSHOT:
+        raise fail("removal_policy", "SNAPSHOT", "DESTROY or RETAIN (DAX has no snapshots)")

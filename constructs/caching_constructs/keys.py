@@ -16,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from caching_constructs.removal import is_disposable
 from constructs import Construct
 
 
@@ -38,7 +39,7 @@ def customer_managed_key(
         description=description,
         enable_key_rotation=True,
         removal_policy=removal_policy,
-        pending_window=cdk.Duration.days(7) if removal_policy == cdk.RemovalPolicy.DESTROY else None,
+        pending_window=cdk.Duration.days(7) if is_disposable(removal_policy) else None,
     )
     key.add_to_resource_policy(
         iam.PolicyStatement(

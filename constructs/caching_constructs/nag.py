@@ -14,11 +14,14 @@ below it*. So:
   that way. A suppression of IAM4/IAM5 without ``applies_to`` is refused: it would accept every wildcard.
 * ``exempt_control`` does the same for a Control Tower control (``CT.S3.PR.2``), acknowledged under the Guard
   plugin's namespace and the Guard rule's name.
+* ``CDK_SINGLETONS`` lists the handlers aws-cdk-lib creates once per stack under a fixed id, whoever asked
+  for them; ``suppress_cdk_singletons`` exempts them once per stack, after the stage is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
@@ -122,3 +125,102 @@ def _resource_of(construct: IConstruct) -> IConstruct:
             "apply_to_children=True for a generated handler"
         )
     return child
+
+
+_BASIC_EXECUTION_ROLE = (
+    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+)
+
+
+@dataclass(frozen=True)
+class CdkSingleton:
+    """A handler aws-cdk-lib adds to a stack once, under ``construct_id``, for all constructs that need it."""
+
+    construct_id: str
+    findings: Sequence[Suppression] = ()
+    """cdk-nag findings, accepted on the whole handler (function, role and policy are generated as one)."""
+    controls: Sequence[tuple[str, str, str]] = ()
+    """``(child id, control, reason)``: Control Tower controls exempted on that child of the handler."""
+
+
+CDK_SINGLETONS: tuple[CdkSingleton, ...] = (
+    # RDS creates its log groups itself, named after the instance id CloudFormation generates; this provider
+    # sets their retention after the fact (MySqlDatabase's cloudwatch_logs_retention).
+    CdkSingleton(
+        "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a",
+        findings=(
+            {
+                "id": "AwsSolutions-IAM4",
+                "reason": "The CDK's log-retention provider logs through AWSLambdaBasicExecutionRole.",
+                "applies_to": [_BASIC_EXECUTION_ROLE],
+            },
+            {
+                "id": "AwsSolutions-IAM5",
+                "reason": "logs:PutRetentionPolicy/DeleteRetentionPolicy on '*': the RDS log group names "
+                "embed instance ids that only exist at deploy time.",
+                "applies_to": ["Resource::*"],
+            },
+        ),
+        controls=(
+            (
+                "Resource",
+                "CT.LAMBDA.PR.3",
+                "The CDK's log-retention handler only calls the CloudWatch Logs API; it reads no data in the "
+                "VPC, and inside it would need a NAT route or an endpoint just for that call.",
+            ),
+        ),
+    ),
+    # AwsCustomResource's function: its one user here is CachedRestApi's UpdateStage call, whose
+    # apigateway:PATCH statement is scoped to the API's stage.
+    CdkSingleton(
+        "AWS679f53fac002430cb0da5b7982bd2287",
+        findings=(
+            {
+                "id": "AwsSolutions-IAM4",
+                "reason": "AwsCustomResource's function logs via AWSLambdaBasicExecutionRole; "
+                "its only other permission is apigateway:PATCH on this API's stage.",
+                "applies_to": [_BASIC_EXECUTION_ROLE],
+            },
+        ),
+        controls=(
+            (
+                "Resource",
+                "CT.LAMBDA.PR.3",
+                "AwsCustomResource's handler only calls API Gateway's UpdateStage; it reads nothing in a "
+                "VPC.",
+            ),
+        ),
+    ),
+    # The VPC's restrictDefaultSecurityGroup handler (NetworkStack).
+    CdkSingleton(
+        "Custom::VpcRestrictDefaultSGCustomResourceProvider",
+        controls=(
+            (
+                "Handler",
+                "CT.LAMBDA.PR.3",
+                "The CDK's handler that empties the VPC's default security group only calls the EC2 API, "
+                "once per deploy; inside the VPC it would need a NAT route for that call.",
+            ),
+        ),
+    ),
+)
+"""The singletons' exemptions, with reasons true of every stack here. A singleton a new construct brings
+in with other permissions fails synth on its new findings, rather than inheriting these reasons."""
+
+
+def suppress_cdk_singletons(stage: IConstruct) -> None:
+    """Exempt every ``CDK_SINGLETONS`` handler in each of ``stage``'s own stacks. Call it once, when all the
+    stacks are built: the handlers exist only once some construct has asked for them."""
+    for stack in stage.node.find_all():
+        owner = cdk.Stage.of(stack) if cdk.Stack.is_stack(stack) else None
+        # A nested stage's stacks are its own call's (a pipeline's stages call it themselves).
+        if owner is None or owner.node.path != stage.node.path:
+            continue
+        for singleton in CDK_SINGLETONS:
+            handler = stack.node.try_find_child(singleton.construct_id)
+            if handler is None:
+                continue
+            if singleton.findings:
+                suppress_findings(handler, singleton.findings, apply_to_children=True)
+            for child, control, reason in singleton.controls:
+                exempt_control(handler.node.find_child(child), control, reason)

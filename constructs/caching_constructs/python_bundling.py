@@ -15,13 +15,9 @@
    pip from pulling them back in.
 3. The source folders (``cachelib/``, ``functions/``) are copied next to the installed packages, and every
    handler module must exist in the result.
-4. Bytecode for the cold path, compiled by the Lambda runtime's own Python version: Lambda's code directory is
-   read-only, so without it a cold start compiles every module it imports. The target interpreter
-   (``python3.12``) imports each handler from the asset alone, and every module that import loads from the
-   asset is compiled (``unchecked-hash`` pycs: the deployed code never changes under them). Our own code
-   keeps its source; an installed library's cold-path module becomes a sourceless pyc, so the asset stays
-   within its size budget. A host without that interpreter gets one line saying so, and an asset that is
-   correct without bytecode (its hash says which).
+4. Bytecode for the cold path, compiled by the Lambda runtime's own Python version (``python_bytecode``). A
+   host without that interpreter gets one line saying so, and an asset that is correct without bytecode (its
+   hash says which).
 
 Any failure raises, which stops ``cdk synth``: there is no fallback to an empty or partial asset. The Docker
 image in ``BundlingOptions`` is required by the CDK but is never started, because ``try_bundle`` returns True.
@@ -33,9 +29,7 @@ skipped entirely when ``cdk.out`` already holds that asset.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -49,6 +43,7 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 
+from caching_constructs.python_bytecode import BytecodeError, compile_cold_path, find_interpreter
 from caching_constructs.requirements_lock import (
     RUNTIME_PROVIDED_DISTRIBUTIONS,
     Lock,
@@ -63,57 +58,10 @@ from caching_constructs.requirements_lock import (
 # Bump when the bundle layout changes, so that every asset gets a new hash.
 BUNDLE_FORMAT_VERSION = "4"
 
-# Runs in the target interpreter with only the asset on sys.path: import the handlers, then compile exactly
-# the asset modules that import loaded. Our own code (the source folders) keeps its source and gets an
-# unchecked-hash pyc in __pycache__; an installed library's module is replaced by a sourceless pyc next to
-# where its source was (its tracebacks show file and line, not the text): that keeps the cold path's
-# bytecode from doubling the asset. argv: asset dir, our folders (comma-separated), then handler modules.
-_COMPILE_COLD_PATH = """
-import importlib, os, py_compile, sys
-root, ours = sys.argv[1], tuple(sys.argv[2].split(","))
-sys.path[:0] = [root]
-for name in sys.argv[3:]:
-    importlib.import_module(name)
-count = 0
-for module in list(sys.modules.values()):
-    path = getattr(module, "__file__", None) or ""
-    if not (path.startswith(root + "/") and path.endswith(".py")):
-        continue
-    mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
-    if path[len(root) + 1:].split("/")[0] in ours:
-        py_compile.compile(path, doraise=True, invalidation_mode=mode)
-    else:
-        py_compile.compile(path, cfile=path + "c", doraise=True, invalidation_mode=mode)
-        os.remove(path)
-    count += 1
-print(count)
-"""
-
 _PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 _IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 # Bytecode is the host's; documentation changes must not redeploy a function.
 _IGNORED_SUFFIXES = (".pyc", ".pyo", ".md")
-
-
-@functools.cache
-def _find_interpreter(version: str) -> str | None:
-    name = f"python{version}"
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [shutil.which(name), *sorted(map(str, pyenv_root.glob(f"versions/{version}.*/bin/{name}")))]
-    for candidate in filter(None, candidates):
-        try:
-            probe = subprocess.run(  # noqa: S603 - a python<x.y> found on this host
-                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except OSError:
-            continue
-        if probe.returncode == 0 and probe.stdout.strip() == version:
-            return candidate
-    return None
 
 
 class BundlingError(RuntimeError):
@@ -188,7 +136,7 @@ class PythonBundleSpec:
         """The host's ``python<x.y>`` matching the Lambda runtime, or None (the asset then ships no
         bytecode; a cold start compiles what it imports). Found on PATH or among pyenv's versions, and
         only if it runs and reports that version (a pyenv shim for an inactive version does not)."""
-        return _find_interpreter(self.python_version)
+        return find_interpreter(self.python_version)
 
     def current_lock(self) -> Lock:
         """The lock, checked against the requirements files and the target; raises ``BundlingError``."""
@@ -293,25 +241,12 @@ class LocalPythonBundler:
                 file=sys.stderr,
             )
             return
-        result = subprocess.run(  # noqa: S603 - the host's python<x.y>, our own script, our own asset
-            [
-                interpreter,
-                "-I",
-                "-S",
-                "-B",  # only the pycs compiled on purpose, none left behind by the imports
-                "-c",
-                _COMPILE_COLD_PATH,
-                str(output_dir.resolve()),
-                ",".join(spec.source_dirs),
-                *spec.handler_modules,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-            raise BundlingError(f"compiling the cold path with {interpreter} failed:\n{output}")
+        try:
+            compile_cold_path(
+                output_dir, interpreter, source_dirs=spec.source_dirs, handler_modules=spec.handler_modules
+            )
+        except BytecodeError as error:
+            raise BundlingError(str(error)) from error
 
     def _build_sdist_wheels(self, lock: Lock, wheelhouse: Path) -> dict[str, str]:
         """Builds each sdist package from its hash-checked sdist; returns the built wheels' sha256 by name.

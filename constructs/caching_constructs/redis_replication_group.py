@@ -20,19 +20,24 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from caching_constructs.cache_access import CACHE_AUTH, IAM
+from caching_constructs.cache_access import IAM
 from caching_constructs.cache_users import CacheUser, CacheUserGroup, group_id_for
 from caching_constructs.elasticache_base import ElastiCacheBase
 from caching_constructs.engine_families import (
     CacheEngine,
     parameter_group_family,
     parse_engine,
-    supports_iam_auth,
     supports_transit_encryption_mode,
 )
 from caching_constructs.keys import grant_secret_read
-from caching_constructs.nag import exempt_control, suppress_findings
+from caching_constructs.redis_auth import (
+    AUTH_TOKEN_LENGTH,
+    auth_token_secret,
+    exempt_auth_choice,
+    require_engine_and_auth,
+)
 from caching_constructs.redis_metrics import ReplicationGroupMetrics
+from caching_constructs.removal import Role, removal_for
 from caching_constructs.rules import (
     CACHE_NODE_TYPE,
     DAILY_WINDOW,
@@ -41,7 +46,6 @@ from caching_constructs.rules import (
     REPLICAS_PER_SHARD,
     SNAPSHOT_RETENTION_DAYS,
     WEEKLY_WINDOW,
-    IntRange,
     redis_topology,
     service_port,
 )
@@ -50,11 +54,7 @@ from constructs import Construct
 
 MAXMEMORY_POLICIES = MAXMEMORY_POLICY.allowed
 
-# Redis AUTH tokens are 16-128 printable ASCII characters without space, '"', '/' or '@'.
-REDIS_AUTH_FORBIDDEN_CHARACTERS = " \"/@'\\`"
 _MANAGED_PARAMETERS = ("maxmemory-policy", "cluster-enabled")
-# Generated, never typed: longer than Redis's 16-character minimum; Redis's own maximum is 128.
-_AUTH_TOKEN_LENGTH = IntRange(32, 128)
 
 
 class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
@@ -63,6 +63,35 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
     Wire callers with ``group.connections.allow_default_port_from(caller)`` and let them read the token with
     ``group.grant_read_auth_token(caller)``; clients connect with TLS to ``endpoint_address:port``. Its
     nodes and metrics (``member_cluster_ids``, ``metric*()``) come from ``ReplicationGroupMetrics``.
+
+    :param vpc: The VPC to place the nodes in.
+    :param engine: ``redis`` (Redis OSS) or ``valkey``. Default: Redis OSS.
+    :param engine_version: Engine version; the parameter group family is derived from it. Default: 7.1.
+    :param node_type: Node instance type. Default: cache.t4g.micro.
+    :param cluster_mode: Shard the key space over ``num_shards`` node groups. Default: False.
+    :param num_shards: Node groups; must be 1 unless ``cluster_mode``. Default: 1.
+    :param replicas_per_shard: Replicas per node group (0-5). 1 or more turns on Multi-AZ and automatic
+        failover; cluster mode needs at least 1. Default: 1.
+    :param port: Port on every node; the well-known 6379 is refused. Default: 6380.
+    :param maxmemory_policy: Eviction policy set in the parameter group. Default: allkeys-lru.
+    :param parameters: Further engine parameters (not maxmemory-policy / cluster-enabled). Default: none.
+    :param vpc_subnets: Where the subnet group places nodes. Default: the VPC's isolated subnets.
+    :param security_groups: Security groups for the nodes. Default: a new one with no ingress, no egress.
+    :param kms_key: Customer managed key for encryption at rest and for the AUTH token secret.
+        Default: the AWS managed keys.
+    :param log_encryption_key: Customer managed key of the slow-log and engine-log groups (CloudWatch Logs
+        must be allowed to use it). Default: none (CloudWatch Logs' own encryption).
+    :param auth: ``iam``: an RBAC user group whose ``default`` user is disabled; callers get their
+        own IAM-authenticated user (``add_iam_user``), no secret exists. ``token``: one AUTH token in
+        Secrets Manager (rotated by hand, docs/DEPLOY.md). Default: iam (Redis OSS / Valkey 7+ only).
+    :param auth_token_length: Length of the generated AUTH token (32-128), with ``auth="token"``.
+        Default: 64.
+    :param snapshot_retention_days: Daily snapshots kept (0 turns backups off). Default: 1.
+    :param snapshot_window: Daily UTC snapshot window. Default: 03:00-04:00.
+    :param maintenance_window: Weekly UTC maintenance window. Default: sun:05:00-sun:06:00.
+    :param log_retention: Retention of the slow-log and engine-log groups. Default: one month.
+    :param removal_policy: On stack deletion. SNAPSHOT takes a final snapshot. Default: RETAIN.
+    :param description: Description of the group, its subnet group and security group.
     """
 
     def __init__(
@@ -93,46 +122,8 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         description: str = "Redis replication group",
     ) -> None:
-        """
-        :param vpc: The VPC to place the nodes in.
-        :param engine: ``redis`` (Redis OSS) or ``valkey``. Default: Redis OSS.
-        :param engine_version: Engine version; the parameter group family is derived from it. Default: 7.1.
-        :param node_type: Node instance type. Default: cache.t4g.micro.
-        :param cluster_mode: Shard the key space over ``num_shards`` node groups. Default: False.
-        :param num_shards: Node groups; must be 1 unless ``cluster_mode``. Default: 1.
-        :param replicas_per_shard: Replicas per node group (0-5). 1 or more turns on Multi-AZ and automatic
-            failover; cluster mode needs at least 1. Default: 1.
-        :param port: Port on every node; the well-known 6379 is refused. Default: 6380.
-        :param maxmemory_policy: Eviction policy set in the parameter group. Default: allkeys-lru.
-        :param parameters: Further engine parameters (not maxmemory-policy / cluster-enabled). Default: none.
-        :param vpc_subnets: Where the subnet group places nodes. Default: the VPC's isolated subnets.
-        :param security_groups: Security groups for the nodes. Default: a new one with no ingress, no egress.
-        :param kms_key: Customer managed key for encryption at rest and for the AUTH token secret.
-            Default: the AWS managed keys.
-        :param log_encryption_key: Customer managed key of the slow-log and engine-log groups (CloudWatch Logs
-            must be allowed to use it). Default: none (CloudWatch Logs' own encryption).
-        :param auth: ``iam``: an RBAC user group whose ``default`` user is disabled; callers get their
-            own IAM-authenticated user (``add_iam_user``), no secret exists. ``token``: one AUTH token in
-            Secrets Manager (rotated by hand, docs/DEPLOY.md). Default: iam (Redis OSS / Valkey 7+ only).
-        :param auth_token_length: Length of the generated AUTH token (32-128), with ``auth="token"``.
-            Default: 64.
-        :param snapshot_retention_days: Daily snapshots kept (0 turns backups off). Default: 1.
-        :param snapshot_window: Daily UTC snapshot window. Default: 03:00-04:00.
-        :param maintenance_window: Weekly UTC maintenance window. Default: sun:05:00-sun:06:00.
-        :param log_retention: Retention of the slow-log and engine-log groups. Default: one month.
-        :param removal_policy: On stack deletion. SNAPSHOT takes a final snapshot. Default: RETAIN.
-        :param description: Description of the group, its subnet group and security group.
-        """
         self.engine = parse_engine(engine)
-        if not self.engine.replicates:
-            raise fail(
-                "engine", self.engine.value, "'redis' or 'valkey' (use MemcachedCluster for memcached)"
-            )
-        require("auth", auth, CACHE_AUTH)
-        if auth == IAM and not supports_iam_auth(self.engine, engine_version):
-            raise fail(
-                "auth", auth, f"'token' with {self.engine.value} {engine_version} (IAM needs 7 or later)"
-            )
+        require_engine_and_auth(self.engine, engine_version, auth)
         self.parameter_group_family = parameter_group_family(self.engine, engine_version)
         """The parameter group family, derived from engine and version (e.g. ``redis7``, ``valkey8``)."""
         _validate(
@@ -166,17 +157,7 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         self.multi_az_enabled = cluster_mode or replicas_per_shard >= 1
         """Multi-AZ and automatic failover: on whenever a replica exists to take over."""
 
-        self.parameter_group = elasticache.CfnParameterGroup(
-            self,
-            "ParameterGroup",
-            cache_parameter_group_family=self.parameter_group_family,
-            description=f"{description}: {maxmemory_policy}",
-            properties={
-                **(parameters or {}),
-                "maxmemory-policy": maxmemory_policy,
-                "cluster-enabled": "yes" if cluster_mode else "no",
-            },
-        )
+        self.parameter_group = self._parameter_group(description, maxmemory_policy, parameters or {})
         self.auth = auth
         self.user_group: CacheUserGroup | None = (
             CacheUserGroup(self, "Users", group_id=group_id_for(self)) if auth == IAM else None
@@ -185,46 +166,94 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         self.auth_token_secret: secretsmanager.ISecret | None = (
             None
             if auth == IAM
-            else self._auth_token_secret(description, kms_key, auth_token_length, removal_policy)
+            else auth_token_secret(self, description, kms_key, auth_token_length, removal_policy)
         )
         """The AUTH token (``auth="token"``; None with IAM). Clients read it at run time; the template only
         holds a ``{{resolve:secretsmanager:...}}`` reference."""
-
-        self.slow_log_group = logs.LogGroup(
-            self,
-            "SlowLog",
-            retention=log_retention,
-            removal_policy=removal_policy_for_logs(removal_policy),
-            encryption_key=log_encryption_key,
+        self.slow_log_group, self.engine_log_group = self._log_groups(
+            log_retention, removal_for(removal_policy, Role.WITHOUT_SNAPSHOT), log_encryption_key
         )
-        self.engine_log_group = logs.LogGroup(
+        self.replication_group = self._replication_group(
+            description=description,
+            node_type=node_type,
+            port=port,
+            kms_key=kms_key,
+            snapshot_retention_days=snapshot_retention_days,
+            snapshot_window=snapshot_window,
+            maintenance_window=maintenance_window,
+        )
+        self.replication_group.apply_removal_policy(removal_policy)
+        self.node.default_child = self.replication_group
+        exempt_auth_choice(self.replication_group, self.engine, self.user_group)
+
+        self.replication_group_id: str = self.replication_group.ref
+        """The replication group id (generated by CloudFormation)."""
+        if cluster_mode:
+            self.endpoint_address: str = self.replication_group.attr_configuration_end_point_address
+            self.reader_endpoint_address: str | None = None
+        else:
+            self.endpoint_address = self.replication_group.attr_primary_end_point_address
+            self.reader_endpoint_address = self.replication_group.attr_reader_end_point_address
+        """``endpoint_address``: the primary endpoint, or the configuration endpoint in cluster mode.
+        ``reader_endpoint_address``: spreads reads over the replicas; None in cluster mode (use READONLY)."""
+
+    def _parameter_group(
+        self, description: str, maxmemory_policy: str, parameters: Mapping[str, str]
+    ) -> elasticache.CfnParameterGroup:
+        return elasticache.CfnParameterGroup(
             self,
-            "EngineLog",
-            retention=log_retention,
-            removal_policy=removal_policy_for_logs(removal_policy),
-            encryption_key=log_encryption_key,
+            "ParameterGroup",
+            cache_parameter_group_family=self.parameter_group_family,
+            description=f"{description}: {maxmemory_policy}",
+            properties={
+                **parameters,
+                "maxmemory-policy": maxmemory_policy,
+                "cluster-enabled": "yes" if self.cluster_mode_enabled else "no",
+            },
         )
 
+    def _log_groups(
+        self, retention: logs.RetentionDays, removal_policy: cdk.RemovalPolicy, key: kms.IKey | None
+    ) -> tuple[logs.LogGroup, logs.LogGroup]:
+        """The slow-log and engine-log groups the replication group delivers to."""
+        settings: dict[str, Any] = {
+            "retention": retention,
+            "removal_policy": removal_policy,
+            "encryption_key": key,
+        }
+        return logs.LogGroup(self, "SlowLog", **settings), logs.LogGroup(self, "EngineLog", **settings)
+
+    def _replication_group(
+        self,
+        *,
+        description: str,
+        node_type: str,
+        port: int,
+        kms_key: kms.IKey | None,
+        snapshot_retention_days: int,
+        snapshot_window: str,
+        maintenance_window: str,
+    ) -> elasticache.CfnReplicationGroup:
         transit_mode = (
             {"transit_encryption_mode": "required"}
-            if supports_transit_encryption_mode(self.engine, engine_version)
+            if supports_transit_encryption_mode(self.engine, self.engine_version)
             else {}
         )
         topology: dict[str, Any] = (
             {
                 "cluster_mode": "enabled",
-                "num_node_groups": num_shards,
-                "replicas_per_node_group": replicas_per_shard,
+                "num_node_groups": self.num_shards,
+                "replicas_per_node_group": self.replicas_per_shard,
             }
-            if cluster_mode
-            else {"num_cache_clusters": 1 + replicas_per_shard}
+            if self.cluster_mode_enabled
+            else {"num_cache_clusters": 1 + self.replicas_per_shard}
         )
-        self.replication_group = elasticache.CfnReplicationGroup(
+        return elasticache.CfnReplicationGroup(
             self,
             "Resource",
             replication_group_description=description,
             engine=self.engine.value,
-            engine_version=engine_version,
+            engine_version=self.engine_version,
             cache_node_type=node_type,
             port=port,
             cache_parameter_group_name=self.parameter_group.ref,
@@ -250,39 +279,6 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
             **transit_mode,
             **topology,
         )
-        self.replication_group.apply_removal_policy(removal_policy)
-        self.node.default_child = self.replication_group
-        if self.user_group is not None:
-            suppress_findings(
-                self.replication_group,
-                [
-                    {
-                        "id": "AwsSolutions-AEC6",
-                        "reason": "Clients authenticate as RBAC users with IAM authentication (UserGroupIds, "
-                        "default user disabled), which replaces the AUTH token; the rule only looks for "
-                        "AuthToken. CT.ELASTICACHE.PR.8 (RBAC) holds.",
-                    }
-                ],
-            )
-        if self.engine == CacheEngine.REDIS and self.user_group is None:  # the control checks Redis OSS only
-            exempt_control(
-                self.replication_group,
-                "CT.ELASTICACHE.PR.8",
-                "Chosen by config (cache.auth: token): clients authenticate with the AUTH token "
-                "(CT.ELASTICACHE.PR.7 holds: TLS plus a generated token in Secrets Manager) instead of RBAC "
-                "users with IAM authentication, the default.",
-            )
-
-        self.replication_group_id: str = self.replication_group.ref
-        """The replication group id (generated by CloudFormation)."""
-        if cluster_mode:
-            self.endpoint_address: str = self.replication_group.attr_configuration_end_point_address
-            self.reader_endpoint_address: str | None = None
-        else:
-            self.endpoint_address = self.replication_group.attr_primary_end_point_address
-            self.reader_endpoint_address = self.replication_group.attr_reader_end_point_address
-        """``endpoint_address``: the primary endpoint, or the configuration endpoint in cluster mode.
-        ``reader_endpoint_address``: spreads reads over the replicas; None in cluster mode (use READONLY)."""
 
     @property
     def primary_endpoint_address(self) -> str | None:
@@ -315,41 +311,6 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         if self.auth_token_secret is None:
             raise fail("auth", self.auth, "'token' to read an AUTH token")
         return grant_secret_read(grantee, self.auth_token_secret, self._kms_key)
-
-    def _auth_token_secret(
-        self, description: str, kms_key: kms.IKey | None, length: int, removal_policy: cdk.RemovalPolicy
-    ) -> secretsmanager.ISecret:
-        secret = secretsmanager.Secret(
-            self,
-            "AuthToken",
-            description=f"{description}: AUTH token",
-            encryption_key=kms_key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=length,
-                exclude_characters=REDIS_AUTH_FORBIDDEN_CHARACTERS,
-                include_space=False,
-            ),
-            removal_policy=cdk.RemovalPolicy.DESTROY
-            if removal_policy == cdk.RemovalPolicy.DESTROY
-            else cdk.RemovalPolicy.RETAIN,
-        )
-        suppress_findings(
-            secret,
-            [
-                {
-                    "id": "AwsSolutions-SMG4",
-                    "reason": "ElastiCache has no managed rotation for AUTH tokens: rotating means a new "
-                    "secret version plus ModifyReplicationGroup with AuthTokenUpdateStrategy ROTATE/SET, "
-                    "which clients must follow (README: Rotating the Redis AUTH token).",
-                }
-            ],
-        )
-        return secret
-
-
-def removal_policy_for_logs(policy: cdk.RemovalPolicy) -> cdk.RemovalPolicy:
-    """Log groups cannot be snapshotted: kept with a kept store, deleted with a throwaway one."""
-    return cdk.RemovalPolicy.DESTROY if policy == cdk.RemovalPolicy.DESTROY else cdk.RemovalPolicy.RETAIN
 
 
 def _log_delivery(
@@ -394,7 +355,7 @@ def _validate(
             raise fail(
                 f"parameters[{name!r}]", parameters[name], "no value here: set it through its own prop"
             )
-    require("auth_token_length", auth_token_length, _AUTH_TOKEN_LENGTH)
+    require("auth_token_length", auth_token_length, AUTH_TOKEN_LENGTH)
     require("snapshot_retention_days", snapshot_retention_days, SNAPSHOT_RETENTION_DAYS)
     require("snapshot_window", snapshot_window, DAILY_WINDOW, optional=True)
     require("maintenance_window", maintenance_window, WEEKLY_WINDOW, optional=True)

@@ -348,7 +348,8 @@ class StaticSiteDistribution(Construct):
                 self.distribution,
                 "CT.CLOUDFRONT.PR.4",
                 "Each path has one origin: the API stage of this environment's one region, and the static "
-                "bucket. An origin group needs a second region's read path (global_datastore).",
+                "bucket. An origin group would need a second region's deployment of the API and the data "
+                "tier.",
             )
         # cdk-nag 3 itself recognises a bucket that receives access logs (no S1); Control Tower does not.
         exempt_control(

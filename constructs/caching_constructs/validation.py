@@ -29,8 +29,3 @@ def require_none(problem: Problem | None) -> None:
     """Raise the problem a rule over several props found, if any."""
     if problem is not None:
         raise InvalidValue(problem.key, problem.value, problem.expected)
-
-
-def without_snapshot(removal_policy: cdk.RemovalPolicy) -> cdk.RemovalPolicy:
-    """For resources CloudFormation cannot snapshot: keep them instead (never silently delete data)."""
-    return cdk.RemovalPolicy.RETAIN if removal_policy == cdk.RemovalPolicy.SNAPSHOT else removal_policy

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
+from caching_constructs.nag import suppress_cdk_singletons
 from config.schema import EnvironmentConfig
 from stacks.compliance import apply_compliance_checks
 from stacks.data_stack import DataStack
@@ -18,5 +19,6 @@ def data_stack_for(config: EnvironmentConfig, outdir) -> DataStack:
     stage = cdk.Stage(app, config.name)
     _, data = add_network_and_data(stage, config)
     apply_compliance_checks(stage)
+    suppress_cdk_singletons(stage)
     app.synth()
     return data

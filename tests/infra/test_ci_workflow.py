@@ -59,7 +59,7 @@ def test_the_diff_compares_the_tested_assembly_with_a_read_only_role_and_publish
     (download,) = _uses(diff, "actions/download-artifact")
     assert download["with"] == {"name": "cloud-assembly", "path": "cdk.out"}
     runs = _runs(diff)
-    assert "npx cdk diff --app cdk.out --no-change-set '${{ matrix.environment }}/*'" in runs
+    assert "npx cdk diff --app cdk.out --no-change-set '${{ matrix.environment }}/**'" in runs
     assert "npx cdk deploy" not in runs
     assert '>> "$GITHUB_STEP_SUMMARY"' in runs
     (upload,) = _uses(diff, "actions/upload-artifact")
@@ -120,7 +120,7 @@ def test_each_deploy_ships_the_tested_assembly_and_smoke_tests_it(workflow, name
     (download,) = _uses(job, "actions/download-artifact")
     assert download["with"] == {"name": "cloud-assembly", "path": "cdk.out"}
     runs = _runs(job)
-    assert f"npx cdk deploy --app cdk.out '{name}/*'" in runs
+    assert f"npx cdk deploy --app cdk.out '{name}/**'" in runs
     assert "--outputs-file cdk-outputs.json" in runs
     assert "python3 scripts/smoke_test.py --outputs-file cdk-outputs.json" in runs
     assert ("--read-only" in runs) == (name == "prod")

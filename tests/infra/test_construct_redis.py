@@ -10,7 +10,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
-from caching_constructs.redis_replication_group import REDIS_AUTH_FORBIDDEN_CHARACTERS, RedisReplicationGroup
+from caching_constructs.redis_auth import REDIS_AUTH_FORBIDDEN_CHARACTERS
+from caching_constructs.redis_replication_group import RedisReplicationGroup
 from tests.infra.bare_stack import bare_stack, isolated_subnet_refs
 
 

@@ -98,7 +98,8 @@ _SECRET_KEY = re.compile(
     r"|passphrase|api_?key|private_?key",
     re.I,
 )
-_SECRET_ENV_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET|AUTH)(?!_ARN)", re.I)
+# REDIS_IAM_AUTH is a switch ("true"), not a credential: IAM authentication is what removes the cache secret.
+_SECRET_ENV_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET|(?<!IAM_)AUTH)(?!_ARN)", re.I)
 _LOOKS_LIKE_CREDENTIAL = [
     re.compile(r"AKIA[0-9A-Z]{16}"),  # access key id
     re.compile(r"(?i)(password|passwd|pwd|auth_token|requirepass)\s*[=:]\s*['\"]?[^\s{\"',)]{4,}"),
@@ -151,10 +152,11 @@ def test_no_template_holds_a_secret_value(synthesized):
     assert leaks == []
 
 
-def test_the_auth_token_and_master_password_are_dynamic_references(dev):
+def test_the_cache_has_no_shared_secret_and_the_master_password_is_a_dynamic_reference(dev):
     template = dev.template(dev.stage.data).to_json()
     (group,) = resources_of_type(template, "AWS::ElastiCache::ReplicationGroup").values()
-    assert _is_reference(group["Properties"]["AuthToken"])
+    # IAM authentication (the default): the functions' roles are their credentials; no token exists.
+    assert "AuthToken" not in group["Properties"] and group["Properties"]["UserGroupIds"]
     writer = [
         i
         for i in resources_of_type(template, "AWS::RDS::DBInstance").values()

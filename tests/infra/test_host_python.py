@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from caching_constructs.python_bundling import LocalPythonBundler, _find_interpreter
+from caching_constructs.python_bundling import LocalPythonBundler
+from caching_constructs.python_bytecode import find_interpreter
 from caching_constructs.python_function import PYTHON_RUNTIME
 from caching_constructs.requirements_lock import read_header, read_lock, target_label
 from stacks.api_stack import LAMBDA_ROOT, dax_bundle
@@ -98,7 +99,7 @@ def test_every_supported_host_python_on_this_machine_builds_the_same_lambda_asse
 
     Hosts come from PATH or pyenv; at least this test's own interpreter is one of them.
     """
-    hosts = {version: _find_interpreter(version) for version in HOST_PYTHONS}
+    hosts = {version: find_interpreter(version) for version in HOST_PYTHONS}
     available = {version: interpreter for version, interpreter in hosts.items() if interpreter}
     assert f"{sys.version_info.major}.{sys.version_info.minor}" in available
     digests = {}

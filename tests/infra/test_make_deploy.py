@@ -52,7 +52,7 @@ def test_each_target_needs_an_environment_and_says_so_in_one_line(run_make, targ
 def test_diff_synthesizes_the_environment_once_and_diffs_that_assembly(run_make):
     result, calls = run_make("diff", "ENV=dev")
     assert result.returncode == 0, result.stderr
-    assert calls == ["synth --quiet --output OUT.dev -c env=dev", "diff --app OUT.dev dev/*"]
+    assert calls == ["synth --quiet --output OUT.dev -c env=dev", "diff --app OUT.dev dev/**"]
 
 
 @pytest.mark.parametrize("answer", ["n\n", "", "yes\n"])
@@ -60,7 +60,7 @@ def test_deploy_shows_the_diff_and_deploys_nothing_without_a_yes(run_make, answe
     result, calls = run_make("deploy", "ENV=staging", answer=answer)
     assert result.returncode != 0
     assert "Not deployed." in result.stderr
-    assert calls == ["synth --quiet --output OUT.staging -c env=staging", "diff --app OUT.staging staging/*"]
+    assert calls == ["synth --quiet --output OUT.staging -c env=staging", "diff --app OUT.staging staging/**"]
 
 
 def test_deploy_after_a_y_deploys_exactly_the_assembly_it_diffed(run_make):
@@ -68,22 +68,23 @@ def test_deploy_after_a_y_deploys_exactly_the_assembly_it_diffed(run_make):
     assert result.returncode == 0, result.stderr
     assert calls == [
         "synth --quiet --output OUT.staging -c env=staging",
-        "diff --app OUT.staging staging/*",
-        "deploy --app OUT.staging staging/* --require-approval never --outputs-file OUT.staging/outputs.json",
+        "diff --app OUT.staging staging/**",
+        "deploy --app OUT.staging staging/** --require-approval never "
+        "--outputs-file OUT.staging/outputs.json",
     ]
 
 
 def test_yes_1_answers_the_question_for_scripts(run_make):
     result, calls = run_make("deploy", "ENV=dev", "YES=1")
     assert result.returncode == 0, result.stderr
-    assert calls[-1].startswith("deploy --app OUT.dev dev/*")
+    assert calls[-1].startswith("deploy --app OUT.dev dev/**")
 
 
 @pytest.mark.parametrize(("yes", "force"), [((), ""), (("YES=1",), " --force")])
 def test_destroy_leaves_the_question_to_cdk_destroy_unless_yes_1(run_make, yes, force):
     result, calls = run_make("destroy", "ENV=dev", *yes)
     assert result.returncode == 0, result.stderr
-    assert calls == [f"destroy -c env=dev dev/*{force}"]
+    assert calls == [f"destroy -c env=dev dev/**{force}"]
 
 
 def test_the_readme_and_the_deploy_guide_document_the_targets():

@@ -33,7 +33,10 @@ def configs_with_source(branch: str = "release"):
         prod.pipeline, connection_arn=CONNECTION, repository=REPOSITORY, branch=branch
     )
     # A pipeline stack must be pinned: it deploys across regions (every stage's us-east-1 web ACL stack).
-    configs[-1] = dataclasses.replace(prod, pipeline=source, account="111111111111", region="eu-west-1")
+    # Pinned, the region is the Global Datastore's primary (the loader refuses naming another one).
+    gds = dataclasses.replace(prod.global_datastore, primary_region=None)
+    pinned = {"account": "111111111111", "region": "eu-west-1", "global_datastore": gds}
+    configs[-1] = dataclasses.replace(prod, pipeline=source, **pinned)
     return configs
 
 
@@ -82,9 +85,10 @@ def test_every_environment_is_the_same_caching_stage_in_order(pipeline_stack, st
     assert all(isinstance(pipeline_stack.stages[name], CachingStage) for name in ENVIRONMENT_NAMES)
     for name in ENVIRONMENT_NAMES:
         deployed = {action["Name"].split(".")[0] for action in _actions_of(stages[name], "CloudFormation")}
+        # Named after the stack, less the stage: prod-us-west-2-Api deploys as us-west-2-Api.
         stack_ids = {
-            stack.node.id
-            for stack in pipeline_stack.stages[name].node.children
+            stack.stack_name.removeprefix(f"{name}-")
+            for stack in pipeline_stack.stages[name].node.find_all()
             if isinstance(stack, cdk.Stack)
         }
         assert deployed == stack_ids
@@ -128,7 +132,7 @@ def test_the_prod_approver_first_sees_a_cdk_diff_of_the_assembly_being_approved(
     assert diff["InputArtifacts"] == synth["OutputArtifacts"]  # the cloud assembly the deploy actions use
     commands = _buildspec(template, diff["Configuration"]["ProjectName"])["phases"]["build"]["commands"]
     cli = f"aws-cdk@{json.loads((ROOT / 'package.json').read_text())['devDependencies']['aws-cdk']}"
-    assert commands == [f"npx --yes {cli} diff --app . --no-change-set --no-notices 'Pipeline/prod/*'"]
+    assert commands == [f"npx --yes {cli} diff --app . --no-change-set --no-notices 'Pipeline/prod/**'"]
 
 
 def test_the_diff_may_assume_only_the_bootstrap_lookup_roles_of_prods_account(pipeline_stack):
@@ -143,12 +147,13 @@ def test_the_diff_may_assume_only_the_bootstrap_lookup_roles_of_prods_account(pi
 
 def test_the_diff_pattern_selects_exactly_prods_stacks_in_the_assembly(pipeline_assembly):
     stack, outdir = pipeline_assembly
-    cdk_ls = [str(ROOT / "node_modules" / ".bin" / "cdk"), "ls", "--app", str(outdir), "Pipeline/prod/*"]
+    cdk_ls = [str(ROOT / "node_modules" / ".bin" / "cdk"), "ls", "--app", str(outdir), "Pipeline/prod/**"]
     result = subprocess.run(cdk_ls, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    stacks = [child for child in stack.stages["prod"].node.children if isinstance(child, cdk.Stack)]
+    # Every stack of the stage, a secondary region's (Pipeline/prod/UsWest2/Api) included.
+    stacks = [node for node in stack.stages["prod"].node.find_all() if isinstance(node, cdk.Stack)]
     listed = {line.split(" ")[0] for line in result.stdout.splitlines()}
-    assert listed == {f"Pipeline/prod/{child.node.id}" for child in stacks}
+    assert listed == {each.node.path for each in stacks}
 
 
 @pytest.mark.parametrize("name", ["dev", "staging"])
@@ -372,7 +377,8 @@ def test_the_pipeline_deploys_across_accounts_and_regions_with_kms_encrypted_rep
     """cross_account_keys: CodePipeline's artifact replicas in other regions (every stage's us-east-1 stack
     for its CloudFront web ACL) get rotated KMS keys, which other accounts' deploy roles can be granted."""
     codepipeline = pipeline_stack.pipeline.pipeline
-    assert set(codepipeline.cross_region_support) == {"us-east-1", pipeline_stack.region}
+    secondaries = load_environment("prod").global_datastore.secondary_regions
+    assert set(codepipeline.cross_region_support) == {"us-east-1", pipeline_stack.region, *secondaries}
     support = codepipeline.cross_region_support["us-east-1"]
     template = Template.from_stack(support.stack).to_json()
     (key,) = resources_of_type(template, "AWS::KMS::Key").values()
