@@ -13,6 +13,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from caching_constructs.keys import customer_managed_key
+from caching_constructs.monitoring import OperationsMonitoring
+from config.schema import MonitoringConfig
 
 
 def alarm_topic(stack: cdk.Stack, emails: Sequence[str]) -> sns.Topic:
@@ -73,3 +75,21 @@ def additional_topics(
         for index, arn in enumerate(arns)
         if region is None or arn.split(":")[3] == region
     ]
+
+
+def operations_monitoring(
+    stack: cdk.Stack, config: MonitoringConfig, *, region: str | None = None
+) -> tuple[sns.Topic, list[chatbot.SlackChannelConfiguration], OperationsMonitoring]:
+    """A Monitoring stack's alarm topic with the environment's subscribers, its Slack channels, and the
+    dashboard-and-alarms facade that notifies them; ``region`` as for :func:`additional_topics`."""
+    topic = alarm_topic(stack, config.alarm_emails)
+    channels = chat_channels(stack, topic, config.alarm_slack_channels)
+    monitoring = OperationsMonitoring(
+        stack,
+        "Operations",
+        alarm_topic=topic,
+        additional_topics=additional_topics(stack, config.alarm_topic_arns, region=region),
+        period=cdk.Duration.minutes(config.period_minutes),
+        alarm_name_prefix=stack.stack_name,
+    )
+    return topic, channels, monitoring

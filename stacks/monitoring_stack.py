@@ -26,7 +26,6 @@ from caching_constructs.monitoring import (
     AT_OR_ABOVE,
     BELOW,
     CLOUDFRONT_METRICS_REGION,
-    OperationsMonitoring,
     Severity,
     cloudfront_metric,
 )
@@ -34,7 +33,7 @@ from caching_constructs.mysql_database import MySqlDatabase
 from caching_constructs.serverless_cache import ServerlessCache
 from config.schema import MonitoringConfig
 from constructs import Construct
-from stacks.alarm_notifications import additional_topics, alarm_topic, chat_channels
+from stacks.alarm_notifications import operations_monitoring
 from stacks.monitoring_application import (  # noqa: F401  (re-exported: the stack's public names)
     APPLICATION_COUNTS,
     APPLICATION_NAMESPACE,
@@ -80,16 +79,7 @@ class MonitoringStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = monitoring
-        self.alarm_topic = alarm_topic(self, monitoring.alarm_emails)
-        self.chat_channels = chat_channels(self, self.alarm_topic, monitoring.alarm_slack_channels)
-        self.monitoring = OperationsMonitoring(
-            self,
-            "Operations",
-            alarm_topic=self.alarm_topic,
-            additional_topics=additional_topics(self, monitoring.alarm_topic_arns),
-            period=cdk.Duration.minutes(monitoring.period_minutes),
-            alarm_name_prefix=self.stack_name,
-        )
+        self.alarm_topic, self.chat_channels, self.monitoring = operations_monitoring(self, monitoring)
         self._evaluation = monitoring.evaluation_periods
         if isinstance(cache, ServerlessCache):
             monitor_serverless_cache(self.monitoring, monitoring, cache, alarm=self._alarm)

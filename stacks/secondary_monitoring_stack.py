@@ -12,10 +12,10 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-from caching_constructs.monitoring import ABOVE, AT_OR_ABOVE, OperationsMonitoring
+from caching_constructs.monitoring import ABOVE, AT_OR_ABOVE
 from config.schema import MonitoringConfig
 from constructs import Construct
-from stacks.alarm_notifications import additional_topics, alarm_topic, chat_channels
+from stacks.alarm_notifications import operations_monitoring
 from stacks.secondary_api_stack import SecondaryApiStack
 from stacks.secondary_data_stack import SecondaryDataStack
 
@@ -39,15 +39,8 @@ class SecondaryMonitoringStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = monitoring
-        self.alarm_topic = alarm_topic(self, monitoring.alarm_emails)
-        self.chat_channels = chat_channels(self, self.alarm_topic, monitoring.alarm_slack_channels)
-        self.monitoring = OperationsMonitoring(
-            self,
-            "Operations",
-            alarm_topic=self.alarm_topic,
-            additional_topics=additional_topics(self, monitoring.alarm_topic_arns, region=self.region),
-            period=cdk.Duration.minutes(monitoring.period_minutes),
-            alarm_name_prefix=self.stack_name,
+        self.alarm_topic, self.chat_channels, self.monitoring = operations_monitoring(
+            self, monitoring, region=self.region
         )
         self._monitor_replication(data)
         self._monitor_read_path(api)
