@@ -234,7 +234,7 @@ class RedisReplicationGroup(ReplicationGroupMetrics, ElastiCacheBase):
         snapshot_window: str,
         maintenance_window: str,
     ) -> elasticache.CfnReplicationGroup:
-        transit_mode = (
+        transit_mode: dict[str, Any] = (
             {"transit_encryption_mode": "required"}
             if supports_transit_encryption_mode(self.engine, self.engine_version)
             else {}
