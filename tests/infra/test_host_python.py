@@ -9,6 +9,7 @@ resolves for all of them.
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import re
 import shutil
@@ -65,6 +66,8 @@ def test_make_setup_refuses_an_unsupported_python_in_one_line_and_creates_nothin
     python.write_text("#!/bin/sh\necho 3.10\n")
     python.chmod(0o755)
     venv = tmp_path / "venv"
+    # Not a sub-make of the `make test` this may run under: its errors would read "make[2]: ***".
+    outer_make = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")
     result = subprocess.run(
         ["make", "--no-print-directory", "setup", f"VENV={venv}", f"PYTHON={python}"],
         cwd=ROOT,
@@ -72,6 +75,7 @@ def test_make_setup_refuses_an_unsupported_python_in_one_line_and_creates_nothin
         text=True,
         timeout=60,
         check=False,
+        env={key: value for key, value in os.environ.items() if key not in outer_make},
     )
     assert result.returncode != 0
     (line, *make_error) = result.stderr.strip().splitlines()

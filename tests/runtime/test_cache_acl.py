@@ -25,8 +25,9 @@ pytest_plugins = ["handler_fixtures"]  # fixtures shared by the handler tests
 
 PASSWORD = "acl-test-password"  # the local stand-in for the IAM token: the same AUTH, another secret
 # Sent only under conditions these runs do not meet: NOSCRIPT after a restart or failover (script|load),
-# replicas to wait for (wait), a connection idle for 30 s (ping). Each is proven allowed on its own below.
-CONDITIONAL = {"script|load", "wait", "ping"}
+# replicas to wait for (wait), a connection idle for 30 s (ping), a load that outlasts a third of the lease
+# (pexpire, inside the renewal script). Each is proven allowed on its own below.
+CONDITIONAL = {"script|load", "wait", "ping", "pexpire"}
 
 
 def _user(name: str) -> str:
@@ -135,6 +136,8 @@ def test_the_commands_sent_only_after_a_restart_or_with_replicas_are_allowed(acl
         assert user.ping()
         if "wait" in FUNCTION_ACCESS[name].commands:
             assert user.execute_command("WAIT", 0, 0) == 0
+        if "pexpire" in FUNCTION_ACCESS[name].commands:
+            assert user.pexpire(f"{KEY_PREFIX}:1:{{product:1}}:lease", 3000) is False  # no such lease
         user.close()
     assert _refusals(acl_users) == []
 
