@@ -6,10 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from caching_constructs.cache_access import FUNCTION_ACCESS, KEY_PREFIX
+from caching_constructs.caches import REDIS_CACHES
 from caching_constructs.serverless_cache import ServerlessCache
 
 if TYPE_CHECKING:
-    from caching_constructs.caches import RedisCache
+    from aws_cdk import aws_ec2 as ec2
+
+    from caching_constructs.caches import CacheStore, RedisCache
+    from caching_constructs.mysql_database import MySqlDatabase
     from caching_constructs.python_function import PythonFunction
 
 
@@ -34,3 +38,30 @@ def authorize_cache_access(function: PythonFunction, cache: RedisCache, name: st
         **({"REDIS_SERVERLESS": "true"} if isinstance(cache, ServerlessCache) else {}),
     }.items():
         function.function.add_environment(variable, value)
+
+
+def connect_to_data_stores(
+    function: PythonFunction,
+    name: str,
+    *,
+    cache: CacheStore,
+    database: MySqlDatabase,
+    secrets_manager_endpoint: ec2.IConnectable,
+    cache_use: str,
+    database_use: str,
+) -> None:
+    """The paths and rights a function that runs the caching library needs: the cache (and its sign-in), the
+    database and its secret, and the Secrets Manager endpoint. ``cache_use`` and ``database_use`` describe
+    the two network rules (``<name> <use>``)."""
+    redis = cache if isinstance(cache, REDIS_CACHES) else None
+    function.connections.allow_to_default_port(cache.connections, f"{name}{cache_use}")
+    if redis is not None:  # Memcached has no AUTH
+        authorize_cache_access(function, redis, name)
+    function.connections.allow_to_default_port(database.connections, f"{name}{database_use}")
+    database.grant_read_secret(function)
+    function.connections.allow_to_default_port(
+        secrets_manager_endpoint.connections,
+        f"{name} reads the cache AUTH token and the database credentials"
+        if redis
+        else f"{name} reads the database credentials",
+    )

@@ -11,13 +11,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 
-from caching_constructs.cache_auth import authorize_cache_access
+from caching_constructs.cache_auth import connect_to_data_stores
 from caching_constructs.cachelib_environment import (
     CacheSettings,
     MemcachedVariables,
-    cache_environment,
-    database_environment,
-    service_environment,
+    library_environment,
 )
 from caching_constructs.caches import REDIS_CACHES, CacheStore
 from caching_constructs.logical_ids import keep_logical_ids
@@ -65,12 +63,13 @@ class CacheWarmer(PythonFunction):
     ) -> None:
         redis = cache if isinstance(cache, REDIS_CACHES) else None
         environment = {
-            **service_environment(construct_id),
-            **cache_environment(
-                cache, cache_settings=cache_settings, memcached_variables=memcached_variables
+            **library_environment(
+                construct_id,
+                cache=cache,
+                database=database,
+                cache_settings=cache_settings,
+                memcached_variables=memcached_variables,
             ),
-            **database_environment(database),
-            **cache_settings.environment(),
             "WARM_TOP_N": str(top_n),
         }
         super().__init__(
@@ -97,16 +96,14 @@ class CacheWarmer(PythonFunction):
         suppress_findings(self.failure_queue, [{"id": "AwsSolutions-SQS3", "reason": dead_letter_queue}])
         exempt_control(self.failure_queue, "CT.SQS.PR.1", dead_letter_queue)
         self.send_failures_to(self.failure_queue)
-        self.connections.allow_to_default_port(cache.connections, "CacheWarmer fills the cache")
-        if redis is not None:  # Memcached has no AUTH
-            authorize_cache_access(self, redis, "CacheWarmer")
-        self.connections.allow_to_default_port(database.connections, "CacheWarmer streams the hottest rows")
-        database.grant_read_secret(self)
-        self.connections.allow_to_default_port(
-            secrets_manager_endpoint.connections,
-            "CacheWarmer reads the cache AUTH token and the database credentials"
-            if redis
-            else "CacheWarmer reads the database credentials",
+        connect_to_data_stores(
+            self,
+            "CacheWarmer",
+            cache=cache,
+            database=database,
+            secrets_manager_endpoint=secrets_manager_endpoint,
+            cache_use=" fills the cache",
+            database_use=" streams the hottest rows",
         )
         self.schedule_rule = events.Rule(
             self, "WarmSchedule", description="Warm the cache off-peak", schedule=schedule

@@ -99,6 +99,24 @@ def cache_environment(
     return memcached_environment(cache, memcached_variables)
 
 
+def library_environment(
+    construct_id: str,
+    *,
+    cache: CacheStore,
+    database: MySqlDatabase,
+    cache_settings: CacheSettings,
+    memcached_variables: MemcachedVariables | None,
+) -> dict[str, str]:
+    """Everything a function that runs the caching library reads: its service name, the cache, the database
+    and how it caches."""
+    return {
+        **service_environment(construct_id),
+        **cache_environment(cache, cache_settings=cache_settings, memcached_variables=memcached_variables),
+        **database_environment(database),
+        **cache_settings.environment(),
+    }
+
+
 def database_environment(database: MySqlDatabase) -> dict[str, str]:
     return {
         "DB_WRITER_HOST": database.writer_endpoint.hostname,

@@ -14,13 +14,11 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 
 from caching_constructs.api_routes import ApiRoute
-from caching_constructs.cache_auth import authorize_cache_access
+from caching_constructs.cache_auth import connect_to_data_stores
 from caching_constructs.cachelib_environment import (
     CacheSettings,
     MemcachedVariables,
-    cache_environment,
-    database_environment,
-    service_environment,
+    library_environment,
 )
 from caching_constructs.caches import REDIS_CACHES, CacheStore
 from caching_constructs.edge_refresh import EdgeRefreshQueue
@@ -78,12 +76,13 @@ class ProductApi(PythonFunction):
     ) -> None:
         redis = cache if isinstance(cache, REDIS_CACHES) else None
         environment = {
-            **service_environment(construct_id),
-            **cache_environment(
-                cache, cache_settings=cache_settings, memcached_variables=memcached_variables
+            **library_environment(
+                construct_id,
+                cache=cache,
+                database=database,
+                cache_settings=cache_settings,
+                memcached_variables=memcached_variables,
             ),
-            **database_environment(database),
-            **cache_settings.environment(),
             "PRODUCT_WRITE_MODE": write_mode,
             # Redis and the database connect while Lambda initializes the container, not on the first
             # request (lambda/functions/product_api.py, connect_on_init).
@@ -106,18 +105,14 @@ class ProductApi(PythonFunction):
         self.connections.allow_to_default_port(
             sqs_endpoint.connections, "ProductApi queues edge refreshes after a write"
         )
-        self.connections.allow_to_default_port(cache.connections, "ProductApi: cache-aside reads and writes")
-        if redis is not None:  # Memcached has no AUTH
-            authorize_cache_access(self, redis, "ProductApi")
-        self.connections.allow_to_default_port(
-            database.connections, "ProductApi: catalogue reads on a miss, and writes"
-        )
-        database.grant_read_secret(self)
-        self.connections.allow_to_default_port(
-            secrets_manager_endpoint.connections,
-            "ProductApi reads the cache AUTH token and the database credentials"
-            if redis
-            else "ProductApi reads the database credentials",
+        connect_to_data_stores(
+            self,
+            "ProductApi",
+            cache=cache,
+            database=database,
+            secrets_manager_endpoint=secrets_manager_endpoint,
+            cache_use=": cache-aside reads and writes",
+            database_use=": catalogue reads on a miss, and writes",
         )
 
     def routes(
