@@ -38,6 +38,7 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -84,20 +85,41 @@ class _Invocation:
 
 
 _INVOCATION = _Invocation()
-_FIXED: dict[str, str] = {}
-"""Pre-encoded parts and settings read once per container (environment variables do not change in one)."""
 
 
-def _service_members() -> str:
-    """``,"service":"...","environment":"..."``, encoded once per container."""
-    members = _FIXED.get("service")
-    if members is None:
-        service = encode_basestring(os.environ.get(SERVICE_VARIABLE) or "caching-service")
-        environment = os.environ.get(ENVIRONMENT_VARIABLE)
-        members = _FIXED["service"] = f',"service":{service}' + (
+@dataclass(frozen=True)
+class _Settings:
+    """The log settings, read once per container: a function's environment does not change in one."""
+
+    service: str
+    environment: str | None
+    service_members: str
+    """``,"service":"...","environment":"..."``, encoded once."""
+    log_all: bool
+    sample_rate: float
+
+    @classmethod
+    def from_env(cls) -> _Settings:
+        service = os.environ.get(SERVICE_VARIABLE) or "caching-service"
+        environment = os.environ.get(ENVIRONMENT_VARIABLE) or None
+        members = f',"service":{encode_basestring(service)}' + (
             f',"environment":{encode_basestring(environment)}' if environment else ""
         )
-    return members
+        try:
+            rate = min(max(float(os.environ.get(SAMPLE_RATE_VARIABLE, "").strip() or 0), 0.0), 1.0)
+        except ValueError:
+            rate = 0.0
+        log_all = os.environ.get(ALL_REQUESTS_VARIABLE, "").strip().lower() == "true"
+        return cls(service, environment, members, log_all, rate)
+
+
+_SETTINGS: list[_Settings] = []  # empty until first read, and again after reset()
+
+
+def _settings() -> _Settings:
+    if not _SETTINGS:
+        _SETTINGS.append(_Settings.from_env())
+    return _SETTINGS[0]
 
 
 def begin_invocation(correlation_id: str, context: Any = None, metrics: Any = None) -> bool:
@@ -111,7 +133,7 @@ def begin_invocation(correlation_id: str, context: Any = None, metrics: Any = No
     _INVOCATION.correlation_id = correlation_id
     request_id = getattr(context, "aws_request_id", None)
     _INVOCATION.request_id = request_id if isinstance(request_id, str) else None
-    rate = _sample_rate()
+    rate = _settings().sample_rate
     if rate:
         _INVOCATION.debug_sampled = random.random() < rate
         logging.getLogger().setLevel(logging.DEBUG if _INVOCATION.debug_sampled else _base_level())
@@ -127,31 +149,11 @@ def begin_invocation(correlation_id: str, context: Any = None, metrics: Any = No
 def line_due(routine: bool, started: float) -> bool:
     """Whether a request's line is written now (see the module docstring); ``started`` is its
     ``time.perf_counter()`` start."""
-    if not routine or _INVOCATION.debug_sampled or _log_all():
+    if not routine or _INVOCATION.debug_sampled or _settings().log_all:
         return True
     if (time.perf_counter() - started) * 1000 >= SLOW_REQUEST_MS:
         return True
     return time.monotonic() - _INVOCATION.last_line_at >= ROUTINE_LINE_INTERVAL_SECONDS
-
-
-def _log_all() -> bool:
-    flag = _FIXED.get("all")
-    if flag is None:
-        flag = _FIXED["all"] = os.environ.get(ALL_REQUESTS_VARIABLE, "").strip().lower()
-    return flag == "true"
-
-
-_SAMPLE_RATES: list[float] = []
-
-
-def _sample_rate() -> float:
-    if not _SAMPLE_RATES:
-        try:
-            rate = min(max(float(os.environ.get(SAMPLE_RATE_VARIABLE, "").strip() or 0), 0.0), 1.0)
-        except ValueError:
-            rate = 0.0
-        _SAMPLE_RATES.append(rate)
-    return _SAMPLE_RATES[0]
 
 
 def _base_level() -> int:
@@ -209,7 +211,7 @@ def request_line(members: str, metrics: Any = None) -> str:
             line = ""
         if line:
             return line
-    return "{" + _service_members()[1:] + "," + members + "}\n"
+    return "{" + _settings().service_members[1:] + "," + members + "}\n"
 
 
 def write(line: str) -> None:
@@ -225,16 +227,16 @@ class JsonLogFormatter(logging.Formatter):
     converter = staticmethod(time.gmtime)  # timestamps in UTC, as the trailing Z says
 
     def format(self, record: logging.LogRecord) -> str:
+        settings = _settings()
         document: dict[str, Any] = {
             "level": record.levelname,
             "message": record.getMessage(),
             "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "logger": record.name,
-            "service": os.environ.get(SERVICE_VARIABLE) or "caching-service",
+            "service": settings.service,
         }
-        environment = os.environ.get(ENVIRONMENT_VARIABLE)
-        if environment:
-            document["environment"] = environment
+        if settings.environment:
+            document["environment"] = settings.environment
         if _INVOCATION.correlation_id is not None:
             document["correlation_id"] = _INVOCATION.correlation_id
         if _INVOCATION.request_id is not None:
@@ -271,5 +273,4 @@ def reset() -> None:
     _INVOCATION.request_id = None
     _INVOCATION.debug_sampled = False
     _INVOCATION.last_line_at = float("-inf")
-    _FIXED.clear()
-    _SAMPLE_RATES.clear()
+    _SETTINGS.clear()
