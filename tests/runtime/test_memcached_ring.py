@@ -77,8 +77,17 @@ def test_a_frozen_node_fails_the_write_loudly_and_never_serves_the_old_value_aft
 def test_sabotage_a_ring_that_drops_a_failing_node_resurrects_the_old_value(
     memcached_pair, mysql_server, mc_db
 ):
-    create_items(mysql_server, 1)
-    assert node_outage_write(memcached_pair, mysql_server, mc_db, protected=False).violations
+    # The sabotaged client's harm is a race (whether the write's retried invalidation lands while the frozen
+    # node is out of its ring): it showed in about three runs of four. Up to five fresh runs, each from an
+    # empty ring and version 1, must show it at least once.
+    for _ in range(5):
+        for node in memcached_pair:
+            node.command("flush_all")
+        create_items(mysql_server, 1)
+        violations = node_outage_write(memcached_pair, mysql_server, mc_db, protected=False).violations
+        if violations:
+            break
+    assert violations
 
 
 def page(cache: Cache, db: Database, scope: str) -> int | None:
