@@ -11,7 +11,7 @@ except ModuleNotFoundError:
     # cdk.json runs `python3 app.py`: outside the venv that is the machine's Python, without the CDK library.
     sys.exit(f"{sys.executable} has no aws_cdk: run: source .venv/bin/activate (or make setup)")
 
-from caching_constructs.rules import InvalidValue
+from caching_constructs.core.rules import InvalidValue
 from config import ENVIRONMENT_NAMES, ConfigError, load_environment
 from config.loader import has_alarm_subscribers
 from config.quotas import check_shared_quotas

@@ -34,8 +34,8 @@ from _support import ROOT, start_mariadb, start_redis
 sys.path.insert(0, str(ROOT / "constructs"))
 from servers import function_env
 
-from caching_constructs.python_bundling import LocalPythonBundler
-from caching_constructs.python_bytecode import find_interpreter
+from lambda_bundling.bundling import LocalPythonBundler
+from lambda_bundling.bytecode import find_interpreter
 from stacks.api_stack import core_bundle
 
 _IMPORT = """

@@ -5,7 +5,7 @@ values, and ``tests/infra/test_cost.py`` fails when an estimate exceeds ``monthl
 items (requests, transfer, function time, log volume) follow the traffic profile below; everything else is
 read from the templates.
 
-Each field carries its rule from ``caching_constructs.rules``, which the loader runs like every other
+Each field carries its rule from ``caching_constructs.core.rules``, which the loader runs like every other
 field's.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from caching_constructs.rules import FloatRange, IntRange, Rule
+from caching_constructs.core.rules import FloatRange, IntRange, Rule
 
 
 def _cost_setting(default: Any, rule: Rule) -> Any:

@@ -1,8 +1,8 @@
 """Rules of the settings only the config takes: AWS identifiers, addresses and names no construct checks.
 
-Rules that a construct checks as well live in ``caching_constructs.rules`` (and the cache engine's in
-``caching_constructs.engine_families``); ``config.schema`` attaches one rule to each field, from either
-place. Each rule returns None for a good value, otherwise what is allowed.
+Rules that a construct checks as well live in ``caching_constructs.core.rules`` (and the cache engine's in
+``caching_constructs.elasticache.engine_families``); ``config.schema`` attaches one rule to each field,
+from either place. Each rule returns None for a good value, otherwise what is allowed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from caching_constructs.rules import Matches
+from caching_constructs.core.rules import Matches
 
 
 def cidr(value: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from caching_constructs import global_datastore_rules
+from caching_constructs.elasticache import global_datastore_rules
 from config.schema import ConfigError, EnvironmentConfig
 
 

@@ -2,7 +2,7 @@
 
 Errors are one line: ``<key path>: <bad value> is not allowed; expected <what is allowed>``. Each field's
 own rule sits on the field (``config/schema.py``); the rules here relate several settings, and those a
-construct checks too come from ``caching_constructs.rules``, so the two layers cannot disagree.
+construct checks too come from ``caching_constructs.core.rules``, so the two layers cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from caching_constructs import rules
-from caching_constructs.cache_access import IAM
-from caching_constructs.engine_families import supports_iam_auth, version_rule
+from caching_constructs.core import rules
+from caching_constructs.elasticache.cache_access import IAM
+from caching_constructs.elasticache.engine_families import supports_iam_auth, version_rule
 from config.global_datastore import check_global_datastore
 from config.regions import DAX_REGIONS
 from config.schema import CacheConfig, ConfigError, DatabaseConfig, EnvironmentConfig, MonitoringConfig

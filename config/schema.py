@@ -1,11 +1,11 @@
 """Typed, frozen configuration for one deployment environment.
 
 Every field documents its default and carries its one rule (``setting(default, rule)``): a rule the
-constructs check as well comes from ``caching_constructs.rules`` (the cache engine's from
-``caching_constructs.engine_families``), an identifier only the config takes from ``config.formats``, and a
-plain range is written on the field. The loader (``config/loader.py``) runs them, plus the rules that
-relate several settings, and a bad value stops synth with one line that names the key, the bad value and
-what is allowed (``ConfigError``).
+constructs check as well comes from ``caching_constructs.core.rules`` (the cache engine's
+from ``caching_constructs.elasticache.engine_families``), an identifier only the config takes from
+``config.formats``, and a plain range is written on the field. The loader (``config/loader.py``) runs
+them, plus the rules that relate several settings, and a bad value stops synth with one line that names
+the key, the bad value and what is allowed (``ConfigError``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from caching_constructs import global_datastore_rules, rules
-from caching_constructs.cache_access import CACHE_AUTH
-from caching_constructs.engine_families import CACHE_ENGINE
-from caching_constructs.rules import FloatRange, IntRange, OneOf, Rule
+from caching_constructs.core import rules
+from caching_constructs.core.rules import FloatRange, IntRange, OneOf, Rule
+from caching_constructs.elasticache import global_datastore_rules
+from caching_constructs.elasticache.cache_access import CACHE_AUTH
+from caching_constructs.elasticache.engine_families import CACHE_ENGINE
 from config import formats
 from config.cost import CostSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from caching_constructs.rules import MYSQL_STANDARD_SUPPORT_ENDED
+from caching_constructs.core.rules import MYSQL_STANDARD_SUPPORT_ENDED
 from cost.model import Charge, Context, H, Resource, Where, prices, references
 
 

@@ -9,7 +9,7 @@ x86_64), ``uv pip compile --format pylock.toml --python-platform <arch>-manylinu
 --python-version 3.12 --only-binary :all:`` (sdist-only packages excepted) names every distribution with the
 sha256 of exactly the artifacts that target installs. A second resolution overrides boto3, botocore and
 s3transfer away, which leaves out what only they need (the Lambda runtime provides all of it). The lock pins
-that set with the union of the targets' hashes (``caching_constructs.requirements_lock``'s format). Nothing
+that set with the union of the targets' hashes (``lambda_bundling.locks``'s format). Nothing
 depends on the host's Python: the host only runs uv.
 
 Synth and test environment (``requirements-dev.lock``): ``uv pip compile --universal --generate-hashes`` from
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Importable before make setup has installed anything: --check-inputs runs on a bare venv.
 sys.path[:0] = [str(ROOT), str(ROOT / "constructs")]
 
-from caching_constructs.requirements_lock import (  # noqa: E402
+from lambda_bundling.locks import (  # noqa: E402
     LOCK_GENERATOR,
     RUNTIME_PROVIDED_DISTRIBUTIONS,
     LockedPackage,
@@ -51,7 +51,7 @@ from caching_constructs.requirements_lock import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from caching_constructs.python_bundling import PythonBundleSpec
+    from lambda_bundling.bundling import PythonBundleSpec
 
 # Every architecture a function may be configured with (functions.architecture).
 ARCHITECTURES = ("arm64", "x86_64")
@@ -81,7 +81,7 @@ def bundles() -> dict[str, Callable[[str, str], PythonBundleSpec]]:
 
 def targets() -> list[tuple[str, str]]:
     """Every architecture on the Lambda runtime's Python: what a function may run on."""
-    from caching_constructs.python_function import PYTHON_RUNTIME
+    from caching_constructs.app.python_function import PYTHON_RUNTIME
 
     return [(architecture, PYTHON_RUNTIME.name.removeprefix("python")) for architecture in ARCHITECTURES]
 

@@ -12,8 +12,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
-from caching_constructs.keys import customer_managed_key
-from caching_constructs.monitoring import OperationsMonitoring
+from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.monitoring.facade import OperationsMonitoring
 from config.schema import MonitoringConfig
 
 

@@ -21,23 +21,23 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 
-from caching_constructs.cache_warmer import CacheWarmer
-from caching_constructs.cached_rest_api import CachedRestApi
-from caching_constructs.cachelib_environment import CacheSettings, MemcachedVariables
-from caching_constructs.caches import CacheStore
-from caching_constructs.dax_cluster import DaxCluster
-from caching_constructs.dax_demo import DaxDemo
-from caching_constructs.edge_refresh import EdgeRefreshQueue
-from caching_constructs.keys import customer_managed_key
-from caching_constructs.memcached_cluster import MemcachedCluster
-from caching_constructs.mysql_database import MySqlDatabase
-from caching_constructs.product_api import ITEM_ROUTE, ProductApi
-from caching_constructs.python_bundling import python_lambda_code
-from caching_constructs.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
-from caching_constructs.schema_seed import SchemaSeed
-from caching_constructs.web_acl import ManagedRulesWebAcl
+from caching_constructs.api.cached_rest_api import CachedRestApi
+from caching_constructs.api.web_acl import ManagedRulesWebAcl
+from caching_constructs.app.cache_warmer import CacheWarmer
+from caching_constructs.app.cachelib_environment import CacheSettings, MemcachedVariables
+from caching_constructs.app.dax_demo import DaxDemo
+from caching_constructs.app.product_api import ITEM_ROUTE, ProductApi
+from caching_constructs.app.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
+from caching_constructs.app.schema_seed import SchemaSeed
+from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.data.dax_cluster import DaxCluster
+from caching_constructs.data.mysql_database import MySqlDatabase
+from caching_constructs.edge.edge_refresh import EdgeRefreshQueue
+from caching_constructs.elasticache.caches import CacheStore
+from caching_constructs.elasticache.memcached_cluster import MemcachedCluster
 from config.schema import ApiConfig, FunctionsConfig, SecurityConfig
 from constructs import Construct
+from lambda_bundling.bundling import python_lambda_code
 from stacks.cdk_values import log_retention
 
 # CORE_HANDLERS, DAX_HANDLERS and LAMBDA_ROOT lived here before stacks/lambda_assets.py; other modules still

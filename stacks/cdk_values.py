@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
-from caching_constructs.removal import Role, removal_from_setting
+from caching_constructs.core.removal import Role, removal_from_setting
 
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -26,5 +26,5 @@ def log_retention(days: int) -> logs.RetentionDays:
 
 def removal_policy(policy: str, *, supports_snapshot: bool) -> RemovalPolicy:
     """``snapshot`` applies to resources that can take one; everything else stateful is retained instead
-    (the rules: ``caching_constructs.removal``)."""
+    (the rules: ``caching_constructs.core.removal``)."""
     return removal_from_setting(policy, Role.STORE if supports_snapshot else Role.WITHOUT_SNAPSHOT)

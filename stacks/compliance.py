@@ -8,7 +8,7 @@
   hands this plugin the templates of the stage it is registered on, nested stages included, so it is added to
   the environments' stages only (``CachingStage``), never to the App.
 
-A finding that is not acknowledged (``caching_constructs.nag``) fails synth; the report is written to
+A finding that is not acknowledged (``caching_constructs.core.nag``) fails synth; the report is written to
 ``<cdk.out>/validation-report.json``.
 """
 
@@ -28,7 +28,7 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
-from caching_constructs.nag import GUARD_PLUGIN, exempt_control
+from caching_constructs.core.nag import GUARD_PLUGIN, exempt_control
 from constructs import IConstruct
 
 NAG_PLUGIN = "AwsSolutions"

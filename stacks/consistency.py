@@ -30,8 +30,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from caching_constructs.edge_refresh import MAX_BATCHING_WINDOW
-from caching_constructs.static_site import API_MAX_TTL, API_MIN_TTL
+from caching_constructs.edge.edge_refresh import MAX_BATCHING_WINDOW
+from caching_constructs.edge.static_site import API_MAX_TTL, API_MIN_TTL
 from config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
 from stacks.api_stack import ITEM_ROUTE, lambda_constant
 

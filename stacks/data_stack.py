@@ -16,16 +16,16 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from caching_constructs.caches import REDIS_CACHES, CacheStore
-from caching_constructs.dax_cluster import DaxCluster
-from caching_constructs.keys import customer_managed_key
-from caching_constructs.memcached_cluster import MemcachedCluster
-from caching_constructs.mysql_database import MySqlDatabase
-from caching_constructs.nag import exempt_control, suppress_findings
-from caching_constructs.redis_replication_group import RedisReplicationGroup
-from caching_constructs.removal import Role, removal_for
-from caching_constructs.rules import SERVERLESS
-from caching_constructs.serverless_cache import ServerlessCache
+from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.core.nag import exempt_control, suppress_findings
+from caching_constructs.core.removal import Role, removal_for
+from caching_constructs.core.rules import SERVERLESS
+from caching_constructs.data.dax_cluster import DaxCluster
+from caching_constructs.data.mysql_database import MySqlDatabase
+from caching_constructs.elasticache.caches import REDIS_CACHES, CacheStore
+from caching_constructs.elasticache.memcached_cluster import MemcachedCluster
+from caching_constructs.elasticache.redis_replication_group import RedisReplicationGroup
+from caching_constructs.elasticache.serverless_cache import ServerlessCache
 from config.schema import CacheConfig, DatabaseConfig, DaxConfig
 from constructs import Construct
 from stacks.cdk_values import log_retention

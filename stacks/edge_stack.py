@@ -10,15 +10,15 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 
-from caching_constructs.edge_refresh import EdgeRefresher, EdgeRefreshQueue
-from caching_constructs.keys import customer_managed_key
-from caching_constructs.nag import exempt_control, nag_form, suppress_findings
-from caching_constructs.product_api import LIST_QUERY_STRINGS
-from caching_constructs.python_bundling import python_lambda_code
-from caching_constructs.python_function import PYTHON_RUNTIME, architecture_named
-from caching_constructs.static_site import StaticSiteDistribution
+from caching_constructs.app.product_api import LIST_QUERY_STRINGS
+from caching_constructs.app.python_function import PYTHON_RUNTIME, architecture_named
+from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.core.nag import exempt_control, nag_form, suppress_findings
+from caching_constructs.edge.edge_refresh import EdgeRefresher, EdgeRefreshQueue
+from caching_constructs.edge.static_site import StaticSiteDistribution
 from config.schema import EdgeConfig, SecurityConfig
 from constructs import Construct
+from lambda_bundling.bundling import python_lambda_code
 from stacks.cdk_values import log_retention
 from stacks.lambda_assets import EDGE_REFRESH_HANDLER, core_bundle, lambda_constant
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from caching_constructs.web_acl import ManagedRulesWebAcl
+from caching_constructs.api.web_acl import ManagedRulesWebAcl
 from constructs import Construct
 
 CLOUDFRONT_WAF_REGION = "us-east-1"

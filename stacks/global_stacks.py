@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from caching_constructs.cachelib_environment import CacheSettings
-from caching_constructs.engine_families import parameter_group_family
-from caching_constructs.global_datastore import GlobalDatastore
-from caching_constructs.redis_replication_group import RedisReplicationGroup
-from caching_constructs.secondary_refill import SecondaryRefill
+from caching_constructs.app.cachelib_environment import CacheSettings
+from caching_constructs.app.secondary_refill import SecondaryRefill
+from caching_constructs.elasticache.engine_families import parameter_group_family
+from caching_constructs.elasticache.global_datastore import GlobalDatastore
+from caching_constructs.elasticache.redis_replication_group import RedisReplicationGroup
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.cdk_values import removal_policy

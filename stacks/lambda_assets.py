@@ -10,8 +10,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from caching_constructs import cache_warmer, dax_demo, product_api, schema_seed, secondary_refill
-from caching_constructs.python_bundling import PythonBundleSpec
+from caching_constructs.app import cache_warmer, dax_demo, product_api, schema_seed, secondary_refill
+from lambda_bundling.bundling import PythonBundleSpec
 
 LAMBDA_ROOT = Path(__file__).resolve().parents[1] / "lambda"
 SOURCE_DIRS = ("cachelib", "functions")

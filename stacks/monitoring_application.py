@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-from caching_constructs.monitoring import ABOVE, OperationsMonitoring
+from caching_constructs.monitoring.facade import ABOVE, OperationsMonitoring
 
 # The caching library's EMF contract, restated here because lambda/ is an asset folder the CDK app does not
 # import; tests/infra/test_monitoring_dashboard.py holds these equal to lambda/cachelib/metrics.py.

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-from caching_constructs import group_metrics
-from caching_constructs.memcached_cluster import MemcachedCluster
-from caching_constructs.monitoring import ABOVE, BELOW, OperationsMonitoring, Severity
-from caching_constructs.redis_replication_group import RedisReplicationGroup
+from caching_constructs.elasticache import group_metrics
+from caching_constructs.elasticache.memcached_cluster import MemcachedCluster
+from caching_constructs.elasticache.redis_replication_group import RedisReplicationGroup
+from caching_constructs.monitoring.facade import ABOVE, BELOW, OperationsMonitoring, Severity
 from config.schema import MonitoringConfig
 
 MetricOf = Callable[[dict], cloudwatch.IMetric]

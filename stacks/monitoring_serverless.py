@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-from caching_constructs.monitoring import ABOVE, BELOW, OperationsMonitoring, Severity
-from caching_constructs.serverless_cache import ServerlessCache
+from caching_constructs.elasticache.serverless_cache import ServerlessCache
+from caching_constructs.monitoring.facade import ABOVE, BELOW, OperationsMonitoring, Severity
 from config.schema import MonitoringConfig
 
 

@@ -19,9 +19,11 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 
-from caching_constructs.caches import CacheStore
-from caching_constructs.dax_cluster import DaxCluster
-from caching_constructs.monitoring import (
+from caching_constructs.data.dax_cluster import DaxCluster
+from caching_constructs.data.mysql_database import MySqlDatabase
+from caching_constructs.elasticache.caches import CacheStore
+from caching_constructs.elasticache.serverless_cache import ServerlessCache
+from caching_constructs.monitoring.facade import (
     ABOVE,
     AT_OR_ABOVE,
     BELOW,
@@ -29,8 +31,6 @@ from caching_constructs.monitoring import (
     Severity,
     cloudfront_metric,
 )
-from caching_constructs.mysql_database import MySqlDatabase
-from caching_constructs.serverless_cache import ServerlessCache
 from config.schema import MonitoringConfig
 from constructs import Construct
 from stacks.alarm_notifications import operations_monitoring

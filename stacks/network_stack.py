@@ -8,7 +8,7 @@ from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 
-from caching_constructs.keys import customer_managed_key
+from caching_constructs.core.encryption_keys import customer_managed_key
 from config.schema import NetworkConfig
 from constructs import Construct
 from stacks.cdk_values import log_retention

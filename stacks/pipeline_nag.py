@@ -17,7 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 
-from caching_constructs.nag import nag_form, suppress_findings
+from caching_constructs.core.nag import nag_form, suppress_findings
 from constructs import IConstruct
 
 READ_ARTIFACT_ACTIONS = ("Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*")

@@ -20,7 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 
-from caching_constructs.nag import suppress_findings
+from caching_constructs.core.nag import suppress_findings
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.compliance import apply_compliance_checks

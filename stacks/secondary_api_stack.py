@@ -11,16 +11,16 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 
-from caching_constructs.cached_rest_api import CachedRestApi
-from caching_constructs.cachelib_environment import CacheSettings
-from caching_constructs.keys import customer_managed_key
-from caching_constructs.product_api import catalogue_routes
-from caching_constructs.python_bundling import python_lambda_code
-from caching_constructs.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
-from caching_constructs.secondary_product_api import SecondaryProductApi
-from caching_constructs.web_acl import ManagedRulesWebAcl
+from caching_constructs.api.cached_rest_api import CachedRestApi
+from caching_constructs.api.web_acl import ManagedRulesWebAcl
+from caching_constructs.app.cachelib_environment import CacheSettings
+from caching_constructs.app.product_api import catalogue_routes
+from caching_constructs.app.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
+from caching_constructs.app.secondary_product_api import SecondaryProductApi
+from caching_constructs.core.encryption_keys import customer_managed_key
 from config.schema import ApiConfig, DatabaseConfig, FunctionsConfig, SecurityConfig
 from constructs import Construct
+from lambda_bundling.bundling import python_lambda_code
 from stacks.cdk_values import log_retention
 from stacks.lambda_assets import core_bundle, load_catalog_schema, product_body_schema
 from stacks.monitoring_application import APPLICATION_NAMESPACE, ENVIRONMENT_VARIABLE

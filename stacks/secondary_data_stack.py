@@ -18,10 +18,10 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 
-from caching_constructs.cache_access import IAM
-from caching_constructs.global_datastore import SecondaryReplicationGroup
-from caching_constructs.keys import customer_managed_key
-from caching_constructs.nag import suppress_findings
+from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.core.nag import suppress_findings
+from caching_constructs.elasticache.cache_access import IAM
+from caching_constructs.elasticache.global_datastore import SecondaryReplicationGroup
 from config.schema import CacheConfig, DatabaseConfig
 from constructs import Construct
 

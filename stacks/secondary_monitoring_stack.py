@@ -12,7 +12,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-from caching_constructs.monitoring import ABOVE, AT_OR_ABOVE
+from caching_constructs.monitoring.facade import ABOVE, AT_OR_ABOVE
 from config.schema import MonitoringConfig
 from constructs import Construct
 from stacks.alarm_notifications import operations_monitoring

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from caching_constructs.nag import suppress_cdk_singletons
+from caching_constructs.core.nag import suppress_cdk_singletons
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.api_stack import ApiStack

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from caching_constructs.nag import suppress_cdk_singletons
+from caching_constructs.core.nag import suppress_cdk_singletons
 from config.schema import EnvironmentConfig
 from stacks.compliance import apply_compliance_checks
 from stacks.data_stack import DataStack

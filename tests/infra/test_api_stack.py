@@ -218,7 +218,7 @@ def test_the_api_url_is_a_stable_output(synthesized):
 def test_the_stage_cache_keeps_a_write_from_being_cached_even_with_a_ttl():
     import aws_cdk as cdk
 
-    from caching_constructs.cached_rest_api import ApiRoute
+    from caching_constructs.api.cached_rest_api import ApiRoute
 
     route = ApiRoute(
         method="PUT", path="/products/{id}", handler=None, cache_ttl=cdk.Duration.seconds(5), body_schema={}
@@ -228,7 +228,7 @@ def test_the_stage_cache_keeps_a_write_from_being_cached_even_with_a_ttl():
 
 
 def test_a_write_without_iam_or_body_model_is_rejected():
-    from caching_constructs.cached_rest_api import ApiRoute
+    from caching_constructs.api.cached_rest_api import ApiRoute
 
     with pytest.raises(ValueError, match="writes must use IAM"):
         ApiRoute(method="POST", path="/products", handler=None, iam_auth=False, body_schema={}).validate()
@@ -258,7 +258,7 @@ def test_api_methods_have_no_cognito_and_nag_runs_over_them(dev):
 
 
 def test_a_body_schema_keyword_the_model_cannot_express_is_refused():
-    from caching_constructs.json_schema import json_schema
+    from caching_constructs.api.json_schema import json_schema
 
     with pytest.raises(ValueError, match=r"unsupported JSON schema keyword\(s\): \['oneOf'\]"):
         json_schema({"type": "object", "oneOf": []})

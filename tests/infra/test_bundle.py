@@ -18,14 +18,14 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
-from caching_constructs.python_bundling import (
+from caching_constructs.app.python_function import PYTHON_RUNTIME
+from lambda_bundling.bundling import (
     BundlingError,
     LocalPythonBundler,
     PythonBundleSpec,
     python_lambda_code,
 )
-from caching_constructs.python_function import PYTHON_RUNTIME
-from caching_constructs.requirements_lock import (
+from lambda_bundling.locks import (
     LockedPackage,
     inputs_digest,
     normalized_name,
@@ -191,7 +191,7 @@ def test_the_cold_path_ships_bytecode_of_the_target_python_that_never_checks_its
 def test_without_the_target_interpreter_the_bundle_says_so_and_hashes_differently(monkeypatch, capsys):
     spec = core_bundle(HOST_ARCHITECTURE, TARGET_PYTHON)
     with_bytecode = spec.fingerprint()
-    monkeypatch.setattr("caching_constructs.python_bundling.find_interpreter", lambda version: None)
+    monkeypatch.setattr("lambda_bundling.bundling.find_interpreter", lambda version: None)
     assert spec.bytecode_interpreter() is None and spec.fingerprint() != with_bytecode
     LocalPythonBundler(spec)._compile_cold_path(Path("/nonexistent"))
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -14,7 +14,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 
-import caching_constructs.nag as nag
+import caching_constructs.core.nag as nag
 from config import ENVIRONMENT_NAMES, load_environment
 from stacks.compliance import NAG_PLUGIN
 from stacks.stage import CachingStage

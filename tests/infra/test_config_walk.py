@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 import pytest
 
 import app as app_module
-from caching_constructs import rules
-from caching_constructs.engine_families import CACHE_ENGINE
+from caching_constructs.core import rules
+from caching_constructs.elasticache.engine_families import CACHE_ENGINE
 from config.environments import ENVIRONMENTS
 from config.schema import CacheConfig, DatabaseConfig, EnvironmentConfig
 from tests.infra.conftest import ROOT
@@ -254,10 +254,10 @@ def test_every_log_retention_the_rules_allow_has_a_cloudwatch_value():
 def test_every_architecture_the_rules_allow_has_a_lambda_architecture_and_a_pip_platform():
     """The function and bundling modules keep their own tables (CDK types, pip tags): they must cover the
     rule's values, or the config would accept an architecture the stacks cannot build."""
-    from caching_constructs import python_bundling
-    from caching_constructs.python_function import architecture_named
+    from caching_constructs.app.python_function import architecture_named
+    from lambda_bundling import bundling
 
-    assert set(rules.LAMBDA_ARCHITECTURE.allowed) == set(python_bundling._PLATFORMS)
+    assert set(rules.LAMBDA_ARCHITECTURE.allowed) == set(bundling._PLATFORMS)
     for architecture in rules.LAMBDA_ARCHITECTURE.allowed:
         assert architecture_named(architecture) is not None
 

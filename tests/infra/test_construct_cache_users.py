@@ -1,6 +1,6 @@
 """IAM authentication on the replication group: the user group with its disabled default user, one user per
-caller with the access string of ``caching_constructs.cache_access``, and grants that name only that user
-and that cache."""
+caller with the access string of ``caching_constructs.elasticache.cache_access``, and grants that name
+only that user and that cache."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 from bare_stack import bare_stack
 
-from caching_constructs.cache_access import CACHE_WARMER, DISABLED_DEFAULT_USER, PRODUCT_API
-from caching_constructs.redis_replication_group import RedisReplicationGroup
-from caching_constructs.rules import InvalidValue
+from caching_constructs.core.rules import InvalidValue
+from caching_constructs.elasticache.cache_access import CACHE_WARMER, DISABLED_DEFAULT_USER, PRODUCT_API
+from caching_constructs.elasticache.redis_replication_group import RedisReplicationGroup
 
 
 def _group(**props):

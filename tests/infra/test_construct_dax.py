@@ -8,7 +8,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 
-from caching_constructs.dax_cluster import READ_ACTIONS, WRITE_ACTIONS, DaxCluster
+from caching_constructs.data.dax_cluster import READ_ACTIONS, WRITE_ACTIONS, DaxCluster
 from tests.infra.bare_stack import bare_stack
 
 

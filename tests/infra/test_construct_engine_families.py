@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from caching_constructs.engine_families import (
+from caching_constructs.elasticache.engine_families import (
     CacheEngine,
     memcached_supports_tls,
     parameter_group_family,

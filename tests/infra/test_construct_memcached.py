@@ -7,7 +7,7 @@ import pytest
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.assertions import Template
 
-from caching_constructs.memcached_cluster import MemcachedCluster
+from caching_constructs.elasticache.memcached_cluster import MemcachedCluster
 from tests.infra.bare_stack import bare_stack, isolated_subnet_refs
 
 

@@ -10,7 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 
-from caching_constructs.mysql_database import MySqlDatabase
+from caching_constructs.data.mysql_database import MySqlDatabase
 from tests.infra.bare_stack import bare_stack, isolated_subnet_refs
 
 
@@ -246,7 +246,7 @@ def test_extended_support_is_set_explicitly_on_every_instance_and_8_0_needs_it()
 
 def test_every_parameter_exists_in_mysql_8_4():
     """MySQL 8.4 removed a set of server variables; a mysql8.4 parameter group may not name any of them."""
-    from caching_constructs.mysql_parts import PARAMETERS, REMOVED_IN_MYSQL_84
+    from caching_constructs.data.mysql_parts import PARAMETERS, REMOVED_IN_MYSQL_84
 
     normalized = {name.replace("-", "_") for name in PARAMETERS}
     assert not normalized & {name.replace("-", "_") for name in REMOVED_IN_MYSQL_84}

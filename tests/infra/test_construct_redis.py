@@ -10,8 +10,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
-from caching_constructs.redis_auth import REDIS_AUTH_FORBIDDEN_CHARACTERS
-from caching_constructs.redis_replication_group import RedisReplicationGroup
+from caching_constructs.elasticache.redis_auth import REDIS_AUTH_FORBIDDEN_CHARACTERS
+from caching_constructs.elasticache.redis_replication_group import RedisReplicationGroup
 from tests.infra.bare_stack import bare_stack, isolated_subnet_refs
 
 

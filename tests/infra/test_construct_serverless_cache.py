@@ -9,9 +9,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 from bare_stack import bare_stack, isolated_subnet_refs
 
-from caching_constructs.cache_access import PRODUCT_API
-from caching_constructs.rules import InvalidValue
-from caching_constructs.serverless_cache import METRIC_DIMENSION, SERVERLESS_PORT, ServerlessCache
+from caching_constructs.core.rules import InvalidValue
+from caching_constructs.elasticache.cache_access import PRODUCT_API
+from caching_constructs.elasticache.serverless_cache import METRIC_DIMENSION, SERVERLESS_PORT, ServerlessCache
 
 
 def _cache(**props):

@@ -11,7 +11,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from caching_constructs.edge_refresh import (
+from caching_constructs.edge.edge_refresh import (
     BATCH_SIZE,
     MAX_BATCHING_WINDOW,
     VISIBILITY_TIMEOUT_FACTOR,

@@ -169,7 +169,7 @@ def test_a_header_that_would_refresh_or_misroute_the_stage_is_refused(header, tm
     from aws_cdk import aws_apigateway as apigw
     from aws_cdk import aws_cloudfront as cloudfront
 
-    from caching_constructs.static_site import StaticSiteDistribution
+    from caching_constructs.edge.static_site import StaticSiteDistribution
 
     stack = cdk.Stack(cdk.App(outdir=str(tmp_path)))
     api = apigw.RestApi(stack, "Api")
@@ -194,7 +194,7 @@ def test_an_api_default_ttl_above_the_policys_maximum_is_refused_not_silently_ra
     from aws_cdk import aws_apigateway as apigw
     from aws_cdk import aws_cloudfront as cloudfront
 
-    from caching_constructs.static_site import StaticSiteDistribution
+    from caching_constructs.edge.static_site import StaticSiteDistribution
 
     stack = cdk.Stack(cdk.App(outdir=str(tmp_path)))
     api = apigw.RestApi(stack, "Api")

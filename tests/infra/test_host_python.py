@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from caching_constructs.python_bundling import LocalPythonBundler
-from caching_constructs.python_bytecode import find_interpreter
-from caching_constructs.python_function import PYTHON_RUNTIME
-from caching_constructs.requirements_lock import read_header, read_lock, target_label
+from caching_constructs.app.python_function import PYTHON_RUNTIME
+from lambda_bundling.bundling import LocalPythonBundler
+from lambda_bundling.bytecode import find_interpreter
+from lambda_bundling.locks import read_header, read_lock, target_label
 from stacks.api_stack import LAMBDA_ROOT, dax_bundle
 from tests.infra.conftest import ROOT
 

@@ -7,7 +7,7 @@ import pytest
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
-from caching_constructs.logical_ids import keep_logical_ids, logical_id_for_path
+from caching_constructs.core.logical_ids import keep_logical_ids, logical_id_for_path
 from constructs import Construct
 
 

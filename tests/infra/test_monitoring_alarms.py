@@ -12,7 +12,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
-from caching_constructs.monitoring import ABOVE, OperationsMonitoring
+from caching_constructs.monitoring.facade import ABOVE, OperationsMonitoring
 from config import ENVIRONMENT_NAMES, load_environment
 from config.schema import MonitoringConfig
 from stacks.stage import CachingStage

@@ -12,7 +12,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
-from caching_constructs.monitoring import OperationsMonitoring
+from caching_constructs.monitoring.facade import OperationsMonitoring
 from config import ENVIRONMENT_NAMES, load_environment
 from stacks.stage import CachingStage
 from tests.infra.conftest import new_app

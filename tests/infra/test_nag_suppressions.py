@@ -1,7 +1,7 @@
 """Exemptions are exact and narrow: one acknowledgment per finding, on the resource itself.
 
 cdk-nag 3 and the Guard plugin read CDK acknowledgments, which cover the construct they sit on and everything
-below it, and match granular findings exactly (no regexes). ``caching_constructs.nag`` is the one way in.
+below it, and match granular findings exactly (no regexes). ``caching_constructs.core.nag`` is the one way in.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import cdklabs.cdk_validator_cfnguard
 import pytest
 from aws_cdk import aws_s3 as s3
 
-from caching_constructs.control_tower_rules import CONTROL_TOWER_RULES
-from caching_constructs.nag import GUARD_PLUGIN, acknowledgment_ids, exempt_control, suppress_findings
+from caching_constructs.core.control_tower_rules import CONTROL_TOWER_RULES
+from caching_constructs.core.nag import GUARD_PLUGIN, acknowledgment_ids, exempt_control, suppress_findings
 from config import ENVIRONMENT_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from caching_constructs.rules import SERVERLESS
-from caching_constructs.serverless_cache import SERVERLESS_PORT
+from caching_constructs.core.rules import SERVERLESS
+from caching_constructs.elasticache.serverless_cache import SERVERLESS_PORT
 from config import ENVIRONMENT_NAMES
 from tests.infra.templates import resources_of_type
 

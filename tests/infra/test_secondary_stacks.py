@@ -98,7 +98,7 @@ def test_the_database_secret_is_replicated_to_the_secondary_region(prod):
 
 def test_a_secondary_member_refuses_the_well_known_port_as_the_primary_does():
     """So cdk-nag's AEC5 cannot fire on the member, which therefore carries no exemption for it."""
-    from caching_constructs.global_datastore import SecondaryReplicationGroup
+    from caching_constructs.elasticache.global_datastore import SecondaryReplicationGroup
     from tests.infra.bare_stack import bare_stack
 
     stack, vpc = bare_stack()

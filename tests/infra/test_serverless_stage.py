@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from caching_constructs.cache_access import FUNCTION_ACCESS
+from caching_constructs.elasticache.cache_access import FUNCTION_ACCESS
 from config import ConfigError, parse_environment
 from config.environments import ENVIRONMENTS
 from tests.infra.serverless_stage import SERVERLESS_CACHE

@@ -1,6 +1,6 @@
 """Each function's RBAC user, with exactly the access string the template grants
-(``caching_constructs.cache_access``), on a real redis-server: its code path works under it, nothing it sends
-is refused, what it is granted it uses, and it is refused what it must never do."""
+(``caching_constructs.elasticache.cache_access``), on a real redis-server: its code path works under it,
+nothing it sends is refused, what it is granted it uses, and it is refused what it must never do."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import redis
 from handler_support import call
 
 from cachelib import Cache
-from caching_constructs.cache_access import (
+from caching_constructs.elasticache.cache_access import (
     CACHE_WARMER,
     DISABLED_DEFAULT_USER,
     FUNCTION_ACCESS,

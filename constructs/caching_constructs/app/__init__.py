@@ -1,0 +1,1 @@
+"""The application tier: the Lambda functions that run the caching library, one construct per service."""

@@ -1,0 +1,1 @@
+"""CloudFront and what keeps it fresh after a write."""

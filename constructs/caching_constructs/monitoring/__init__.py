@@ -1,0 +1,1 @@
+"""The monitoring facade: one dashboard and severity-keyed alarms over the constructs' own metrics."""

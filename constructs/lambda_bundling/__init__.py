@@ -1,0 +1,2 @@
+"""Build tooling for the Lambda assets: bundling with pip on the host (no Docker), hash-pinned lock files and
+bytecode. Runs at synth; deploys nothing."""
