@@ -36,7 +36,7 @@ from servers import function_env
 
 from lambda_bundling.bundling import LocalPythonBundler
 from lambda_bundling.bytecode import find_interpreter
-from stacks.api_stack import core_bundle
+from stacks.lambda_assets import core_bundle
 
 _IMPORT = """
 import sys, time

@@ -20,6 +20,7 @@ from caching_constructs.core.rules import FloatRange, IntRange, OneOf, Rule
 from caching_constructs.elasticache import global_datastore_rules
 from caching_constructs.elasticache.cache_access import CACHE_AUTH
 from caching_constructs.elasticache.engine_families import CACHE_ENGINE
+from caching_contract import http
 from config import formats
 from config.cost import CostSettings
 
@@ -181,7 +182,7 @@ class FunctionsConfig:
     """Cache warmer timeout (loads ``warm_top_n`` rows in batches). Default 120."""
     schema_seed_timeout_seconds: int = setting(300, IntRange(30, 900))
     """Schema/seed custom-resource timeout; CloudFormation waits for it on every deploy. Default 300."""
-    product_write_mode: str = setting("invalidate", OneOf(("invalidate", "write-through")))
+    product_write_mode: str = setting(http.WRITE_MODES[0], OneOf(http.WRITE_MODES))
     """How a product write puts Redis right after its commit (``PRODUCT_WRITE_MODE``). ``invalidate`` deletes
     the entry, and the next read loads it: cheapest when items are written more often than they are read.
     ``write-through`` stores the new row in the same guarded step, so the next read is a hit: for items read

@@ -7,13 +7,11 @@ says how much traffic flows through it.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from collections.abc import Iterable
-from functools import cache
 
-from cost.assembly import ROOT
+from caching_contract import metrics, variables
 from cost.model import Charge, Context, H, Resource, Where, prices, references
 
 SECONDS_PER_MONTH = H * 3600
@@ -27,22 +25,10 @@ XRAY_RESERVOIR_PER_SECOND, XRAY_FIXED_RATE = 1.0, 0.05
 """X-Ray's default sampling rule: the first request each second, then 5% of the rest."""
 SERVERLESS_MINIMUM_GB = {"redis": 1.0, "memcached": 1.0, "valkey": 0.1}
 """ElastiCache Serverless meters at least this much data per cache."""
-CACHE_LIBRARY = "REDIS_HOST"
+CACHE_LIBRARY = variables.REDIS_HOST
 """The environment variable of every function that runs the caching library (and emits its metrics)."""
-DAX_CLIENT = "DAX_ENDPOINT"
+DAX_CLIENT = variables.DAX_ENDPOINT
 """The environment variable of the function that reads through DAX (the DAX demo)."""
-
-
-@cache
-def cache_library_metrics() -> int:
-    """Metric names the caching library emits per service (``cachelib.metrics.ALL_METRICS``). Loaded from its
-    file: ``lambda/`` is an asset folder, not a package, and the module needs only the standard library."""
-    path = ROOT / "lambda" / "cachelib" / "metrics.py"
-    spec = importlib.util.spec_from_file_location("_cachelib_metrics", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return len(module.ALL_METRICS)
 
 
 def _short(logical_id: str) -> str:
@@ -283,11 +269,11 @@ def environment_charges(ctx: Context) -> Iterable[Charge]:
         price = ctx.usd("xray/million-traces-recorded")
         yield Charge("Functions", "X-Ray traces", _traced_requests(ctx), "trace", price, usage=True)
     services = {
-        (r["Properties"].get("Environment") or {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME")
+        (r["Properties"].get("Environment") or {}).get("Variables", {}).get(variables.SERVICE_NAME)
         for _, r in ctx.resources("AWS::Lambda::Function")
         if CACHE_LIBRARY in (r["Properties"].get("Environment") or {}).get("Variables", {})
     }
     if services:
-        metrics = len(services) * cache_library_metrics()
+        series = len(services) * len(metrics.ALL_METRICS)
         price = ctx.usd("cloudwatch/custom-metric-month")
-        yield Charge("Monitoring", "caching library metrics (EMF)", metrics, "metric-mo", price)
+        yield Charge("Monitoring", "caching library metrics (EMF)", series, "metric-mo", price)

@@ -74,7 +74,7 @@ class LockGenerationError(RuntimeError):
 def bundles() -> dict[str, Callable[[str, str], PythonBundleSpec]]:
     """The API stack's bundle specs, one per lock. Imports aws_cdk, so jsii runs on the pinned Node."""
     os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-    from stacks.api_stack import core_bundle, dax_bundle
+    from stacks.lambda_assets import core_bundle, dax_bundle
 
     return {"core": core_bundle, "dax": dax_bundle}
 

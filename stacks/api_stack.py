@@ -24,9 +24,9 @@ from aws_cdk import aws_events as events
 from caching_constructs.api.cached_rest_api import CachedRestApi
 from caching_constructs.api.web_acl import ManagedRulesWebAcl
 from caching_constructs.app.cache_warmer import CacheWarmer
-from caching_constructs.app.cachelib_environment import CacheSettings, MemcachedVariables
+from caching_constructs.app.cachelib_environment import CacheSettings
 from caching_constructs.app.dax_demo import DaxDemo
-from caching_constructs.app.product_api import ITEM_ROUTE, ProductApi
+from caching_constructs.app.product_api import ProductApi
 from caching_constructs.app.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
 from caching_constructs.app.schema_seed import SchemaSeed
 from caching_constructs.core.encryption_keys import customer_managed_key
@@ -34,29 +34,13 @@ from caching_constructs.data.dax_cluster import DaxCluster
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_constructs.edge.edge_refresh import EdgeRefreshQueue
 from caching_constructs.elasticache.caches import CacheStore
-from caching_constructs.elasticache.memcached_cluster import MemcachedCluster
+from caching_contract import metrics, services, variables
+from caching_contract.http import ITEM_ROUTE
 from config.schema import ApiConfig, FunctionsConfig, SecurityConfig
 from constructs import Construct
 from lambda_bundling.bundling import python_lambda_code
 from stacks.cdk_values import log_retention
-
-# CORE_HANDLERS, DAX_HANDLERS and LAMBDA_ROOT lived here before stacks/lambda_assets.py; other modules still
-# import them from here (as they do core_bundle, dax_bundle, lambda_constant and ITEM_ROUTE).
-from stacks.lambda_assets import (  # noqa: F401
-    CORE_HANDLERS,
-    DAX_HANDLERS,
-    LAMBDA_ROOT,
-    cachelib_constant,
-    core_bundle,
-    dax_bundle,
-    lambda_constant,
-    load_catalog_schema,
-    product_body_schema,
-    schema_version,
-)
-from stacks.monitoring_application import ENVIRONMENT_VARIABLE
-
-METRICS_NAMESPACE = "CachingArchitecture"
+from stacks.lambda_assets import core_bundle, dax_bundle, schema_version
 
 
 class ApiStack(cdk.Stack):
@@ -113,7 +97,7 @@ class ApiStack(cdk.Stack):
         self._add_catalog_functions(functions, core, cache, database, secrets_manager_endpoint, sqs_endpoint)
         self.dax_demo = DaxDemo(
             self,
-            "DaxDemo",
+            services.DAX_DEMO.id,
             defaults=with_dax_client,
             dax=dax,
             table=table,
@@ -141,8 +125,8 @@ class ApiStack(cdk.Stack):
             architecture=architecture_named(functions.architecture),
             memory_size=functions.memory_mb,
             environment={
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                ENVIRONMENT_VARIABLE: environment_name,
+                variables.METRICS_NAMESPACE: metrics.NAMESPACE,
+                variables.ENVIRONMENT: environment_name,
             },
             log_retention=log_retention(functions.log_retention_days),
             log_removal_policy=removal_policy,
@@ -168,36 +152,24 @@ class ApiStack(cdk.Stack):
             near_cache=functions.l1_enabled,
             near_cache_ttl=cdk.Duration.seconds(functions.l1_ttl_seconds),
         )
-        memcached_variables = (
-            MemcachedVariables(
-                engine=cachelib_constant("ENV_CACHE_ENGINE"),
-                discovery_endpoint=cachelib_constant("ENV_CACHE_DISCOVERY_ENDPOINT"),
-                tls=cachelib_constant("ENV_MEMCACHED_TLS"),
-            )
-            if isinstance(cache, MemcachedCluster)
-            else None
-        )
         self.product_api = ProductApi(
             self,
-            "ProductApi",
+            services.PRODUCT_API.id,
             defaults=defaults,
             cache=cache,
             database=database,
             secrets_manager_endpoint=secrets_manager_endpoint,
             edge_refresh_queue=self.edge_refresh_queue,
             sqs_endpoint=sqs_endpoint,
-            # Read from the source: the handler module imports the caching library, which synth does not have.
-            queue_url_variable=lambda_constant("edge_refresh", "QUEUE_URL_VARIABLE"),
             cache_settings=cache_settings,
             write_mode=functions.product_write_mode,
             idempotency_ttl=cdk.Duration.hours(functions.idempotency_ttl_hours),
             timeout=cdk.Duration.seconds(functions.timeout_seconds),
             reserved_concurrent_executions=functions.reserved_concurrency,
-            memcached_variables=memcached_variables,
         )
         self.cache_warmer = CacheWarmer(
             self,
-            "CacheWarmer",
+            services.CACHE_WARMER.id,
             defaults=defaults,
             cache=cache,
             database=database,
@@ -208,16 +180,15 @@ class ApiStack(cdk.Stack):
             timeout=cdk.Duration.seconds(functions.warmer_timeout_seconds),
             # One warmer at a time, when the account has concurrency to reserve (see reserved_concurrency).
             reserved_concurrent_executions=1 if functions.reserved_concurrency is not None else None,
-            memcached_variables=memcached_variables,
         )
         self.schema_seed = SchemaSeed(
             self,
-            "SchemaSeed",
+            services.SCHEMA_SEED.id,
             defaults=defaults,
             database=database,
             secrets_manager_endpoint=secrets_manager_endpoint,
             seed_product_count=functions.seed_product_count,
-            schema_version=schema_version(load_catalog_schema()),
+            schema_version=schema_version(),
             timeout=cdk.Duration.seconds(functions.schema_seed_timeout_seconds),
         )
 
@@ -243,7 +214,6 @@ class ApiStack(cdk.Stack):
         product_routes = self.product_api.routes(
             item_cache_ttl=cdk.Duration.seconds(api.item_cache_ttl_seconds),
             list_cache_ttl=cdk.Duration.seconds(api.list_cache_ttl_seconds),
-            body_schema=product_body_schema(load_catalog_schema()),
         )
         self.rest_api = CachedRestApi(
             self,

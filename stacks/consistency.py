@@ -32,14 +32,14 @@ from pathlib import Path
 
 from caching_constructs.edge.edge_refresh import MAX_BATCHING_WINDOW
 from caching_constructs.edge.static_site import API_MAX_TTL, API_MIN_TTL
+from caching_contract import http
 from config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
-from stacks.api_stack import ITEM_ROUTE, lambda_constant
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN = "<!-- consistency-contract:begin (generated: python -m stacks.consistency --write) -->"
 END = "<!-- consistency-contract:end -->"
-ITEM = f"`GET {ITEM_ROUTE}`"
-LIST = "`GET /products?category=&page=&limit=`"
+ITEM = f"`GET {http.ITEM_ROUTE}`"
+LIST = f"`GET {http.COLLECTION_PATH}?{'&'.join(f'{name}=' for name in http.LIST_PARAMETERS)}`"
 PATHS = ("direct to the function", "through the stage cache (`ApiUrl`)", "through CloudFront")
 
 
@@ -67,15 +67,8 @@ class Timings:
         return min(max(self.fresh_max_age, self.stale_max_age, self.edge_min_ttl), self.edge_max_ttl)
 
 
-def handler_max_ages() -> tuple[int, int]:
-    return (
-        lambda_constant("product_api", "EDGE_MAX_AGE_SECONDS"),
-        lambda_constant("product_api", "STALE_MAX_AGE_SECONDS"),
-    )
-
-
 def timings(config: EnvironmentConfig) -> Timings:
-    fresh, stale = handler_max_ages()
+    fresh, stale = http.EDGE_MAX_AGE_SECONDS, http.STALE_MAX_AGE_SECONDS
     return Timings(
         near_cache=config.functions.l1_ttl_seconds if config.functions.l1_enabled else 0,
         item_stage_ttl=config.api.item_cache_ttl_seconds,

@@ -10,23 +10,23 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 
-from caching_constructs.app.product_api import LIST_QUERY_STRINGS
 from caching_constructs.app.python_function import PYTHON_RUNTIME, architecture_named
 from caching_constructs.core.encryption_keys import customer_managed_key
 from caching_constructs.core.nag import exempt_control, nag_form, suppress_findings
 from caching_constructs.edge.edge_refresh import EdgeRefresher, EdgeRefreshQueue
 from caching_constructs.edge.static_site import StaticSiteDistribution
+from caching_contract import http, services
 from config.schema import EdgeConfig, SecurityConfig
 from constructs import Construct
 from lambda_bundling.bundling import python_lambda_code
 from stacks.cdk_values import log_retention
-from stacks.lambda_assets import EDGE_REFRESH_HANDLER, core_bundle, lambda_constant
+from stacks.lambda_assets import core_bundle
 
 SITE_DIR = Path(__file__).resolve().parents[1] / "site"
 # Paths CloudFront sends to the API stage; everything else is a static file.
-API_PATH_PATTERNS = ("/products", "/products/*", "/dax/*")
+API_PATH_PATTERNS = (http.COLLECTION_PATH, f"{http.COLLECTION_PATH}/*", "/dax/*")
 # The same parameters the stage cache keys on for GET /products: one cache key definition at both layers.
-API_QUERY_STRINGS = LIST_QUERY_STRINGS
+API_QUERY_STRINGS = http.LIST_PARAMETERS
 # The viewer headers the API reads: SigV4 (writes may come through CloudFront), the body's type, the
 # idempotency key and the correlation id, spelt as the handlers spell them. Nothing else reaches the stage:
 # not Cache-Control (a browser reload's max-age=0 asks the stage cache to refresh, and it answers 403).
@@ -36,8 +36,8 @@ API_HEADERS = (
     "X-Amz-Security-Token",
     "X-Amz-Content-Sha256",
     "Content-Type",
-    lambda_constant("idempotency", "KEY_HEADER"),
-    lambda_constant("apigw", "CORRELATION_HEADER"),
+    http.IDEMPOTENCY_KEY_HEADER,
+    http.CORRELATION_HEADER,
 )
 PRICE_CLASSES = {
     "PriceClass_100": cloudfront.PriceClass.PRICE_CLASS_100,
@@ -173,13 +173,12 @@ class EdgeStack(cdk.Stack):
     ) -> None:
         self.edge_refresher = EdgeRefresher(
             self,
-            "EdgeRefresher",
+            services.EDGE_REFRESHER.id,
             queue=edge_refresh_queue,
             # A code asset belongs to one stack: the same core bundle (same hash, built once) as the Api's.
             code=python_lambda_code(
                 core_bundle(function_architecture, PYTHON_RUNTIME.name.removeprefix("python"))
             ),
-            handler=EDGE_REFRESH_HANDLER,
             architecture=architecture_named(function_architecture),
             api_url=rest_api.deployment_stage.url_for_path("/"),
             refresh_policy=edge_refresh_policy,

@@ -11,36 +11,19 @@ from collections.abc import Callable, Sequence
 from aws_cdk import aws_cloudwatch as cloudwatch
 
 from caching_constructs.monitoring.facade import ABOVE, OperationsMonitoring
-
-# The caching library's EMF contract, restated here because lambda/ is an asset folder the CDK app does not
-# import; tests/infra/test_monitoring_dashboard.py holds these equal to lambda/cachelib/metrics.py.
-APPLICATION_NAMESPACE = "CachingArchitecture"
-"""EMF namespace of the caching library's metrics (``POWERTOOLS_METRICS_NAMESPACE``)."""
-APPLICATION_COUNTS = (
-    "CacheHit",
-    "CacheMiss",
-    "CacheStaleServed",
-    "CacheLoaderWait",
-    "CacheNegativeHit",
-    "CacheError",
-)
-APPLICATION_LATENCY = "CacheLatency"
-APPLICATION_ERRORS = "CacheError"
-ENVIRONMENT_DIMENSION = "environment"
-"""The library's ``cachelib.metrics.ENVIRONMENT_DIMENSION``."""
-ENVIRONMENT_VARIABLE = "APP_ENVIRONMENT"
-"""The library's ``cachelib.metrics.ENVIRONMENT_VARIABLE``: the Api stack sets it on every function."""
+from caching_contract import metrics
+from caching_contract.services import Service
 
 
 def application_metric(
-    service: str, metric_name: str, *, environment: str, statistic: str = "Sum"
+    service: Service, metric_name: str, *, environment: str, statistic: str = "Sum"
 ) -> cloudwatch.Metric:
     """A metric the caching library publishes as EMF (``CachingArchitecture``, dimensions ``service`` and
     ``environment``)."""
     return cloudwatch.Metric(
-        namespace=APPLICATION_NAMESPACE,
+        namespace=metrics.NAMESPACE,
         metric_name=metric_name,
-        dimensions_map={"service": service, ENVIRONMENT_DIMENSION: environment},
+        dimensions_map={metrics.SERVICE_DIMENSION: service.name, metrics.ENVIRONMENT_DIMENSION: environment},
         statistic=statistic,
         # A label would turn an alarm's metric into a metric-math query; only the latency graph needs one.
         label=f"{metric_name} {statistic}" if statistic != "Sum" else None,
@@ -49,7 +32,7 @@ def application_metric(
 
 def monitor_application(
     monitoring: OperationsMonitoring,
-    services: Sequence[str],
+    services: Sequence[Service],
     *,
     environment: str,
     cache_errors_threshold: float,
@@ -63,23 +46,20 @@ def monitor_application(
     graph = monitoring.graph
     widgets = []
     for service in services:
-        counts = [application_metric(service, name, environment=environment) for name in APPLICATION_COUNTS]
+        counts = [
+            application_metric(service, name, environment=environment) for name in metrics.COUNT_METRICS
+        ]
         latency = [
-            application_metric(service, APPLICATION_LATENCY, environment=environment, statistic=stat)
+            application_metric(service, metrics.CACHE_LATENCY, environment=environment, statistic=stat)
             for stat in ("p50", "p99")
         ]
-        widgets.append(graph(f"{service}: cache outcomes", counts, width=12))
-        widgets.append(graph(f"{service}: cache latency (ms)", latency, width=12))
+        widgets.append(graph(f"{service.name}: cache outcomes", counts, width=12))
+        widgets.append(graph(f"{service.name}: cache latency (ms)", latency, width=12))
         alarm(
-            f"{pascal_case(service)}CacheErrors",
-            application_metric(service, APPLICATION_ERRORS, environment=environment),
+            f"{service.id}CacheErrors",
+            application_metric(service, metrics.CACHE_ERROR, environment=environment),
             threshold=cache_errors_threshold,
             comparison=ABOVE,
-            description=f"{service}: cache calls failing (reads fall back to the database)",
+            description=f"{service.name}: cache calls failing (reads fall back to the database)",
         )
     monitoring.add_section("Application (caching library, EMF)", widgets)
-
-
-def pascal_case(name: str) -> str:
-    """``product-api`` -> ``ProductApi``: a service name as part of an alarm id."""
-    return "".join(part.title() for part in name.replace("_", "-").split("-"))

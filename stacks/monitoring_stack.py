@@ -31,15 +31,11 @@ from caching_constructs.monitoring.facade import (
     Severity,
     cloudfront_metric,
 )
+from caching_contract.services import Service
 from config.schema import MonitoringConfig
 from constructs import Construct
 from stacks.alarm_notifications import operations_monitoring
-from stacks.monitoring_application import (  # noqa: F401  (re-exported: the stack's public names)
-    APPLICATION_COUNTS,
-    APPLICATION_NAMESPACE,
-    application_metric,
-    monitor_application,
-)
+from stacks.monitoring_application import monitor_application
 from stacks.monitoring_cache import CacheMonitoring
 from stacks.monitoring_serverless import monitor_serverless_cache
 
@@ -73,7 +69,7 @@ class MonitoringStack(cdk.Stack):
         api_stage: apigw.Stage,
         distribution: cloudfront.Distribution,
         functions: Mapping[str, lambda_.Function],
-        application_services: Sequence[str],
+        application_services: Sequence[Service],
         environment: str,
         **kwargs,
     ) -> None:

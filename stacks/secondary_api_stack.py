@@ -18,12 +18,12 @@ from caching_constructs.app.product_api import catalogue_routes
 from caching_constructs.app.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
 from caching_constructs.app.secondary_product_api import SecondaryProductApi
 from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_contract import metrics, services, variables
 from config.schema import ApiConfig, DatabaseConfig, FunctionsConfig, SecurityConfig
 from constructs import Construct
 from lambda_bundling.bundling import python_lambda_code
 from stacks.cdk_values import log_retention
-from stacks.lambda_assets import core_bundle, load_catalog_schema, product_body_schema
-from stacks.monitoring_application import APPLICATION_NAMESPACE, ENVIRONMENT_VARIABLE
+from stacks.lambda_assets import core_bundle
 from stacks.secondary_data_stack import (
     DATABASE_SECRET_OUTPUT,
     REFILL_QUEUE_ARN_OUTPUT,
@@ -84,8 +84,8 @@ def function_defaults(
         architecture=architecture_named(functions.architecture),
         memory_size=functions.memory_mb,
         environment={
-            "POWERTOOLS_METRICS_NAMESPACE": APPLICATION_NAMESPACE,
-            ENVIRONMENT_VARIABLE: environment_name,
+            variables.METRICS_NAMESPACE: metrics.NAMESPACE,
+            variables.ENVIRONMENT: environment_name,
         },
         log_retention=log_retention(functions.log_retention_days),
         log_removal_policy=removal_policy,
@@ -131,7 +131,7 @@ class SecondaryApiStack(cdk.Stack):
         replica = data.database_replica
         self.product_api = SecondaryProductApi(
             self,
-            "ProductApi",
+            services.PRODUCT_API.id,
             defaults=defaults,
             cache=data.cache,
             database_host=replica.attr_endpoint_address,
@@ -174,7 +174,6 @@ class SecondaryApiStack(cdk.Stack):
                 self.product_api.function,
                 item_cache_ttl=cdk.Duration.seconds(api.item_cache_ttl_seconds),
                 list_cache_ttl=cdk.Duration.seconds(api.list_cache_ttl_seconds),
-                body_schema=product_body_schema(load_catalog_schema()),
             ),
         )
         # Its name is what the Edge stack reads for its failover origin (global_stacks.API_URL_OUTPUT).

@@ -80,6 +80,26 @@ class SecondaryDataStack(cdk.Stack):
         self.database_connections = ec2.Connections(
             security_groups=[database_security_group], default_port=ec2.Port.tcp(database.port)
         )
+        self.database_replica = self._add_database_replica(
+            vpc=vpc,
+            security_group=database_security_group,
+            source_arn=primary_output(DATABASE_ARN_OUTPUT),
+            source_region=primary_region,
+            database=database,
+            deletion_protection=deletion_protection,
+        )
+
+    def _add_database_replica(
+        self,
+        *,
+        vpc: ec2.IVpc,
+        security_group: ec2.ISecurityGroup,
+        source_arn: str,
+        source_region: str,
+        database: DatabaseConfig,
+        deletion_protection: bool,
+    ) -> rds.CfnDBInstance:
+        """The cross-region read replica of the primary's writer, in this region's isolated subnets."""
         subnet_group = rds.CfnDBSubnetGroup(
             self,
             "DatabaseSubnets",
@@ -87,14 +107,14 @@ class SecondaryDataStack(cdk.Stack):
             subnet_ids=vpc.select_subnets(**DATA_SUBNETS._values).subnet_ids,
         )
         # An L1: the L2 replica takes an IDatabaseInstance of this region; the source is another region's ARN.
-        self.database_replica = rds.CfnDBInstance(
+        replica = rds.CfnDBInstance(
             self,
             "DatabaseReplica",
-            source_db_instance_identifier=primary_output(DATABASE_ARN_OUTPUT),
-            source_region=primary_region,
+            source_db_instance_identifier=source_arn,
+            source_region=source_region,
             db_instance_class=f"db.{database.instance_class}",
             db_subnet_group_name=subnet_group.ref,
-            vpc_security_groups=[database_security_group.security_group_id],
+            vpc_security_groups=[security_group.security_group_id],
             port=str(database.port),
             # KmsKeyId encrypts a cross-region replica; CloudFormation refuses StorageEncrypted with a source.
             kms_key_id=self.key.key_arn,
@@ -106,27 +126,9 @@ class SecondaryDataStack(cdk.Stack):
             enable_iam_database_authentication=True,
             enable_cloudwatch_logs_exports=["audit", "error", "general", "slowquery"],
         )
-        self.database_replica.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
-        suppress_findings(
-            self.database_replica,
-            [
-                {
-                    "id": "AwsSolutions-RDS2",
-                    "reason": "Encrypted with this region's key (KmsKeyId); a replica may not also declare "
-                    "StorageEncrypted, which it inherits from its encrypted source.",
-                },
-                {
-                    "id": "AwsSolutions-RDS3",
-                    "reason": "A cross-region read replica: the region's availability plan is promoting it "
-                    "(docs/DEPLOY.md), after which it is modified to Multi-AZ.",
-                },
-                {
-                    "id": "AwsSolutions-RDS11",
-                    "reason": "The replica sets the writer's non-default port; it inherits the engine, "
-                    "which the rule reads to know the default.",
-                },
-            ],
-        )
+        replica.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
+        _exempt_database_replica(replica)
+        return replica
 
     def metric_database_replica_lag(self, **props: Any) -> cloudwatch.Metric:
         """AWS/RDS ``ReplicaLag`` (seconds, Maximum) of the cross-region replica: how far its rows trail the
@@ -138,3 +140,26 @@ class SecondaryDataStack(cdk.Stack):
             dimensions_map={"DBInstanceIdentifier": self.database_replica.ref},
             **options,
         )
+
+
+def _exempt_database_replica(replica: rds.CfnDBInstance) -> None:
+    suppress_findings(
+        replica,
+        [
+            {
+                "id": "AwsSolutions-RDS2",
+                "reason": "Encrypted with this region's key (KmsKeyId); a replica may not also declare "
+                "StorageEncrypted, which it inherits from its encrypted source.",
+            },
+            {
+                "id": "AwsSolutions-RDS3",
+                "reason": "A cross-region read replica: the region's availability plan is promoting it "
+                "(docs/DEPLOY.md), after which it is modified to Multi-AZ.",
+            },
+            {
+                "id": "AwsSolutions-RDS11",
+                "reason": "The replica sets the writer's non-default port; it inherits the engine, "
+                "which the rule reads to know the default.",
+            },
+        ],
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 
 from caching_constructs.core.nag import suppress_cdk_singletons
+from caching_contract import services
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.api_stack import ApiStack
@@ -117,14 +118,16 @@ class CachingStage(cdk.Stage):
             distribution=self.edge.site.distribution,
             # The L2s: MonitoringStack takes lambda.Function, not yet anything with metric_*().
             functions={
-                "ProductApi": api.product_api.function,
-                "CacheWarmer": api.cache_warmer.function,
-                "SchemaSeed": api.schema_seed.function,
-                "DaxDemo": api.dax_demo.function,
-                "EdgeRefresher": self.edge.edge_refresher.function,
+                function.node.id: function.function
+                for function in (
+                    api.product_api,
+                    api.cache_warmer,
+                    api.schema_seed,
+                    api.dax_demo,
+                    self.edge.edge_refresher,
+                )
             },
-            # POWERTOOLS_SERVICE_NAME of the functions using the caching library (tests check the Api stack).
-            application_services=("product-api", "cache-warmer"),
+            application_services=services.CACHING_LIBRARY_SERVICES,
             environment=config.name,
             description="Caching architecture: dashboard and alarms to an encrypted SNS topic",
             **stack_props,

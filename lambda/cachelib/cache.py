@@ -25,20 +25,20 @@ from cachelib.errors import CacheUnavailable, ConfigurationError, DatabaseUnavai
 from cachelib.gateway import Gateway, RedisGateway
 from cachelib.keys import KeyBuilder
 from cachelib.leases import LeaseKeeper
-from cachelib.metrics import (
+from cachelib.metrics import CacheMetrics
+from cachelib.near_cache import NearCache
+from cachelib.result import CacheResult, CacheStatus
+from cachelib.settings import Settings
+from cachelib.versions import VersionCounters
+from cachelib.writes import CacheWrites
+from caching_contract.metrics import (
     CACHE_ERROR,
     CACHE_HIT,
     CACHE_LOADER_WAIT,
     CACHE_MISS,
     CACHE_NEGATIVE_HIT,
     CACHE_STALE_SERVED,
-    CacheMetrics,
 )
-from cachelib.near_cache import NearCache
-from cachelib.result import CacheResult, CacheStatus
-from cachelib.settings import Settings
-from cachelib.versions import VersionCounters
-from cachelib.writes import CacheWrites
 
 T = TypeVar("T")
 Loader = Callable[[ReadEndpoint], T | None]

@@ -42,14 +42,11 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from cachelib.metrics import ENVIRONMENT_VARIABLE
+from caching_contract.variables import ENVIRONMENT, LOG_SAMPLE_RATE, REQUEST_LOG_ALL, SERVICE_NAME
 
-SERVICE_VARIABLE = "POWERTOOLS_SERVICE_NAME"
-ALL_REQUESTS_VARIABLE = "REQUEST_LOG_ALL"
 ROUTINE_LINE_INTERVAL_SECONDS = 1.0
 SLOW_REQUEST_MS = 50.0
 STALE_AGGREGATE_SECONDS = 60.0
-SAMPLE_RATE_VARIABLE = "POWERTOOLS_LOGGER_SAMPLE_RATE"
 LEVEL_VARIABLES = ("AWS_LAMBDA_LOG_LEVEL", "LOG_LEVEL")
 """Lambda sets ``AWS_LAMBDA_LOG_LEVEL`` from the function's application log level; ``LOG_LEVEL`` locally."""
 
@@ -100,16 +97,16 @@ class _Settings:
 
     @classmethod
     def from_env(cls) -> _Settings:
-        service = os.environ.get(SERVICE_VARIABLE) or "caching-service"
-        environment = os.environ.get(ENVIRONMENT_VARIABLE) or None
+        service = os.environ.get(SERVICE_NAME) or "caching-service"
+        environment = os.environ.get(ENVIRONMENT) or None
         members = f',"service":{encode_basestring(service)}' + (
             f',"environment":{encode_basestring(environment)}' if environment else ""
         )
         try:
-            rate = min(max(float(os.environ.get(SAMPLE_RATE_VARIABLE, "").strip() or 0), 0.0), 1.0)
+            rate = min(max(float(os.environ.get(LOG_SAMPLE_RATE, "").strip() or 0), 0.0), 1.0)
         except ValueError:
             rate = 0.0
-        log_all = os.environ.get(ALL_REQUESTS_VARIABLE, "").strip().lower() == "true"
+        log_all = os.environ.get(REQUEST_LOG_ALL, "").strip().lower() == "true"
         return cls(service, environment, members, log_all, rate)
 
 

@@ -1,6 +1,7 @@
 """Cache metrics as CloudWatch Embedded Metric Format (EMF) lines on stdout (never ``PutMetricData``).
 
-The names below are a contract with the ops dashboard: import them, never retype them.
+The names are the contract with the ops dashboard (``caching_contract.metrics``): import them, never retype
+them.
 
 Recording a metric is on the hit path, so :class:`CacheMetrics` only bumps integers and appends latencies
 in-process; :meth:`CacheMetrics.emit` writes the aggregate as one EMF document per invocation (counts as one
@@ -23,34 +24,14 @@ import threading
 import time
 from typing import Any, TextIO
 
-NAMESPACE_DEFAULT = "CachingArchitecture"
-
-ENVIRONMENT_VARIABLE = "APP_ENVIRONMENT"
-"""Set by the CDK app on every function to the deployment environment's name (dev, staging, prod)."""
-ENVIRONMENT_DIMENSION = "environment"
-"""Every metric carries it next to ``service``: environments that share an account and region publish into
-the same namespace, and each one's dashboard and alarms select only its own series."""
-
-CACHE_HIT = "CacheHit"
-CACHE_MISS = "CacheMiss"
-CACHE_STALE_SERVED = "CacheStaleServed"
-CACHE_LOADER_WAIT = "CacheLoaderWait"
-CACHE_NEGATIVE_HIT = "CacheNegativeHit"
-CACHE_ERROR = "CacheError"
-CACHE_LATENCY = "CacheLatency"
-
-COUNT_METRICS: tuple[str, ...] = (
-    CACHE_HIT,
-    CACHE_MISS,
-    CACHE_STALE_SERVED,
-    CACHE_LOADER_WAIT,
-    CACHE_NEGATIVE_HIT,
-    CACHE_ERROR,
+from caching_contract.metrics import (
+    CACHE_LATENCY,
+    COUNT_METRICS,
+    ENVIRONMENT_DIMENSION,
+    NAMESPACE,
+    SERVICE_DIMENSION,
 )
-ALL_METRICS: tuple[str, ...] = (*COUNT_METRICS, CACHE_LATENCY)
-
-DISABLED_VARIABLE = "POWERTOOLS_METRICS_DISABLED"
-"""``true`` (local runs, tests) writes no metrics; the name Powertools users know."""
+from caching_contract.variables import ENVIRONMENT, METRICS_DISABLED
 
 _COUNT_MEMBERS = "".join(f',"{name}":%d' for name in COUNT_METRICS)
 _random = random.random  # cheaper than randrange for the reservoir draw
@@ -61,11 +42,11 @@ class CacheMetrics:
     """Thread-safe in-process aggregate of the cache metrics, written as EMF on demand."""
 
     def __init__(
-        self, namespace: str = NAMESPACE_DEFAULT, service: str | None = None, environment: str | None = None
+        self, namespace: str = NAMESPACE, service: str | None = None, environment: str | None = None
     ) -> None:
         self.namespace = namespace
         self.service = service
-        self.environment = environment or os.environ.get(ENVIRONMENT_VARIABLE) or None
+        self.environment = environment or os.environ.get(ENVIRONMENT) or None
         """The ``environment`` dimension; default ``APP_ENVIRONMENT``, none when that is unset."""
         self._lock = threading.Lock()
         self._counts: dict[str, int] = dict.fromkeys(COUNT_METRICS, 0)
@@ -73,7 +54,7 @@ class CacheMetrics:
         self._seen = 0
         self._since: float | None = None  # wall clock of the first record since the last drain
         self._prefix: tuple[str, str] | None = None
-        self.enabled = os.environ.get(DISABLED_VARIABLE, "").strip().lower() != "true"
+        self.enabled = os.environ.get(METRICS_DISABLED, "").strip().lower() != "true"
         """Read once: a function's environment does not change while its container lives."""
 
     def incr(self, name: str, value: int = 1) -> None:
@@ -126,7 +107,7 @@ class CacheMetrics:
     def _prefixes(self) -> tuple[str, str]:
         """The document's fixed parts after the timestamp: without, and with, the latency metric."""
         if self._prefix is None:
-            dimensions = {"service": self.service or "caching-service"}
+            dimensions = {SERVICE_DIMENSION: self.service or "caching-service"}
             if self.environment:
                 dimensions[ENVIRONMENT_DIMENSION] = self.environment
             definitions = [{"Name": name, "Unit": "Count"} for name in COUNT_METRICS]

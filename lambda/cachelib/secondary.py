@@ -35,8 +35,8 @@ from typing import Any, TypeVar
 from cachelib import codec
 from cachelib.database import ReadEndpoint
 from cachelib.errors import CacheUnavailable, CorruptEntry
-from cachelib.metrics import CACHE_ERROR, CACHE_HIT, CACHE_MISS, CACHE_NEGATIVE_HIT
 from cachelib.result import CacheResult, CacheStatus
+from caching_contract.metrics import CACHE_ERROR, CACHE_HIT, CACHE_MISS, CACHE_NEGATIVE_HIT
 
 T = TypeVar("T")
 Loader = Callable[[ReadEndpoint], T | None]

@@ -84,28 +84,18 @@ from pathlib import Path
 from typing import overload
 
 from cachelib.errors import ConfigurationError
+from caching_contract import metrics, variables
 
 COMPRESS_MIN_BYTES_DEFAULT = 512
 """Measured in ``bench/RESULTS.md`` ("Compressed entries")."""
 
-REDIS = "redis"
-MEMCACHED = "memcached"
-ENGINES = (REDIS, MEMCACHED)
-
-# The names of the variables that choose and reach the engine, for the CDK app to import rather than retype.
-ENV_CACHE_ENGINE = "CACHE_ENGINE"
-ENV_CACHE_NODES = "CACHE_NODES"
-ENV_MEMCACHED_TLS = "MEMCACHED_TLS"
-ENV_MEMCACHED_TLS_CA_FILE = "MEMCACHED_TLS_CA_FILE"
-ENV_MEMCACHED_CONNECT_TIMEOUT_MS = "MEMCACHED_CONNECT_TIMEOUT_MS"
-ENV_MEMCACHED_TIMEOUT_MS = "MEMCACHED_TIMEOUT_MS"
-ENV_CACHE_DISCOVERY_ENDPOINT = "CACHE_DISCOVERY_ENDPOINT"
-ENV_CACHE_DISCOVERY_INTERVAL_SECONDS = "CACHE_DISCOVERY_INTERVAL_SECONDS"
-ENV_CACHE_ROLE = "CACHE_ROLE"
-ENV_CACHE_REFILL_QUEUE_URL = "CACHE_REFILL_QUEUE_URL"
-PRIMARY = "primary"
-SECONDARY = "secondary"
-ROLES = (PRIMARY, SECONDARY)
+# The engines and roles, and every variable name below, come from the contract the CDK app imports too.
+REDIS = variables.ENGINE_REDIS
+MEMCACHED = variables.ENGINE_MEMCACHED
+ENGINES = variables.ENGINES
+PRIMARY = variables.ROLE_PRIMARY
+SECONDARY = variables.ROLE_SECONDARY
+ROLES = variables.ROLES
 """``CACHE_ROLE``: ``secondary`` in a Global Datastore secondary region, whose Redis is a read-only replica
 (``cachelib/secondary.py``); ``primary`` everywhere else."""
 
@@ -243,11 +233,11 @@ class Settings:
     def __post_init__(self) -> None:
         if self.cache_role not in ROLES:
             raise ConfigurationError(
-                f"{ENV_CACHE_ROLE}: {self.cache_role!r} is not one of {', '.join(ROLES)}"
+                f"{variables.CACHE_ROLE}: {self.cache_role!r} is not one of {', '.join(ROLES)}"
             )
         if self.cache_role == SECONDARY and self.cache_engine != REDIS:
             raise ConfigurationError(
-                f"{ENV_CACHE_ROLE}: 'secondary' needs CACHE_ENGINE=redis (a Global Datastore replica)"
+                f"{variables.CACHE_ROLE}: 'secondary' needs CACHE_ENGINE=redis (a Global Datastore replica)"
             )
         # Here rather than in from_env, so a Settings built in code or by dataclasses.replace is checked too.
         if self.redis_iam_auth and not (self.redis_username and self.redis_cache_name and self.aws_region):
@@ -257,7 +247,7 @@ class Settings:
             )
         if self.cache_engine not in ENGINES:
             raise ConfigurationError(
-                f"{ENV_CACHE_ENGINE}: {self.cache_engine!r} is not one of {', '.join(ENGINES)}"
+                f"{variables.CACHE_ENGINE}: {self.cache_engine!r} is not one of {', '.join(ENGINES)}"
             )
         if self.cache_engine == MEMCACHED:
             if self.cache_l1_enabled:
@@ -272,8 +262,8 @@ class Settings:
                 )
             if self.cache_nodes and self.cache_discovery_endpoint:
                 raise ConfigurationError(
-                    f"{ENV_CACHE_NODES}/{ENV_CACHE_DISCOVERY_ENDPOINT}: both set; set the nodes or the "
-                    "configuration endpoint they are discovered from, not both"
+                    f"{variables.CACHE_NODES}/{variables.CACHE_DISCOVERY_ENDPOINT}: both set; set the nodes "
+                    "or the configuration endpoint they are discovered from, not both"
                 )
             if self.cache_replica_acks:
                 raise ConfigurationError(
@@ -286,77 +276,79 @@ class Settings:
         env = os.environ if env is None else env
         # REDIS_HOST may be absent (a database-only function such as the schema step); building a Redis
         # client then fails with ConfigurationError (require_redis_host), never with a connect to nowhere.
-        redis_host = _str(env, "REDIS_HOST")
-        writer = _str(env, "DB_WRITER_HOST", "localhost")
-        prefix = _str(env, "CACHE_KEY_PREFIX", "app")
+        redis_host = _str(env, variables.REDIS_HOST)
+        writer = _str(env, variables.DB_WRITER_HOST, "localhost")
+        prefix = _str(env, variables.CACHE_KEY_PREFIX, "app")
         if any(c in prefix for c in ":{} ") or len(prefix) > 64:
             raise ConfigurationError(
                 f"CACHE_KEY_PREFIX: {prefix!r} must be 1-64 chars without ':', '{{', '}}', ' '"
             )
-        version = _str(env, "CACHE_KEY_VERSION", "1")
+        version = _str(env, variables.CACHE_KEY_VERSION, "1")
         if any(c in version for c in ":{} ") or len(version) > 16:
             raise ConfigurationError(
                 f"CACHE_KEY_VERSION: {version!r} must be 1-16 chars without ':', '{{', '}}', ' '"
             )
         return cls(
             redis_host=redis_host,
-            redis_port=_int(env, "REDIS_PORT", 6379, 1),
-            redis_tls=_bool(env, "REDIS_TLS", False),
-            redis_cluster_mode=_bool(env, "REDIS_CLUSTER_MODE", False),
-            redis_auth_secret_arn=_str(env, "REDIS_AUTH_SECRET_ARN"),
-            redis_username=_str(env, "REDIS_USERNAME"),
-            redis_password=_str(env, "REDIS_PASSWORD"),
-            redis_iam_auth=_bool(env, "REDIS_IAM_AUTH", False),
-            redis_cache_name=_str(env, "REDIS_CACHE_NAME"),
-            redis_serverless=_bool(env, "REDIS_SERVERLESS", False),
-            aws_region=_str(env, "AWS_REGION"),
-            redis_tls_ca_file=_str(env, "REDIS_TLS_CA_FILE"),
-            redis_connect_timeout_ms=_int(env, "REDIS_CONNECT_TIMEOUT_MS", 500, 1),
-            redis_socket_timeout_ms=_int(env, "REDIS_SOCKET_TIMEOUT_MS", 250, 1),
-            redis_retries=_int(env, "REDIS_RETRIES", 1, 0),
-            cache_engine=(_str(env, ENV_CACHE_ENGINE, REDIS) or REDIS).lower(),
-            cache_nodes=_nodes(env, ENV_CACHE_NODES),
-            memcached_tls=_bool(env, ENV_MEMCACHED_TLS, False),
-            memcached_tls_ca_file=_str(env, ENV_MEMCACHED_TLS_CA_FILE),
-            memcached_connect_timeout_ms=_int(env, ENV_MEMCACHED_CONNECT_TIMEOUT_MS, 500, 1),
-            memcached_timeout_ms=_int(env, ENV_MEMCACHED_TIMEOUT_MS, 250, 1),
-            cache_discovery_endpoint=_endpoint(env, ENV_CACHE_DISCOVERY_ENDPOINT),
-            cache_discovery_interval_seconds=_int(env, ENV_CACHE_DISCOVERY_INTERVAL_SECONDS, 60, 1),
+            redis_port=_int(env, variables.REDIS_PORT, 6379, 1),
+            redis_tls=_bool(env, variables.REDIS_TLS, False),
+            redis_cluster_mode=_bool(env, variables.REDIS_CLUSTER_MODE, False),
+            redis_auth_secret_arn=_str(env, variables.REDIS_AUTH_SECRET_ARN),
+            redis_username=_str(env, variables.REDIS_USERNAME),
+            redis_password=_str(env, variables.REDIS_PASSWORD),
+            redis_iam_auth=_bool(env, variables.REDIS_IAM_AUTH, False),
+            redis_cache_name=_str(env, variables.REDIS_CACHE_NAME),
+            redis_serverless=_bool(env, variables.REDIS_SERVERLESS, False),
+            aws_region=_str(env, variables.AWS_REGION),
+            redis_tls_ca_file=_str(env, variables.REDIS_TLS_CA_FILE),
+            redis_connect_timeout_ms=_int(env, variables.REDIS_CONNECT_TIMEOUT_MS, 500, 1),
+            redis_socket_timeout_ms=_int(env, variables.REDIS_SOCKET_TIMEOUT_MS, 250, 1),
+            redis_retries=_int(env, variables.REDIS_RETRIES, 1, 0),
+            cache_engine=(_str(env, variables.CACHE_ENGINE, REDIS) or REDIS).lower(),
+            cache_nodes=_nodes(env, variables.CACHE_NODES),
+            memcached_tls=_bool(env, variables.MEMCACHED_TLS, False),
+            memcached_tls_ca_file=_str(env, variables.MEMCACHED_TLS_CA_FILE),
+            memcached_connect_timeout_ms=_int(env, variables.MEMCACHED_CONNECT_TIMEOUT_MS, 500, 1),
+            memcached_timeout_ms=_int(env, variables.MEMCACHED_TIMEOUT_MS, 250, 1),
+            cache_discovery_endpoint=_endpoint(env, variables.CACHE_DISCOVERY_ENDPOINT),
+            cache_discovery_interval_seconds=_int(env, variables.CACHE_DISCOVERY_INTERVAL_SECONDS, 60, 1),
             db_writer_host=writer,
-            db_reader_host=_str(env, "DB_READER_HOST", writer),
-            db_port=_int(env, "DB_PORT", 3306, 1),
-            db_reader_port=_int(env, "DB_READER_PORT", 0, 0) or None,
+            db_reader_host=_str(env, variables.DB_READER_HOST, writer),
+            db_port=_int(env, variables.DB_PORT, 3306, 1),
+            db_reader_port=_int(env, variables.DB_READER_PORT, 0, 0) or None,
             db_reader_hosts=tuple(
-                h.strip() for h in (_str(env, "DB_READER_HOSTS", "") or "").split(",") if h.strip()
+                h.strip() for h in (_str(env, variables.DB_READER_HOSTS, "") or "").split(",") if h.strip()
             ),
-            db_name=_str(env, "DB_NAME", ""),
-            db_secret_arn=_str(env, "DB_SECRET_ARN"),
-            db_user=_str(env, "DB_USER"),
-            db_password=_str(env, "DB_PASSWORD"),
-            db_tls=_bool(env, "DB_TLS", True),
-            db_tls_ca_file=_str(env, "DB_TLS_CA_FILE", RDS_CA_BUNDLE),
-            db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1),
-            db_read_timeout_seconds=_int(env, "DB_READ_TIMEOUT_SECONDS", 5, 1),
-            db_replica_wait_ms=_int(env, "DB_REPLICA_WAIT_MS", 200, 0),
-            cache_ttl_seconds=_int(env, "CACHE_TTL_SECONDS", 300, 1),
-            cache_negative_ttl_seconds=_int(env, "CACHE_NEGATIVE_TTL_SECONDS", 30, 1),
-            cache_stale_seconds=_int(env, "CACHE_STALE_SECONDS", 60, 0),
-            cache_l1_enabled=_bool(env, "CACHE_L1_ENABLED", False),
-            cache_l1_ttl_seconds=_int(env, "CACHE_L1_TTL_SECONDS", 2, 1),
+            db_name=_str(env, variables.DB_NAME, ""),
+            db_secret_arn=_str(env, variables.DB_SECRET_ARN),
+            db_user=_str(env, variables.DB_USER),
+            db_password=_str(env, variables.DB_PASSWORD),
+            db_tls=_bool(env, variables.DB_TLS, True),
+            db_tls_ca_file=_str(env, variables.DB_TLS_CA_FILE, RDS_CA_BUNDLE),
+            db_connect_timeout_seconds=_int(env, variables.DB_CONNECT_TIMEOUT_SECONDS, 3, 1),
+            db_read_timeout_seconds=_int(env, variables.DB_READ_TIMEOUT_SECONDS, 5, 1),
+            db_replica_wait_ms=_int(env, variables.DB_REPLICA_WAIT_MS, 200, 0),
+            cache_ttl_seconds=_int(env, variables.CACHE_TTL_SECONDS, 300, 1),
+            cache_negative_ttl_seconds=_int(env, variables.CACHE_NEGATIVE_TTL_SECONDS, 30, 1),
+            cache_stale_seconds=_int(env, variables.CACHE_STALE_SECONDS, 60, 0),
+            cache_l1_enabled=_bool(env, variables.CACHE_L1_ENABLED, False),
+            cache_l1_ttl_seconds=_int(env, variables.CACHE_L1_TTL_SECONDS, 2, 1),
             cache_key_prefix=prefix,
             cache_key_version=version,
-            cache_lease_ms=_int(env, "CACHE_LEASE_MS", 3000, 30),
-            cache_wait_ms=_int(env, "CACHE_WAIT_MS", 6000, 0),
-            cache_replica_acks=_int(env, "CACHE_REPLICA_ACKS", 0, 0),
-            cache_replica_ack_ms=_int(env, "CACHE_REPLICA_ACK_MS", 100, 1),
-            cache_l1_heartbeat_ms=_int(env, "CACHE_L1_HEARTBEAT_MS", 500, 10),
-            cache_compress_min_bytes=_int(env, "CACHE_COMPRESS_MIN_BYTES", COMPRESS_MIN_BYTES_DEFAULT, 0),
-            breaker_failures=_int(env, "CACHE_BREAKER_FAILURES", 5, 1),
-            breaker_reset_seconds=_int(env, "CACHE_BREAKER_RESET_SECONDS", 5, 1),
-            service_name=_str(env, "POWERTOOLS_SERVICE_NAME", "caching-service"),
-            metrics_namespace=_str(env, "POWERTOOLS_METRICS_NAMESPACE", "CachingArchitecture"),
-            cache_role=(_str(env, ENV_CACHE_ROLE, PRIMARY) or PRIMARY).lower(),
-            cache_refill_queue_url=_str(env, ENV_CACHE_REFILL_QUEUE_URL),
+            cache_lease_ms=_int(env, variables.CACHE_LEASE_MS, 3000, 30),
+            cache_wait_ms=_int(env, variables.CACHE_WAIT_MS, 6000, 0),
+            cache_replica_acks=_int(env, variables.CACHE_REPLICA_ACKS, 0, 0),
+            cache_replica_ack_ms=_int(env, variables.CACHE_REPLICA_ACK_MS, 100, 1),
+            cache_l1_heartbeat_ms=_int(env, variables.CACHE_L1_HEARTBEAT_MS, 500, 10),
+            cache_compress_min_bytes=_int(
+                env, variables.CACHE_COMPRESS_MIN_BYTES, COMPRESS_MIN_BYTES_DEFAULT, 0
+            ),
+            breaker_failures=_int(env, variables.CACHE_BREAKER_FAILURES, 5, 1),
+            breaker_reset_seconds=_int(env, variables.CACHE_BREAKER_RESET_SECONDS, 5, 1),
+            service_name=_str(env, variables.SERVICE_NAME, "caching-service"),
+            metrics_namespace=_str(env, variables.METRICS_NAMESPACE, metrics.NAMESPACE),
+            cache_role=(_str(env, variables.CACHE_ROLE, PRIMARY) or PRIMARY).lower(),
+            cache_refill_queue_url=_str(env, variables.CACHE_REFILL_QUEUE_URL),
         )
 
     def require_redis_host(self) -> str:
@@ -372,7 +364,8 @@ class Settings:
         ``ConfigurationError`` when neither ``CACHE_NODES`` nor ``CACHE_DISCOVERY_ENDPOINT`` was set."""
         if not self.cache_nodes and self.cache_discovery_endpoint is None:
             raise ConfigurationError(
-                f"{ENV_CACHE_NODES}: not set; expected every memcached node as host:port, comma-separated "
-                f"(or {ENV_CACHE_DISCOVERY_ENDPOINT}, the cluster's configuration endpoint)"
+                f"{variables.CACHE_NODES}: not set; expected every memcached node as host:port, "
+                f"comma-separated (or {variables.CACHE_DISCOVERY_ENDPOINT}, the cluster's configuration "
+                "endpoint)"
             )
         return self.cache_nodes

@@ -17,9 +17,9 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from cachelib import logs
+from caching_contract.http import CORRELATION_HEADER
 
 MAX_BODY_BYTES = 16 * 1024
-CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION_MAX = 128
 
 # Errors and writes must never be stored by API Gateway's stage cache or CloudFront.

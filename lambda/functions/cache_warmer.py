@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 from cachelib import Cache, Database, ReadEndpoint, Settings, logs, trace_if_enabled
 from cachelib.replication import begin_verified_scope, end_verified_scope
 from cachelib.settings import MEMCACHED
+from caching_contract import variables
 from functions import hot_counts
 from functions.bulk_cache_writer import BulkEntryWriter, count_lines
 from functions.bulk_memcached_writer import MemcachedBulkWriter
@@ -92,7 +93,7 @@ def top_n(event: Any, env: Mapping[str, str] | None = None) -> int:
     if isinstance(event, dict) and "topN" in event:
         raw = event["topN"]
     else:
-        raw = source.get("WARM_TOP_N", DEFAULT_TOP_N)
+        raw = source.get(variables.WARM_TOP_N, DEFAULT_TOP_N)
     try:
         value = int(str(raw))
     except ValueError:

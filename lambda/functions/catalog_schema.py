@@ -12,25 +12,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-SCHEMA_VERSION = "2"
-
-# The fixed allowed set. Validation rejects anything else with 400 and the seed only draws from it,
-# so a category in the database is always one a client can ask for.
-CATEGORIES: tuple[str, ...] = (
-    "books",
-    "clothing",
-    "electronics",
-    "garden",
-    "grocery",
-    "home",
-    "sports",
-    "toys",
-)
-
-NAME_MAX_LENGTH = 200
-DESCRIPTION_MAX_LENGTH = 2000
-PRICE_MAX = Decimal("99999999.99")  # DECIMAL(10,2)
-STOCK_MAX = 2_147_483_647  # signed INT
+# The categories and limits are the contract's (caching_contract.catalog): the API's request model is built
+# from the same values.
+from caching_contract.catalog import CATEGORIES, SCHEMA_VERSION
 
 # Columns in the order every query selects them, so row tuples map to dicts without per-row lookups.
 PRODUCT_COLUMNS: tuple[str, ...] = ("id", "name", "category", "price", "stock", "description", "updated_at")

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from cachelib import logs
+from caching_contract import variables
 from functions.apigw import (
     NO_STORE,
     HttpError,
@@ -47,10 +48,10 @@ class Misconfigured(Exception):
 
 
 def _open_table() -> tuple[Any, str]:
-    table_name = os.environ.get("DAX_TABLE_NAME", "").strip()
+    table_name = os.environ.get(variables.DAX_TABLE_NAME, "").strip()
     if not table_name:
-        raise Misconfigured("DAX_TABLE_NAME is not set")
-    endpoint = os.environ.get("DAX_ENDPOINT", "").strip()
+        raise Misconfigured(f"{variables.DAX_TABLE_NAME} is not set")
+    endpoint = os.environ.get(variables.DAX_ENDPOINT, "").strip()
     if endpoint:
         from amazondax import AmazonDaxClient
 

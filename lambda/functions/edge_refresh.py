@@ -28,12 +28,13 @@ import uuid
 from typing import Any
 
 from cachelib import logs
+from caching_contract import variables
+from caching_contract.http import COLLECTION_PATH
 
 LOGGER = logging.getLogger("edge_refresh")
 logs.configure_logging()  # every record in the one log shape (cachelib.logs)
 
-QUEUE_URL_VARIABLE = "EDGE_REFRESH_QUEUE_URL"
-ITEM_PATH = re.compile(r"/products/[1-9][0-9]{0,18}")
+ITEM_PATH = re.compile(re.escape(COLLECTION_PATH) + r"/[1-9][0-9]{0,18}")
 """The only paths the refresher ever touches (its IAM permission covers exactly this route)."""
 _TIMEOUT_SECONDS = 5
 
@@ -46,7 +47,9 @@ class EdgeRefreshQueue:
     """Sends changed paths to the edge refresher. A no-op without ``EDGE_REFRESH_QUEUE_URL``."""
 
     def __init__(self, queue_url: str | None = None) -> None:
-        self.queue_url = queue_url if queue_url is not None else os.environ.get(QUEUE_URL_VARIABLE) or None
+        self.queue_url = (
+            queue_url if queue_url is not None else os.environ.get(variables.EDGE_REFRESH_QUEUE_URL) or None
+        )
         self._client: Any = None
         self.failures = 0
 
@@ -110,8 +113,8 @@ def refresh_stage_cache(api_url: str, path: str, region: str) -> None:
 def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
     """SQS batch (``ReportBatchItemFailures``): refresh each distinct path once, then one CloudFront
     invalidation for the batch when ``DISTRIBUTION_ID`` is set."""
-    api_url = os.environ["API_URL"]
-    region = os.environ.get("AWS_REGION", "us-east-1")
+    api_url = os.environ[variables.API_URL]
+    region = os.environ.get(variables.AWS_REGION, "us-east-1")
     by_record = _paths_by_record(event)
     failed_paths: set[str] = set()
     refreshed: list[str] = []
@@ -125,7 +128,7 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
                 "stage cache refresh failed", extra={"path": path, "error": f"{type(exc).__name__}: {exc}"}
             )
     invalidated = 0
-    distribution = os.environ.get("DISTRIBUTION_ID")
+    distribution = os.environ.get(variables.DISTRIBUTION_ID)
     if distribution and refreshed:
         import boto3
 

@@ -24,8 +24,6 @@ from typing import Any
 import pymysql
 
 DEFAULT_TTL_SECONDS = 24 * 3600
-KEY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = re.compile(
     r"[\x21-\x7e]{1,255}"
 )  # printable ASCII without spaces, as IETF draft-ietf-httpapi-idempotency-key

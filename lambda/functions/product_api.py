@@ -42,6 +42,15 @@ from cachelib import (
     logs,
     trace_if_enabled,
 )
+from caching_contract import variables
+from caching_contract.http import (
+    COLLECTION_PATH,
+    EDGE_MAX_AGE_SECONDS,
+    IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENT_REPLAYED_HEADER,
+    STALE_MAX_AGE_SECONDS,
+    WRITE_MODES,
+)
 from functions.apigw import (
     NO_STORE,
     HttpError,
@@ -56,8 +65,6 @@ from functions.apigw import (
 from functions.edge_refresh import EdgeRefreshQueue, item_path
 from functions.idempotency import (
     DEFAULT_TTL_SECONDS,
-    KEY_HEADER,
-    REPLAYED_HEADER,
     IdempotencyConflict,
     IdempotentRequest,
     InvalidIdempotencyKey,
@@ -69,14 +76,7 @@ from functions.secondary_store import for_role
 LOGGER = logging.getLogger("product_api")
 logs.configure_logging()  # every record in the one log shape (cachelib.logs)
 
-EDGE_MAX_AGE_SECONDS = 10
-STALE_MAX_AGE_SECONDS = 1
-_ITEM_PATH = re.compile(r"/products/([^/]*)")
-_COLLECTION_PATH = "/products"
-
-WRITE_MODES = ("invalidate", "write-through")
-CONNECT_ON_INIT_VARIABLE = "CONNECT_ON_INIT"
-"""``true`` (the CDK app sets it on the deployed function): :func:`connect_on_init` runs at import."""
+_ITEM_PATH = re.compile(re.escape(COLLECTION_PATH) + r"/([^/]*)")
 _ROUTINE_READS = frozenset({CacheStatus.HIT.value, CacheStatus.L1_HIT.value})
 """Reads whose request line may be summarized (``cachelib.logs``): fresh hits, nothing else."""
 
@@ -89,14 +89,18 @@ def store() -> ProductStore:
     global _store
     if _store is None:
         settings = Settings.from_env()
-        mode = os.environ.get("PRODUCT_WRITE_MODE", WRITE_MODES[0])
+        mode = os.environ.get(variables.PRODUCT_WRITE_MODE, WRITE_MODES[0])
         if mode not in WRITE_MODES:
-            raise ValueError(f"PRODUCT_WRITE_MODE: {mode!r} is not one of {', '.join(WRITE_MODES)}")
+            raise ValueError(
+                f"{variables.PRODUCT_WRITE_MODE}: {mode!r} is not one of {', '.join(WRITE_MODES)}"
+            )
         _store = ProductStore(
             Cache.from_settings(settings),
             Database(settings),
             write_through=mode == "write-through",
-            idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", DEFAULT_TTL_SECONDS)),
+            idempotency_ttl_seconds=int(
+                os.environ.get(variables.IDEMPOTENCY_TTL_SECONDS, DEFAULT_TTL_SECONDS)
+            ),
         )
         _store = for_role(_store, settings)  # a Global Datastore secondary region reads only
     return _store
@@ -214,7 +218,7 @@ def _list_products(event: dict[str, Any], log: RequestLog) -> dict[str, Any]:
 
 def _idempotency(event: dict[str, Any], method: str, route: str, product: Any) -> IdempotentRequest | None:
     try:
-        return IdempotentRequest.of(header(event, KEY_HEADER), method, route, product.canonical())
+        return IdempotentRequest.of(header(event, IDEMPOTENCY_KEY_HEADER), method, route, product.canonical())
     except InvalidIdempotencyKey as exc:
         raise HttpError(400, "invalid_idempotency_key", str(exc)) from None
 
@@ -226,7 +230,7 @@ def _written(outcome: WriteOutcome) -> dict[str, Any]:
     if outcome.status == 201:
         headers["Location"] = f"/products/{outcome.product['id']}"
     if outcome.replayed:
-        headers[REPLAYED_HEADER] = "true"
+        headers[IDEMPOTENT_REPLAYED_HEADER] = "true"
     return response(outcome.status, outcome.product, headers)
 
 
@@ -243,7 +247,7 @@ def _put_product(event: dict[str, Any], raw_id: str, log: RequestLog) -> dict[st
 
 def _post_product(event: dict[str, Any], log: RequestLog) -> dict[str, Any]:
     product = parse_product_body(json_body(event))
-    idempotency = _idempotency(event, "POST", _COLLECTION_PATH, product)
+    idempotency = _idempotency(event, "POST", COLLECTION_PATH, product)
     log.fields["idempotent"] = idempotency is not None
     return _written(store().create(product, idempotency=idempotency))
 
@@ -257,7 +261,7 @@ def _not_confirmed(exc: SavedNotConfirmed) -> HttpError:
     elif exc.created:
         advice = (
             f"do not repeat this POST, it would create another product: read /products/{product_id}, "
-            f"and send an {KEY_HEADER} with POSTs to make them safe to repeat"
+            f"and send an {IDEMPOTENCY_KEY_HEADER} with POSTs to make them safe to repeat"
         )
     else:
         advice = "repeating this PUT is safe"
@@ -279,7 +283,7 @@ def _database_unavailable(method: str, idempotent: bool) -> HttpError:
     if method == "POST" and not idempotent:
         message = (
             f"the database is unavailable; the product may or may not have been created. Repeat this POST "
-            f"only with an {KEY_HEADER}, or look the product up first"
+            f"only with an {IDEMPOTENCY_KEY_HEADER}, or look the product up first"
         )
     else:
         message = "the database is unavailable; retry later (repeating this request is safe)"
@@ -287,7 +291,7 @@ def _database_unavailable(method: str, idempotent: bool) -> HttpError:
 
 
 def _route(event: dict[str, Any], method: str, path: str, log: RequestLog) -> dict[str, Any]:
-    if path == _COLLECTION_PATH:
+    if path == COLLECTION_PATH:
         if method == "GET":
             return _list_products(event, log)
         if method == "POST":
@@ -328,7 +332,8 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
             HttpError(
                 422,
                 "idempotency_key_reused",
-                f"this {KEY_HEADER} was already used for a different request; send a new key with a new one",
+                f"this {IDEMPOTENCY_KEY_HEADER} was already used for a different request; send a new key "
+                "with a new one",
             ),
             log.correlation_id,
         )
@@ -347,5 +352,6 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     return result
 
 
-if os.environ.get(CONNECT_ON_INIT_VARIABLE, "").strip().lower() == "true":
+# ``true`` on the deployed function (the CDK app sets it).
+if os.environ.get(variables.CONNECT_ON_INIT, "").strip().lower() == "true":
     connect_on_init()

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from functions.apigw import HttpError
-from functions.catalog_schema import (
+from caching_contract.catalog import (
     CATEGORIES,
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
     PRICE_MAX,
     STOCK_MAX,
 )
+from functions.apigw import HttpError
 
 MAX_PRODUCT_ID = 2**63 - 1  # BIGINT UNSIGNED holds more, but ids beyond this are never issued
 DEFAULT_LIMIT = 20

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cachelib import logs
+from caching_contract import variables
 from functions import catalog_schema
 
 LOGGER = logging.getLogger("schema_seed")
@@ -59,7 +60,7 @@ def reset_state() -> None:
 def seed_count(properties: dict[str, Any], env: Mapping[str, str] | None = None) -> int:
     """The number of sample products to upsert: the property wins over ``SEED_PRODUCT_COUNT``."""
     source: Mapping[str, str] = os.environ if env is None else env
-    raw = properties.get("SeedProductCount", source.get("SEED_PRODUCT_COUNT", "0"))
+    raw = properties.get("SeedProductCount", source.get(variables.SEED_PRODUCT_COUNT, "0"))
     try:
         count = int(str(raw).strip())
     except ValueError:
@@ -98,7 +99,9 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if request_type not in _REQUEST_TYPES:
         raise ValueError(f"RequestType: {request_type!r} is not one of Create, Update, Delete")
     properties = event.get("ResourceProperties") or {}
-    physical_id = event.get("PhysicalResourceId") or f"products-schema:{os.environ.get('DB_NAME', 'catalog')}"
+    physical_id = (
+        event.get("PhysicalResourceId") or f"products-schema:{os.environ.get(variables.DB_NAME, 'catalog')}"
+    )
 
     if request_type == "Delete":
         LOGGER.info("schema seed", extra={"request": "Delete", "action": "kept data"})

@@ -18,6 +18,7 @@ from typing import Any
 from cachelib import CacheResult, Database
 from cachelib.secondary import RefillQueue, SecondaryReads
 from cachelib.settings import SECONDARY, Settings
+from caching_contract import variables
 from functions.apigw import HttpError
 from functions.product_store import (
     ALL_CATEGORIES,
@@ -29,8 +30,6 @@ from functions.product_store import (
 )
 from functions.product_validation import ListQuery
 
-PRIMARY_API_URL_VARIABLE = "PRIMARY_API_URL"
-"""Where writes go, named in the refusal (the primary region's API, or the site's CloudFront domain)."""
 READ_ONLY_STATUS = 421
 """Misdirected Request: this region cannot produce the response, another one can. Not retryable here."""
 
@@ -97,5 +96,5 @@ def for_role(store: ProductStore, settings: Settings) -> ProductStore:
         store.cache,
         store.db,
         refill=RefillQueue(settings.cache_refill_queue_url),
-        primary_url=os.environ.get(PRIMARY_API_URL_VARIABLE),
+        primary_url=os.environ.get(variables.PRIMARY_API_URL),  # where writes go, named in the refusal,
     )

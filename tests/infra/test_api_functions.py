@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stacks.lambda_assets import lambda_constant
+from caching_contract import variables as contract_variables
 from tests.infra.templates import resources_of_type
 
 HANDLERS = {
@@ -218,12 +218,10 @@ def test_an_unknown_architecture_names_the_allowed_ones():
 
 @pytest.mark.parametrize("name", ["dev", "staging", "prod"])
 def test_every_function_knows_its_environment_for_the_metrics_dimension(synthesized, name):
-    from stacks.monitoring_application import ENVIRONMENT_VARIABLE
-
     functions = _functions(synthesized[name])
     assert len(functions) == len(HANDLERS)
     for handler, function in functions.items():
-        assert function["Environment"]["Variables"][ENVIRONMENT_VARIABLE] == name, handler
+        assert function["Environment"]["Variables"][contract_variables.ENVIRONMENT] == name, handler
 
 
 def _hosts(value) -> list:
@@ -271,7 +269,7 @@ def test_the_product_api_gets_its_write_mode_and_idempotency_ttl_from_config(syn
     variables = _functions(env)["functions.product_api.lambda_handler"]["Environment"]["Variables"]
     assert variables["PRODUCT_WRITE_MODE"] == env.config.functions.product_write_mode
     assert variables["IDEMPOTENCY_TTL_SECONDS"] == str(env.config.functions.idempotency_ttl_hours * 3600)
-    assert variables[lambda_constant("product_api", "CONNECT_ON_INIT_VARIABLE")] == "true"
+    assert variables[contract_variables.CONNECT_ON_INIT] == "true"
 
 
 def test_write_through_and_a_week_of_idempotency_keys_reach_the_function(tmp_path):

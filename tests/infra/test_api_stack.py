@@ -138,7 +138,8 @@ def test_writes_require_iam_and_a_json_body_model_and_reads_are_public(dev):
 
 
 def test_product_body_model_mirrors_the_handlers_validation(dev):
-    from functions import catalog_schema, product_validation
+    from caching_contract import catalog
+    from functions import product_validation
 
     models = resources_of_type(dev.template(dev.stage.api).to_json(), "AWS::ApiGateway::Model")
     schemas = [
@@ -151,8 +152,8 @@ def test_product_body_model_mirrors_the_handlers_validation(dev):
     assert set(schema["properties"]) == set(product_validation.PRODUCT_FIELDS)
     assert set(schema["required"]) == set(product_validation.REQUIRED_FIELDS)
     assert schema["additionalProperties"] is False
-    assert schema["properties"]["category"]["enum"] == list(catalog_schema.CATEGORIES)
-    assert schema["properties"]["name"]["maxLength"] == catalog_schema.NAME_MAX_LENGTH
+    assert schema["properties"]["category"]["enum"] == list(catalog.CATEGORIES)
+    assert schema["properties"]["name"]["maxLength"] == catalog.NAME_MAX_LENGTH
 
 
 def test_unauthorized_cache_invalidation_fails_with_403_on_every_cached_method(dev):

@@ -1,5 +1,5 @@
-"""The caching library's EMF metrics carry the environment as a dimension, and the CDK side agrees with the
-library on its name and on the variable the functions receive it in.
+"""The caching library's EMF metrics carry the environment as a dimension, named as the contract names it
+(``caching_contract.metrics``) and read from the variable the functions receive it in.
 
 (Run here rather than under tests/runtime: it needs no server, only the library.)
 """
@@ -12,25 +12,20 @@ import json
 import pytest
 
 from cachelib import metrics as library
-from stacks import monitoring_application as dashboard
+from caching_contract import metrics, variables
 
 
 def _documents(recorder: library.CacheMetrics, invocations: int) -> list[dict]:
     stream = io.StringIO()
     for _ in range(invocations):
-        recorder.incr(library.CACHE_ERROR)
+        recorder.incr(metrics.CACHE_ERROR)
         recorder.emit(stream)
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_the_dashboard_and_the_library_agree_on_the_dimension_and_the_variable():
-    assert dashboard.ENVIRONMENT_DIMENSION == library.ENVIRONMENT_DIMENSION == "environment"
-    assert dashboard.ENVIRONMENT_VARIABLE == library.ENVIRONMENT_VARIABLE
-
-
 @pytest.mark.parametrize("environment", ["staging", "prod"])
 def test_every_emf_document_carries_service_and_environment(monkeypatch, environment):
-    monkeypatch.setenv(library.ENVIRONMENT_VARIABLE, environment)
+    monkeypatch.setenv(variables.ENVIRONMENT, environment)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     documents = _documents(library.CacheMetrics("CachingArchitecture", "product-api"), invocations=2)
     assert len(documents) == 2  # every invocation's document, not only the first
@@ -39,11 +34,11 @@ def test_every_emf_document_carries_service_and_environment(monkeypatch, environ
         assert directive["Namespace"] == "CachingArchitecture"
         assert set(directive["Dimensions"][0]) == {"service", "environment"}
         assert document["environment"] == environment and document["service"] == "product-api"
-        assert document[library.CACHE_ERROR] == 1
+        assert document[metrics.CACHE_ERROR] == 1
 
 
 def test_without_the_variable_no_environment_dimension_is_invented(monkeypatch):
-    monkeypatch.delenv(library.ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.delenv(variables.ENVIRONMENT, raising=False)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     (document,) = _documents(library.CacheMetrics("CachingArchitecture", "product-api"), invocations=1)
     assert "environment" not in document

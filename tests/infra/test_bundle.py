@@ -33,7 +33,7 @@ from lambda_bundling.locks import (
     render_lock,
     target_label,
 )
-from stacks.api_stack import CORE_HANDLERS, DAX_HANDLERS, LAMBDA_ROOT, core_bundle, dax_bundle
+from stacks.lambda_assets import CORE_HANDLERS, DAX_HANDLERS, LAMBDA_ROOT, core_bundle, dax_bundle
 from tests.infra.conftest import new_app
 
 TARGET_PYTHON = PYTHON_RUNTIME.name.removeprefix("python")

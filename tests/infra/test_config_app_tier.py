@@ -68,11 +68,11 @@ def test_bad_write_settings_stop_synth_with_one_line_naming_the_key(section, key
 
 def test_the_write_settings_mean_what_the_handler_reads():
     """The config offers exactly the handler's write modes, and its default TTL is the handler's own."""
+    from caching_contract.http import WRITE_MODES as modes
     from config.schema import FunctionsConfig
-    from stacks.api_stack import LAMBDA_ROOT, lambda_constant
+    from stacks.lambda_assets import LAMBDA_ROOT
 
     field = FunctionsConfig.__dataclass_fields__["product_write_mode"]
-    modes = lambda_constant("product_api", "WRITE_MODES")
     assert field.metadata["check"]("invalidate") is None
     assert [mode for mode in (*modes, "other") if field.metadata["check"](mode) is None] == list(modes)
     assert field.default == modes[0]  # the handler's own default
@@ -80,5 +80,5 @@ def test_the_write_settings_mean_what_the_handler_reads():
     idempotency = (LAMBDA_ROOT / "functions" / "idempotency.py").read_text()
     assert f"DEFAULT_TTL_SECONDS = {default_hours} * 3600" in idempotency
     source = (LAMBDA_ROOT / "functions" / "product_api.py").read_text()
-    assert 'os.environ.get("PRODUCT_WRITE_MODE"' in source
-    assert 'os.environ.get("IDEMPOTENCY_TTL_SECONDS"' in source
+    assert "os.environ.get(variables.PRODUCT_WRITE_MODE" in source
+    assert "os.environ.get(variables.IDEMPOTENCY_TTL_SECONDS" in source

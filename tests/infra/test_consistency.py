@@ -10,9 +10,10 @@ import dataclasses
 import pytest
 from aws_cdk.assertions import Template
 
+from caching_contract import http
 from config import ENVIRONMENT_NAMES, load_environment
 from stacks import consistency
-from stacks.consistency import Timings, contract, handler_max_ages, timings
+from stacks.consistency import Timings, contract, timings
 from stacks.stage import CachingStage
 from tests.infra.conftest import new_app
 from tests.infra.templates import resources_of_type
@@ -45,7 +46,7 @@ def deployed_timings(api: dict, edge: dict) -> Timings:
         for r in resources_of_type(edge, "AWS::Lambda::Function").values()
         if r["Properties"].get("Handler") == "functions.edge_refresh.lambda_handler"
     ]
-    fresh, stale = handler_max_ages()
+    fresh, stale = http.EDGE_MAX_AGE_SECONDS, http.STALE_MAX_AGE_SECONDS
     return Timings(
         near_cache=int(variables["CACHE_L1_TTL_SECONDS"]) if variables["CACHE_L1_ENABLED"] == "true" else 0,
         item_stage_ttl=settings[(ITEM, "GET")]["CacheTtlInSeconds"],
@@ -110,7 +111,7 @@ def test_the_bounds_add_the_layers_up():
 
 
 def test_cloudfront_keeps_a_200_for_the_handlers_longer_max_age_within_the_policy():
-    assert handler_max_ages() == (10, 1)
+    assert (http.EDGE_MAX_AGE_SECONDS, http.STALE_MAX_AGE_SECONDS) == (10, 1)
     t = timings(load_environment("prod"))
     assert t.edge_ttl == 10
     assert dataclasses.replace(t, edge_max_ttl=5).edge_ttl == 5

@@ -155,12 +155,12 @@ def test_the_api_origin_gets_only_the_headers_the_api_reads_and_never_cache_cont
         assert "authorization" in forwarded
 
 
-def test_the_headers_the_api_reads_are_spelt_as_the_handlers_read_them():
+def test_the_headers_the_api_reads_are_forwarded_to_it():
+    from caching_contract import http
     from stacks.edge_stack import API_HEADERS
-    from stacks.lambda_assets import lambda_constant
 
-    assert lambda_constant("idempotency", "KEY_HEADER") in API_HEADERS
-    assert lambda_constant("apigw", "CORRELATION_HEADER") in API_HEADERS
+    assert http.IDEMPOTENCY_KEY_HEADER in API_HEADERS
+    assert http.CORRELATION_HEADER in API_HEADERS
 
 
 @pytest.mark.parametrize("header", ["Cache-Control", "host", "Pragma"])

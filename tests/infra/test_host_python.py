@@ -23,7 +23,7 @@ from caching_constructs.app.python_function import PYTHON_RUNTIME
 from lambda_bundling.bundling import LocalPythonBundler
 from lambda_bundling.bytecode import find_interpreter
 from lambda_bundling.locks import read_header, read_lock, target_label
-from stacks.api_stack import LAMBDA_ROOT, dax_bundle
+from stacks.lambda_assets import LAMBDA_ROOT, dax_bundle
 from tests.infra.conftest import ROOT
 
 LAMBDA_PYTHON = PYTHON_RUNTIME.name.removeprefix("python")

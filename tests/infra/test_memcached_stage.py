@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from cachelib import settings as cachelib_settings
+from caching_contract import variables as contract_variables
 from config import ConfigError, parse_environment
 from config.environments import ENVIRONMENTS
 from tests.infra.memcached_stage import MEMCACHED_CACHE
@@ -62,14 +62,14 @@ def test_cache_users_discover_the_nodes_over_tls_through_the_library_s_own_varia
     functions = _functions(templates["Api"])
     for handler in CACHE_USERS:
         variables = functions[handler]["Environment"]["Variables"]
-        assert variables[cachelib_settings.ENV_CACHE_ENGINE] == cachelib_settings.MEMCACHED
-        assert variables[cachelib_settings.ENV_MEMCACHED_TLS] == "true"
-        endpoint = json.dumps(variables[cachelib_settings.ENV_CACHE_DISCOVERY_ENDPOINT])
+        assert variables[contract_variables.CACHE_ENGINE] == contract_variables.ENGINE_MEMCACHED
+        assert variables[contract_variables.MEMCACHED_TLS] == "true"
+        endpoint = json.dumps(variables[contract_variables.CACHE_DISCOVERY_ENDPOINT])
         assert "ConfigurationEndpointAddress" in endpoint and f":{MEMCACHED_CACHE['port']}" in endpoint
         # Nothing Redis-only: no endpoint, AUTH secret or replica acknowledgements, no near cache.
         assert not [name for name in variables if name.startswith("REDIS_")], handler
         assert "CACHE_REPLICA_ACKS" not in variables and variables["CACHE_L1_ENABLED"] == "false"
-        assert cachelib_settings.ENV_CACHE_NODES not in variables
+        assert contract_variables.CACHE_NODES not in variables
     assert resources_of_type(templates["Data"], "AWS::SecretsManager::Secret").keys() == {
         key
         for key, secret in resources_of_type(templates["Data"], "AWS::SecretsManager::Secret").items()

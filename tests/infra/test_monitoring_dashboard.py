@@ -176,14 +176,3 @@ def test_a_large_cluster_mode_group_is_drawn_in_graphs_that_each_read_at_most_50
     assert len(read) == len(set(read)) == 270
     assert [len(graph["metrics"]) for graph in hit_rate] == [2 * 249 + 1, 2 * 21 + 1]
     assert metric_names(graphs["Cache engine CPU (%)"]) == ["EngineCPUUtilization (max over nodes)"]
-
-
-def test_the_dashboard_reads_exactly_the_metrics_the_caching_library_emits():
-    """One contract on both sides of the asset boundary: a renamed library metric must not go dark here."""
-    from cachelib import metrics as library
-    from stacks import monitoring_application as dashboard
-
-    assert dashboard.APPLICATION_NAMESPACE == library.NAMESPACE_DEFAULT
-    assert dashboard.APPLICATION_COUNTS == library.COUNT_METRICS
-    assert dashboard.APPLICATION_LATENCY == library.CACHE_LATENCY
-    assert dashboard.APPLICATION_ERRORS == library.CACHE_ERROR

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from cachelib import CacheStatus, ReadEndpoint
-from cachelib.metrics import CACHE_HIT, CACHE_MISS, CACHE_NEGATIVE_HIT, CACHE_STALE_SERVED
+from caching_contract.metrics import CACHE_HIT, CACHE_MISS, CACHE_NEGATIVE_HIT, CACHE_STALE_SERVED
 
 
 class CountingLoader:

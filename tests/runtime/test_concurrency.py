@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cachelib import CacheStatus, ReadEndpoint
-from cachelib.metrics import CACHE_LOADER_WAIT, CACHE_MISS
+from caching_contract.metrics import CACHE_LOADER_WAIT, CACHE_MISS
 
 
 @pytest.fixture

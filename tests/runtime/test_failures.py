@@ -14,7 +14,7 @@ from cachelib import (
     InvalidationFailed,
     ReadEndpoint,
 )
-from cachelib.metrics import CACHE_ERROR, CACHE_MISS
+from caching_contract.metrics import CACHE_ERROR, CACHE_MISS
 
 
 @pytest.fixture

@@ -248,7 +248,7 @@ def test_a_list_read_whose_version_is_unreadable_bypasses_the_cache(handler_env,
     import time
 
     from cachelib import CacheStatus, codec, scripts
-    from cachelib.metrics import CACHE_ERROR, CACHE_MISS
+    from caching_contract.metrics import CACHE_ERROR, CACHE_MISS
     from functions.product_validation import ListQuery
 
     store = product_api.store()

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from cachelib import ConfigurationError, KeyBuilder, SerializationError, Settings, codec
 from cachelib.errors import CorruptEntry
-from cachelib.metrics import ALL_METRICS, CACHE_HIT, CACHE_LATENCY, CacheMetrics, flush_cache_metrics
+from cachelib.metrics import CacheMetrics, flush_cache_metrics
+from caching_contract.metrics import ALL_METRICS, CACHE_HIT, CACHE_LATENCY
 
 MINIMAL = {"REDIS_HOST": "cache.internal"}
 

@@ -18,7 +18,7 @@ from pymemcache.client.base import Client
 
 from cachelib import Cache, CacheStatus, ConfigurationError, ReadEndpoint, Settings
 from cachelib.memcached_backend import LEASE_PREFIX, MemcachedBackend, wire_key
-from cachelib.metrics import CACHE_HIT, CACHE_MISS, CACHE_NEGATIVE_HIT, CACHE_STALE_SERVED
+from caching_contract.metrics import CACHE_HIT, CACHE_MISS, CACHE_NEGATIVE_HIT, CACHE_STALE_SERVED
 
 pytest_plugins = ["memcached_fixtures"]
 

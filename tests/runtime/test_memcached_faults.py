@@ -20,7 +20,7 @@ from pymemcache.client.hash import HashClient
 
 import cachelib.memcached_backend as mc
 from cachelib import BreakerState, Cache, CacheStatus, Database, InvalidationFailed, Settings
-from cachelib.metrics import CACHE_ERROR, CACHE_MISS
+from caching_contract.metrics import CACHE_ERROR, CACHE_MISS
 
 pytest_plugins = ["memcached_fixtures"]
 pytestmark = pytest.mark.fault

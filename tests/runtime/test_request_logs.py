@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cachelib import logs
-from cachelib.metrics import ALL_METRICS, CACHE_HIT, CACHE_MISS, COUNT_METRICS, ENVIRONMENT_DIMENSION
+from caching_contract import variables
+from caching_contract.metrics import ALL_METRICS, CACHE_HIT, CACHE_MISS, COUNT_METRICS, ENVIRONMENT_DIMENSION
 from functions import apigw, product_api
 from functions.catalog_schema import PRODUCT_COLUMNS
 
@@ -30,7 +31,7 @@ pytest_plugins = ["handler_fixtures"]  # fixtures shared by the handler tests
 def metrics_env(handler_env, monkeypatch):
     """The deployed shape: metrics on, a service and an environment dimension."""
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
-    monkeypatch.delenv(logs.ALL_REQUESTS_VARIABLE, raising=False)
+    monkeypatch.delenv(variables.REQUEST_LOG_ALL, raising=False)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "product-api")
     monkeypatch.setenv("APP_ENVIRONMENT", "test")
     logs.reset()
@@ -57,7 +58,7 @@ def assert_emf(document: dict) -> None:
 def test_a_request_line_is_one_flat_json_object_and_the_invocations_emf_document(
     metrics_env, capsys, monkeypatch
 ):
-    monkeypatch.setenv(logs.ALL_REQUESTS_VARIABLE, "true")
+    monkeypatch.setenv(variables.REQUEST_LOG_ALL, "true")
     assert get() == 200 and get() == 200  # a miss, then a hit
     miss, hit = lines(capsys)
     for line, cache, cold in ((miss, "MISS", True), (hit, "HIT", False)):
@@ -149,7 +150,7 @@ def test_an_aggregate_left_by_a_frozen_container_is_written_with_its_own_time(me
 
 
 def test_debug_sampling_writes_every_line_and_turns_debug_on(metrics_env, capsys, monkeypatch):
-    monkeypatch.setenv(logs.SAMPLE_RATE_VARIABLE, "1")
+    monkeypatch.setenv(variables.LOG_SAMPLE_RATE, "1")
     logs.reset()
     root = logging.getLogger()
     level = root.level

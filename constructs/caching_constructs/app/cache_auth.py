@@ -3,41 +3,80 @@ the shared AUTH token (``cache.auth: token``). One call per function construct, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from caching_constructs.elasticache.cache_access import FUNCTION_ACCESS, KEY_PREFIX
+from caching_constructs.elasticache.cache_access import FUNCTION_ACCESS, KEY_PREFIX, CacheAccess
 from caching_constructs.elasticache.caches import REDIS_CACHES
 from caching_constructs.elasticache.serverless_cache import ServerlessCache
+from caching_contract import variables
 
 if TYPE_CHECKING:
     from aws_cdk import aws_ec2 as ec2
 
     from caching_constructs.app.python_function import PythonFunction
     from caching_constructs.data.mysql_database import MySqlDatabase
+    from caching_constructs.elasticache.cache_users import CacheUser, CacheUserGroup
     from caching_constructs.elasticache.caches import CacheStore, RedisCache
 
 
-def authorize_cache_access(function: PythonFunction, cache: RedisCache, name: str) -> None:
-    """With IAM auth: a user named after ``name`` (its access string from ``FUNCTION_ACCESS[name]``),
-    ``elasticache:Connect`` on that user and the cache for the function's role, and the variables the
-    library signs its token with. With the AUTH token: read access to its secret."""
-    function.function.add_environment("CACHE_KEY_PREFIX", KEY_PREFIX)
-    if not isinstance(cache, ServerlessCache) and cache.user_group is None:
-        cache.grant_read_auth_token(function)
-        return
-    access = FUNCTION_ACCESS[name]
-    user = cache.add_iam_user(
-        name, access_string=access.access_string(cluster_mode=cache.cluster_mode_enabled)
-    )
+class IamCache(Protocol):
+    """What :func:`sign_in` needs of a cache: any Redis/Valkey cache with RBAC users, a Global Datastore
+    secondary member included."""
+
+    @property
+    def user_group(self) -> CacheUserGroup | None: ...
+
+    @property
+    def replication_group_id(self) -> str: ...
+
+    def add_iam_user(self, name: str, *, access_string: str) -> CacheUser: ...
+
+
+def sign_in(
+    function: PythonFunction,
+    cache: IamCache,
+    name: str,
+    access: CacheAccess,
+    *,
+    cluster_mode: bool = False,
+    serverless: bool = False,
+) -> None:
+    """The function's own IAM-authenticated RBAC user ``name`` on ``cache`` with ``access``,
+    ``elasticache:Connect`` on that user and the cache for its role, and the variables the library signs its
+    token with."""
+    if cache.user_group is None and not serverless:
+        raise ValueError(f"{name}: the cache has no RBAC user group; expected cache.auth 'iam'")
+    user = cache.add_iam_user(name, access_string=access.access_string(cluster_mode=cluster_mode))
     user.grant_connect(function)
     for variable, value in {
-        "REDIS_IAM_AUTH": "true",
-        "REDIS_USERNAME": user.user_id,
-        "REDIS_CACHE_NAME": cache.replication_group_id,
+        variables.CACHE_KEY_PREFIX: KEY_PREFIX,
+        variables.REDIS_IAM_AUTH: "true",
+        variables.REDIS_USERNAME: user.user_id,
+        variables.REDIS_CACHE_NAME: cache.replication_group_id,
         # Serverless tokens are signed for ResourceType=ServerlessCache (cachelib/iam_auth.py).
-        **({"REDIS_SERVERLESS": "true"} if isinstance(cache, ServerlessCache) else {}),
+        **({variables.REDIS_SERVERLESS: "true"} if serverless else {}),
     }.items():
         function.function.add_environment(variable, value)
+
+
+def authorize_cache_access(
+    function: PythonFunction, cache: RedisCache, name: str, access: CacheAccess | None = None
+) -> None:
+    """With IAM auth: :func:`sign_in` as ``name`` with ``access`` (default ``FUNCTION_ACCESS[name]``). With
+    the AUTH token: read access to its secret."""
+    serverless = isinstance(cache, ServerlessCache)
+    if not serverless and cache.user_group is None:
+        function.function.add_environment(variables.CACHE_KEY_PREFIX, KEY_PREFIX)
+        cache.grant_read_auth_token(function)
+        return
+    sign_in(
+        function,
+        cache,
+        name,
+        access or FUNCTION_ACCESS[name],
+        cluster_mode=cache.cluster_mode_enabled,
+        serverless=serverless,
+    )
 
 
 def connect_to_data_stores(

@@ -12,19 +12,15 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 
 from caching_constructs.app.cache_auth import connect_to_data_stores
-from caching_constructs.app.cachelib_environment import (
-    CacheSettings,
-    MemcachedVariables,
-    library_environment,
-)
+from caching_constructs.app.cachelib_environment import CacheSettings, library_environment
 from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.core.logical_ids import keep_logical_ids
 from caching_constructs.core.nag import exempt_control, suppress_findings
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_constructs.elasticache.caches import REDIS_CACHES, CacheStore
+from caching_contract import variables
+from caching_contract.services import CACHE_WARMER
 from constructs import Construct
-
-HANDLER = "functions.cache_warmer.lambda_handler"
 
 
 class CacheWarmer(PythonFunction):
@@ -41,8 +37,6 @@ class CacheWarmer(PythonFunction):
     :param schedule: when it runs.
     :param timeout: the function's timeout.
     :param reserved_concurrent_executions: default None; 1 keeps to one warmer at a time.
-    :param memcached_variables: the library's variable names for memcached; required when ``cache`` is a
-        ``MemcachedCluster``. Default None.
     """
 
     def __init__(
@@ -59,24 +53,19 @@ class CacheWarmer(PythonFunction):
         schedule: events.Schedule,
         timeout: cdk.Duration,
         reserved_concurrent_executions: int | None = None,
-        memcached_variables: MemcachedVariables | None = None,
     ) -> None:
         redis = cache if isinstance(cache, REDIS_CACHES) else None
         environment = {
             **library_environment(
-                construct_id,
-                cache=cache,
-                database=database,
-                cache_settings=cache_settings,
-                memcached_variables=memcached_variables,
+                CACHE_WARMER, cache=cache, database=database, cache_settings=cache_settings
             ),
-            "WARM_TOP_N": str(top_n),
+            variables.WARM_TOP_N: str(top_n),
         }
         super().__init__(
             scope,
             construct_id,
             **defaults.props(environment=environment),
-            handler=HANDLER,
+            handler=CACHE_WARMER.handler,
             description=f"Loads the hottest products into {'Redis' if redis else 'Memcached'} off-peak "
             "(schedule or manual invoke)",
             timeout=timeout,
@@ -98,7 +87,7 @@ class CacheWarmer(PythonFunction):
         self.send_failures_to(self.failure_queue)
         connect_to_data_stores(
             self,
-            "CacheWarmer",
+            CACHE_WARMER.id,
             cache=cache,
             database=database,
             secrets_manager_endpoint=secrets_manager_endpoint,

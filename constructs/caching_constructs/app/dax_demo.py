@@ -12,10 +12,11 @@ from caching_constructs.api.api_routes import ApiRoute
 from caching_constructs.app.cachelib_environment import service_environment
 from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.data.dax_cluster import DaxCluster
+from caching_contract import variables
+from caching_contract.http import DAX_ITEM_ROUTE
+from caching_contract.services import DAX_DEMO
 from constructs import Construct
 
-HANDLER = "functions.dax_demo.lambda_handler"
-ITEM_ROUTE = "/dax/items/{id}"
 ITEM_SCHEMA = {
     "$schema": "http://json-schema.org/draft-04/schema#",
     "title": "DaxItem",
@@ -44,15 +45,15 @@ class DaxDemo(PythonFunction):
         timeout: cdk.Duration,
     ) -> None:
         environment = {
-            **service_environment(construct_id),
-            "DAX_ENDPOINT": dax.endpoint_url,
-            "DAX_TABLE_NAME": table.table_name,
+            **service_environment(DAX_DEMO),
+            variables.DAX_ENDPOINT: dax.endpoint_url,
+            variables.DAX_TABLE_NAME: table.table_name,
         }
         super().__init__(
             scope,
             construct_id,
             **defaults.props(environment=environment),
-            handler=HANDLER,
+            handler=DAX_DEMO.handler,
             description="DAX demo: item reads and writes through the DAX cluster",
             timeout=timeout,
         )
@@ -63,6 +64,6 @@ class DaxDemo(PythonFunction):
     def routes(self) -> list[ApiRoute]:
         """Deliberately never stage-cached: a stage cache would hide DAX's own item cache."""
         return [
-            ApiRoute(method="GET", path=ITEM_ROUTE, handler=self.function),
-            ApiRoute(method="PUT", path=ITEM_ROUTE, handler=self.function, body_schema=ITEM_SCHEMA),
+            ApiRoute(method="GET", path=DAX_ITEM_ROUTE, handler=self.function),
+            ApiRoute(method="PUT", path=DAX_ITEM_ROUTE, handler=self.function, body_schema=ITEM_SCHEMA),
         ]

@@ -6,7 +6,6 @@ it; writes go to the MySQL writer, put Redis right, and queue the item's path fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -15,23 +14,33 @@ from aws_cdk import aws_lambda as lambda_
 
 from caching_constructs.api.api_routes import ApiRoute
 from caching_constructs.app.cache_auth import connect_to_data_stores
-from caching_constructs.app.cachelib_environment import (
-    CacheSettings,
-    MemcachedVariables,
-    library_environment,
-)
+from caching_constructs.app.cachelib_environment import CacheSettings, library_environment
 from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_constructs.edge.edge_refresh import EdgeRefreshQueue
 from caching_constructs.elasticache.caches import REDIS_CACHES, CacheStore
+from caching_contract import catalog, variables
+from caching_contract.http import COLLECTION_PATH, ITEM_ROUTE, LIST_PARAMETERS
+from caching_contract.services import PRODUCT_API
 from constructs import Construct
 
-HANDLER = "functions.product_api.lambda_handler"
-ITEM_ROUTE = "/products/{id}"
-"""The item route: stage-cached, and the one route the edge refresher refreshes after a write."""
-LIST_ROUTE = "/products"
-LIST_QUERY_STRINGS = ("category", "page", "limit")
-"""What a list page depends on: its stage-cache key (and CloudFront's, in the Edge stack)."""
+PRODUCT_BODY_SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "title": "Product",
+    "type": "object",
+    "required": ["name", "category", "price"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": catalog.NAME_MAX_LENGTH},
+        "category": {"type": "string", "enum": list(catalog.CATEGORIES)},
+        # A string keeps exact decimals; the handler checks the range and the two decimal places.
+        "price": {"type": ["number", "string"]},
+        "stock": {"type": "integer", "minimum": 0, "maximum": catalog.STOCK_MAX},
+        "description": {"type": "string", "maxLength": catalog.DESCRIPTION_MAX_LENGTH},
+    },
+}
+"""The request model of a PUT or POST body (JSON schema draft 4): API Gateway rejects what the handler's
+validation (``functions.product_validation``) would, before Lambda runs."""
 
 
 class ProductApi(PythonFunction):
@@ -45,14 +54,11 @@ class ProductApi(PythonFunction):
     :param secrets_manager_endpoint: where it reads the AUTH token and the database credentials.
     :param edge_refresh_queue: where it queues a written item's path.
     :param sqs_endpoint: the endpoint it reaches that queue through.
-    :param queue_url_variable: the variable the handler reads the queue's URL from.
     :param cache_settings: TTLs and the near cache.
     :param write_mode: ``invalidate`` or ``write-through``.
     :param idempotency_ttl: how long an ``Idempotency-Key`` replays its first response.
     :param timeout: the function's timeout.
     :param reserved_concurrent_executions: default None (unreserved).
-    :param memcached_variables: the library's variable names for memcached; required when ``cache`` is a
-        ``MemcachedCluster``. Default None.
     """
 
     def __init__(
@@ -66,35 +72,27 @@ class ProductApi(PythonFunction):
         secrets_manager_endpoint: ec2.IConnectable,
         edge_refresh_queue: EdgeRefreshQueue,
         sqs_endpoint: ec2.IConnectable,
-        queue_url_variable: str,
         cache_settings: CacheSettings,
         write_mode: str,
         idempotency_ttl: cdk.Duration,
         timeout: cdk.Duration,
         reserved_concurrent_executions: int | None = None,
-        memcached_variables: MemcachedVariables | None = None,
     ) -> None:
         redis = cache if isinstance(cache, REDIS_CACHES) else None
         environment = {
-            **library_environment(
-                construct_id,
-                cache=cache,
-                database=database,
-                cache_settings=cache_settings,
-                memcached_variables=memcached_variables,
-            ),
-            "PRODUCT_WRITE_MODE": write_mode,
+            **library_environment(PRODUCT_API, cache=cache, database=database, cache_settings=cache_settings),
+            variables.PRODUCT_WRITE_MODE: write_mode,
             # Redis and the database connect while Lambda initializes the container, not on the first
             # request (lambda/functions/product_api.py, connect_on_init).
-            "CONNECT_ON_INIT": "true",
-            "IDEMPOTENCY_TTL_SECONDS": str(int(idempotency_ttl.to_seconds())),
-            queue_url_variable: edge_refresh_queue.queue_url,
+            variables.CONNECT_ON_INIT: "true",
+            variables.IDEMPOTENCY_TTL_SECONDS: str(int(idempotency_ttl.to_seconds())),
+            variables.EDGE_REFRESH_QUEUE_URL: edge_refresh_queue.queue_url,
         }
         super().__init__(
             scope,
             construct_id,
             **defaults.props(environment=environment),
-            handler=HANDLER,
+            handler=PRODUCT_API.handler,
             description="Product catalogue API: cache-aside reads through "
             f"{'Redis' if redis else 'Memcached'}, writes to MySQL",
             timeout=timeout,
@@ -103,11 +101,11 @@ class ProductApi(PythonFunction):
         # Only the function that writes may queue refreshes.
         edge_refresh_queue.grant_send(self)
         self.connections.allow_to_default_port(
-            sqs_endpoint.connections, "ProductApi queues edge refreshes after a write"
+            sqs_endpoint.connections, f"{PRODUCT_API.id} queues edge refreshes after a write"
         )
         connect_to_data_stores(
             self,
-            "ProductApi",
+            PRODUCT_API.id,
             cache=cache,
             database=database,
             secrets_manager_endpoint=secrets_manager_endpoint,
@@ -115,17 +113,10 @@ class ProductApi(PythonFunction):
             database_use=": catalogue reads on a miss, and writes",
         )
 
-    def routes(
-        self, *, item_cache_ttl: cdk.Duration, list_cache_ttl: cdk.Duration, body_schema: Mapping[str, Any]
-    ) -> list[ApiRoute]:
+    def routes(self, *, item_cache_ttl: cdk.Duration, list_cache_ttl: cdk.Duration) -> list[ApiRoute]:
         """The catalogue's routes: item and list reads, stage-cached for the given TTLs, and IAM-authorized
-        writes whose bodies must match ``body_schema``."""
-        return catalogue_routes(
-            self.function,
-            item_cache_ttl=item_cache_ttl,
-            list_cache_ttl=list_cache_ttl,
-            body_schema=body_schema,
-        )
+        writes whose bodies must match ``PRODUCT_BODY_SCHEMA``."""
+        return catalogue_routes(self.function, item_cache_ttl=item_cache_ttl, list_cache_ttl=list_cache_ttl)
 
 
 def catalogue_routes(
@@ -133,7 +124,6 @@ def catalogue_routes(
     *,
     item_cache_ttl: cdk.Duration,
     list_cache_ttl: cdk.Duration,
-    body_schema: Mapping[str, Any],
 ) -> list[ApiRoute]:
     """The catalogue's routes on ``handler``; a Global Datastore secondary region's API serves the same ones
     (its function answers the writes with ``421 read_only_region``)."""
@@ -141,11 +131,11 @@ def catalogue_routes(
         ApiRoute(method="GET", path=ITEM_ROUTE, handler=handler, cache_ttl=item_cache_ttl),
         ApiRoute(
             method="GET",
-            path=LIST_ROUTE,
+            path=COLLECTION_PATH,
             handler=handler,
             cache_ttl=list_cache_ttl,
-            query_parameters=LIST_QUERY_STRINGS,
+            query_parameters=LIST_PARAMETERS,
         ),
-        ApiRoute(method="PUT", path=ITEM_ROUTE, handler=handler, body_schema=body_schema),
-        ApiRoute(method="POST", path=LIST_ROUTE, handler=handler, body_schema=body_schema),
+        ApiRoute(method="PUT", path=ITEM_ROUTE, handler=handler, body_schema=PRODUCT_BODY_SCHEMA),
+        ApiRoute(method="POST", path=COLLECTION_PATH, handler=handler, body_schema=PRODUCT_BODY_SCHEMA),
     ]

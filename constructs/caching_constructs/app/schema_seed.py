@@ -17,9 +17,10 @@ from caching_constructs.app.python_function import FunctionDefaults, PythonFunct
 from caching_constructs.core.logical_ids import keep_logical_ids
 from caching_constructs.core.nag import exempt_control, nag_form, suppress_findings
 from caching_constructs.data.mysql_database import MySqlDatabase
+from caching_contract import variables
+from caching_contract.services import SCHEMA_SEED
 from constructs import Construct
 
-HANDLER = "functions.schema_seed.on_event"
 RESOURCE_TYPE = "Custom::CatalogSchema"
 
 
@@ -48,24 +49,24 @@ class SchemaSeed(PythonFunction):
         timeout: cdk.Duration,
     ) -> None:
         environment = {
-            **service_environment(construct_id),
+            **service_environment(SCHEMA_SEED),
             **database_environment(database),
-            "SEED_PRODUCT_COUNT": str(seed_product_count),
+            variables.SEED_PRODUCT_COUNT: str(seed_product_count),
         }
         super().__init__(
             scope,
             construct_id,
             **defaults.props(environment=environment),
-            handler=HANDLER,
+            handler=SCHEMA_SEED.handler,
             description="Custom resource: creates the products schema and seeds sample rows (idempotent)",
             timeout=timeout,
         )
         self.connections.allow_to_default_port(
-            database.connections, "SchemaSeed creates the schema and seeds rows"
+            database.connections, f"{SCHEMA_SEED.id} creates the schema and seeds rows"
         )
         database.grant_read_secret(self)
         self.connections.allow_to_default_port(
-            secrets_manager_endpoint.connections, "SchemaSeed reads the database credentials"
+            secrets_manager_endpoint.connections, f"{SCHEMA_SEED.id} reads the database credentials"
         )
         provider_logs = logs.LogGroup(
             self,

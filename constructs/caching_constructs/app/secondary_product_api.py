@@ -11,19 +11,15 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 
+from caching_constructs.app.cache_auth import sign_in
 from caching_constructs.app.cachelib_environment import CacheSettings, service_environment
-from caching_constructs.app.product_api import HANDLER
 from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
-from caching_constructs.app.secondary_refill import SecondaryRefill, sign_in
-from caching_constructs.elasticache.cache_access import _CONNECTION, CacheAccess
+from caching_constructs.app.secondary_refill import SecondaryRefill
+from caching_constructs.elasticache.cache_access import SECONDARY_PRODUCT_API
 from caching_constructs.elasticache.global_datastore import SecondaryReplicationGroup
+from caching_contract import variables
+from caching_contract.services import PRODUCT_API
 from constructs import Construct
-
-SECONDARY_ACCESS = CacheAccess(
-    commands={**_CONNECTION, "get": "reads an entry or a list's version counter; it never writes"}
-)
-"""What a secondary function may send: reads only (``cachelib/secondary.py`` calls ``GET`` and nothing
-else), so even a bug cannot try a write on the member ElastiCache keeps read-only anyway."""
 
 
 class SecondaryProductApi(PythonFunction):
@@ -67,46 +63,47 @@ class SecondaryProductApi(PythonFunction):
         reserved_concurrent_executions: int | None = None,
     ) -> None:
         environment = {
-            **service_environment("ProductApi"),  # the same service dimension as the primary's
+            **service_environment(PRODUCT_API),  # the same service dimension as the primary's
             **cache_settings.environment(),
-            "CACHE_L1_ENABLED": "false",
-            "CACHE_ROLE": "secondary",
-            "CACHE_REFILL_QUEUE_URL": refill_queue_url,
-            "REDIS_HOST": cache.endpoint_address,
-            "REDIS_PORT": str(cache.port),
-            "REDIS_TLS": "true",
-            "REDIS_CLUSTER_MODE": "false",
-            "DB_WRITER_HOST": database_host,
-            "DB_READER_HOSTS": database_host,
-            "DB_READER_HOST": database_host,
-            "DB_PORT": str(database_port),
-            "DB_NAME": database_name,
-            "DB_SECRET_ARN": database_secret_arn,
-            "DB_TLS": "true",
-            "CONNECT_ON_INIT": "true",
+            variables.CACHE_L1_ENABLED: "false",
+            variables.CACHE_ROLE: variables.ROLE_SECONDARY,
+            variables.CACHE_REFILL_QUEUE_URL: refill_queue_url,
+            variables.REDIS_HOST: cache.endpoint_address,
+            variables.REDIS_PORT: str(cache.port),
+            variables.REDIS_TLS: "true",
+            variables.REDIS_CLUSTER_MODE: "false",
+            variables.DB_WRITER_HOST: database_host,
+            variables.DB_READER_HOSTS: database_host,
+            variables.DB_READER_HOST: database_host,
+            variables.DB_PORT: str(database_port),
+            variables.DB_NAME: database_name,
+            variables.DB_SECRET_ARN: database_secret_arn,
+            variables.DB_TLS: "true",
+            variables.CONNECT_ON_INIT: "true",
         }
         super().__init__(
             scope,
             construct_id,
             **defaults.props(environment=environment),
-            handler=HANDLER,
+            handler=PRODUCT_API.handler,
             description="Product catalogue API, secondary region: reads from the local Global Datastore "
             "member and database replica; writes refused",
             timeout=timeout,
             reserved_concurrent_executions=reserved_concurrent_executions,
         )
-        self.connections.allow_to_default_port(cache.connections, "ProductApi reads the cache member")
-        sign_in(self, cache, construct_id, SECONDARY_ACCESS)
+        self.connections.allow_to_default_port(cache.connections, f"{PRODUCT_API.id} reads the cache member")
+        sign_in(self, cache, construct_id, SECONDARY_PRODUCT_API)
         self.connections.allow_to(
-            database_connections, ec2.Port.tcp(database_port), "ProductApi reads the database replica"
+            database_connections, ec2.Port.tcp(database_port), f"{PRODUCT_API.id} reads the database replica"
         )
         iam.Grant.add_to_principal(
             grantee=self, actions=["secretsmanager:GetSecretValue"], resource_arns=[database_secret_arn]
         )
         self.connections.allow_to_default_port(
-            secrets_manager_endpoint.connections, "ProductApi reads the database credentials"
+            secrets_manager_endpoint.connections, f"{PRODUCT_API.id} reads the database credentials"
         )
         SecondaryRefill.grant_send_to(self, refill_queue_arn)
         self.connections.allow_to_any_ipv4(
-            ec2.Port.tcp(443), "ProductApi queues refills to SQS in the primary region, through the NAT"
+            ec2.Port.tcp(443),
+            f"{PRODUCT_API.id} queues refills to SQS in the primary region, through the NAT",
         )

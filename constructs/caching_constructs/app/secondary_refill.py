@@ -8,13 +8,12 @@ reads each id through the ordinary lease-guarded ``ProductStore.get`` here.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 
+from caching_constructs.app.cache_auth import authorize_cache_access
 from caching_constructs.app.cachelib_environment import (
     CacheSettings,
     database_environment,
@@ -24,49 +23,16 @@ from caching_constructs.app.cachelib_environment import (
 from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_constructs.edge.edge_refresh import EdgeRefreshQueue
-from caching_constructs.elasticache.cache_access import _CONNECTION, _LIBRARY, KEY_PREFIX, CacheAccess
-from caching_constructs.elasticache.cache_users import CacheUser, CacheUserGroup
+from caching_constructs.elasticache import cache_access
 from caching_constructs.elasticache.redis_replication_group import RedisReplicationGroup
+from caching_contract import services, variables
 from constructs import Construct
 
-HANDLER = "functions.secondary_refill.lambda_handler"
 BATCH_SIZE = 10
 MAX_BATCHING_WINDOW = cdk.Duration.seconds(1)
 """A refill only shortens the secondary's misses: a second of batching costs a second more of them."""
 QUEUE_RETENTION = cdk.Duration.hours(1)
 """A request older than this is not worth filling: the secondary has asked again on its next miss."""
-
-REFILL_ACCESS = CacheAccess(commands={**_CONNECTION, **_LIBRARY})
-"""The refill reads and fills through the library's cache-aside core, nothing more (no pub/sub, no hot
-counts: the near cache is off and reads here are not the users')."""
-
-
-class IamCache(Protocol):
-    """What :func:`sign_in` needs of a cache: a primary ``RedisReplicationGroup`` or a secondary member."""
-
-    @property
-    def user_group(self) -> CacheUserGroup | None: ...
-
-    @property
-    def replication_group_id(self) -> str: ...
-
-    def add_iam_user(self, name: str, *, access_string: str) -> CacheUser: ...
-
-
-def sign_in(function: PythonFunction, cache: IamCache, name: str, access: CacheAccess) -> None:
-    """The function's own IAM-authenticated RBAC user ``name`` on ``cache``, as ``cache_auth.py`` does for
-    the functions it knows (``FUNCTION_ACCESS``)."""
-    if cache.user_group is None:
-        raise ValueError(f"{name}: the cache has no RBAC user group; expected cache.auth 'iam'")
-    user = cache.add_iam_user(name, access_string=access.access_string())
-    user.grant_connect(function)
-    for variable, value in {
-        "CACHE_KEY_PREFIX": KEY_PREFIX,
-        "REDIS_IAM_AUTH": "true",
-        "REDIS_USERNAME": user.user_id,
-        "REDIS_CACHE_NAME": cache.replication_group_id,
-    }.items():
-        function.function.add_environment(variable, value)
 
 
 class SecondaryRefill(PythonFunction):
@@ -94,18 +60,18 @@ class SecondaryRefill(PythonFunction):
         timeout: cdk.Duration,
     ) -> None:
         environment = {
-            **service_environment(construct_id),
+            **service_environment(services.SECONDARY_REFILL),
             **redis_environment(cache),
             **database_environment(database),
             **cache_settings.environment(),
             # The near cache listens on pub/sub; a refill never serves a second read, so it has none.
-            "CACHE_L1_ENABLED": "false",
+            variables.CACHE_L1_ENABLED: "false",
         }
         super().__init__(
             scope,
             construct_id,
             **defaults.props(environment=environment),
-            handler=HANDLER,
+            handler=services.SECONDARY_REFILL.handler,
             description="Fills the cache entries the Global Datastore secondary regions missed",
             timeout=timeout,
         )
@@ -120,16 +86,17 @@ class SecondaryRefill(PythonFunction):
                 report_batch_item_failures=True,
             )
         )
-        self.connections.allow_to_default_port(cache.connections, "SecondaryRefill fills the cache")
-        if cache.user_group is not None:
-            sign_in(self, cache, construct_id, REFILL_ACCESS)
-        else:
-            self.function.add_environment("CACHE_KEY_PREFIX", KEY_PREFIX)
-            cache.grant_read_auth_token(self)
-        self.connections.allow_to_default_port(database.connections, "SecondaryRefill reads the products")
+        self.connections.allow_to_default_port(
+            cache.connections, f"{services.SECONDARY_REFILL.id} fills the cache"
+        )
+        authorize_cache_access(self, cache, services.SECONDARY_REFILL.id, cache_access.SECONDARY_REFILL)
+        self.connections.allow_to_default_port(
+            database.connections, f"{services.SECONDARY_REFILL.id} reads the products"
+        )
         database.grant_read_secret(self)
         self.connections.allow_to_default_port(
-            secrets_manager_endpoint.connections, "SecondaryRefill reads the database credentials"
+            secrets_manager_endpoint.connections,
+            f"{services.SECONDARY_REFILL.id} reads the database credentials",
         )
 
     @property

@@ -23,10 +23,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from caching_constructs.core import rules
 from caching_constructs.core.encryption_keys import grant_secret_read
 from caching_constructs.core.removal import Role, is_disposable, removal_for
-from caching_constructs.core.validation import fail, require
+from caching_constructs.core.validation import fail
 from caching_constructs.data.data_store_network import DEFAULT_SUBNETS, security_groups_or_closed
 from caching_constructs.data.mysql_parts import (
     LOG_EXPORTS,
@@ -35,6 +34,7 @@ from caching_constructs.data.mysql_parts import (
     engine_groups,
     monitoring_role,
 )
+from caching_constructs.data.mysql_props import MySqlProps
 from constructs import Construct
 
 MASTER_USERNAME = "catalog_admin"
@@ -118,82 +118,51 @@ class MySqlDatabase(Construct):
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.SNAPSHOT,
         secret_replica_regions: Sequence[str] = (),
     ) -> None:
-        backup_retention = backup_retention or cdk.Duration.days(7)
-        rotation_interval = rotation_interval or cdk.Duration.days(30)
-        monitoring_interval = monitoring_interval or cdk.Duration.seconds(60)
-        instance_type = instance_type or ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO)
-        _validate(
+        props = MySqlProps(
+            vpc=vpc,
             engine_version=engine_version,
             extended_support=extended_support,
+            instance_type=instance_type or ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO),
             database_name=database_name,
             port=port,
             allocated_storage_gib=allocated_storage_gib,
             max_allocated_storage_gib=max_allocated_storage_gib,
+            multi_az=multi_az,
             read_replica_count=read_replica_count,
-            backup_retention=backup_retention,
-            rotation_interval=rotation_interval,
-            monitoring_interval=monitoring_interval,
+            backup_retention=backup_retention or cdk.Duration.days(7),
+            vpc_subnets=vpc_subnets or DEFAULT_SUBNETS,
+            security_groups=security_groups,
+            storage_encryption_key=storage_encryption_key,
+            secret_encryption_key=secret_encryption_key,
+            rotation_interval=rotation_interval or cdk.Duration.days(30),
+            secrets_manager_endpoint=secrets_manager_endpoint,
+            rotation_security_group=rotation_security_group,
+            performance_insights=performance_insights,
+            monitoring_interval=monitoring_interval or cdk.Duration.seconds(60),
+            log_retention=log_retention,
+            deletion_protection=deletion_protection,
+            removal_policy=removal_policy,
+            secret_replica_regions=secret_replica_regions,
         )
+        props.validate()
         super().__init__(scope, construct_id)
 
-        self.port = port
-        self.database_name = database_name
-        self._secret_encryption_key = secret_encryption_key
+        self.port = props.port
+        self.database_name = props.database_name
+        self._secret_encryption_key = props.secret_encryption_key
         self.security_groups = security_groups_or_closed(
-            self, vpc=vpc, description="MySQL", given=security_groups
+            self, vpc=props.vpc, description="MySQL", given=props.security_groups
         )
         self.connections = ec2.Connections(
-            security_groups=self.security_groups, default_port=ec2.Port.tcp(port)
+            security_groups=self.security_groups, default_port=ec2.Port.tcp(props.port)
         )
         """Network access to the writer and every replica: ``db.connections.allow_default_port_from(fn)``."""
-        engine = self._engine(engine_version, extended_support)
-        self.monitoring_role = monitoring_role(self) if monitoring_interval.to_seconds() else None
-        subnets = vpc_subnets or DEFAULT_SUBNETS
-        azs = vpc.availability_zones
-        common = self._instance_settings(
-            vpc=vpc,
-            vpc_subnets=subnets,
-            instance_type=instance_type,
-            log_retention=log_retention,
-            performance_insights=performance_insights,
-            monitoring_interval=monitoring_interval,
-        )
-        self.instance = rds.DatabaseInstance(
-            self,
-            "Writer",
-            engine=engine,
-            credentials=_credentials(secret_encryption_key, secret_replica_regions),
-            database_name=database_name,
-            **_storage(storage_encryption_key, allocated_storage_gib, max_allocated_storage_gib),
-            multi_az=multi_az,
-            # A Multi-AZ writer picks its own AZ; a single-AZ one is pinned so replicas can avoid it.
-            availability_zone=None if multi_az else azs[0],
-            backup_retention=backup_retention,
-            deletion_protection=deletion_protection,
-            delete_automated_backups=is_disposable(removal_policy),
-            removal_policy=removal_policy,
-            **common,
-        )
-        self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
-        """Master credentials (JSON: username, password, host, port, dbname, engine). Read at run time."""
-        self.rotation_security_group, self.rotation = add_rotation(
-            self,
-            vpc=vpc,
-            vpc_subnets=subnets,
-            interval=rotation_interval,
-            secrets_manager_endpoint=secrets_manager_endpoint,
-            security_group=rotation_security_group,
-        )
-        self.read_replicas: list[rds.DatabaseInstanceReadReplica] = add_read_replicas(
-            self,
-            count=read_replica_count,
-            availability_zones=azs[1:] or azs,
-            max_allocated_storage_gib=max_allocated_storage_gib,
-            backup_retention=backup_retention,
-            deletion_protection=deletion_protection,
-            removal_policy=removal_for(removal_policy, Role.COPY),
-            instance_settings=common,
-        )
+        engine = self._engine(props.engine_version, props.extended_support)
+        self.monitoring_role = monitoring_role(self) if props.monitoring_interval.to_seconds() else None
+        settings = self._instance_settings(props)
+        self._add_writer(props, engine, settings)
+        self._add_rotation(props)
+        self._add_read_replicas(props, settings)
 
     def _engine(self, engine_version: str, extended_support: bool) -> rds.IInstanceEngine:
         """The engine of every instance, with its parameter and option groups."""
@@ -205,22 +174,13 @@ class MySqlDatabase(Construct):
         self.parameter_group, self.option_group = engine_groups(self, engine, major)
         return engine
 
-    def _instance_settings(
-        self,
-        *,
-        vpc: ec2.IVpc,
-        vpc_subnets: ec2.SubnetSelection,
-        instance_type: ec2.InstanceType,
-        log_retention: logs.RetentionDays,
-        performance_insights: bool,
-        monitoring_interval: cdk.Duration,
-    ) -> dict[str, Any]:
+    def _instance_settings(self, props: MySqlProps) -> dict[str, Any]:
         """What the writer and every replica share: network, engine settings, logs, monitoring."""
         return {
-            "vpc": vpc,
-            "vpc_subnets": vpc_subnets,
+            "vpc": props.vpc,
+            "vpc_subnets": props.vpc_subnets,
             "security_groups": self.security_groups,
-            "instance_type": instance_type,
+            "instance_type": props.instance_type,
             "port": self.port,
             "parameter_group": self.parameter_group,
             "option_group": self.option_group,
@@ -229,12 +189,58 @@ class MySqlDatabase(Construct):
             "publicly_accessible": False,
             "auto_minor_version_upgrade": True,
             "cloudwatch_logs_exports": list(LOG_EXPORTS),
-            "cloudwatch_logs_retention": log_retention,
-            "enable_performance_insights": performance_insights,
-            "monitoring_interval": monitoring_interval if self.monitoring_role else None,
+            "cloudwatch_logs_retention": props.log_retention,
+            "enable_performance_insights": props.performance_insights,
+            "monitoring_interval": props.monitoring_interval if self.monitoring_role else None,
             "monitoring_role": self.monitoring_role,
             "copy_tags_to_snapshot": True,
         }
+
+    def _add_writer(self, props: MySqlProps, engine: rds.IInstanceEngine, settings: dict[str, Any]) -> None:
+        """The writer and its generated master secret."""
+        self.instance = rds.DatabaseInstance(
+            self,
+            "Writer",
+            engine=engine,
+            credentials=_credentials(props.secret_encryption_key, props.secret_replica_regions),
+            database_name=props.database_name,
+            **_storage(
+                props.storage_encryption_key, props.allocated_storage_gib, props.max_allocated_storage_gib
+            ),
+            multi_az=props.multi_az,
+            # A Multi-AZ writer picks its own AZ; a single-AZ one is pinned so replicas can avoid it.
+            availability_zone=None if props.multi_az else props.vpc.availability_zones[0],
+            backup_retention=props.backup_retention,
+            deletion_protection=props.deletion_protection,
+            delete_automated_backups=is_disposable(props.removal_policy),
+            removal_policy=props.removal_policy,
+            **settings,
+        )
+        self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
+        """Master credentials (JSON: username, password, host, port, dbname, engine). Read at run time."""
+
+    def _add_rotation(self, props: MySqlProps) -> None:
+        self.rotation_security_group, self.rotation = add_rotation(
+            self,
+            vpc=props.vpc,
+            vpc_subnets=props.vpc_subnets,
+            interval=props.rotation_interval,
+            secrets_manager_endpoint=props.secrets_manager_endpoint,
+            security_group=props.rotation_security_group,
+        )
+
+    def _add_read_replicas(self, props: MySqlProps, settings: dict[str, Any]) -> None:
+        azs = props.vpc.availability_zones
+        self.read_replicas: list[rds.DatabaseInstanceReadReplica] = add_read_replicas(
+            self,
+            count=props.read_replica_count,
+            availability_zones=azs[1:] or azs,
+            max_allocated_storage_gib=props.max_allocated_storage_gib,
+            backup_retention=props.backup_retention,
+            deletion_protection=props.deletion_protection,
+            removal_policy=removal_for(props.removal_policy, Role.COPY),
+            instance_settings=settings,
+        )
 
     # --- endpoints ------------------------------------------------------------------------------------------
 
@@ -334,42 +340,6 @@ def _storage(key: kms.IKey | None, allocated_gib: int, max_allocated_gib: int) -
         "allocated_storage": allocated_gib,
         "max_allocated_storage": max_allocated_gib,
     }
-
-
-def _validate(
-    *,
-    engine_version: str,
-    extended_support: bool,
-    database_name: str,
-    port: int,
-    allocated_storage_gib: int,
-    max_allocated_storage_gib: int,
-    read_replica_count: int,
-    backup_retention: cdk.Duration,
-    rotation_interval: cdk.Duration,
-    monitoring_interval: cdk.Duration,
-) -> None:
-    """The props' rules, from ``caching_constructs.core.rules``: the ones the project's config checks too."""
-    require("engine_version", engine_version, rules.MYSQL_VERSION)
-    support = rules.mysql_support(engine_version, extended_support, switch="extended_support=True")
-    if support:
-        raise fail("engine_version", engine_version, support)
-    require("database_name", database_name, rules.DATABASE_NAME)
-    require("port", port, rules.service_port("mysql"))
-    require("allocated_storage_gib", allocated_storage_gib, rules.ALLOCATED_STORAGE_GIB)
-    require(
-        "max_allocated_storage_gib",
-        max_allocated_storage_gib,
-        rules.max_allocated_storage(allocated_storage_gib),
-    )
-    require("read_replica_count", read_replica_count, rules.READ_REPLICA_COUNT)
-    require("backup_retention (days)", int(backup_retention.to_days()), rules.BACKUP_RETENTION_DAYS)
-    require("rotation_interval (days)", int(rotation_interval.to_days()), rules.SECRET_ROTATION_DAYS)
-    require(
-        "monitoring_interval (seconds)",
-        int(monitoring_interval.to_seconds()),
-        rules.MONITORING_INTERVAL_SECONDS,
-    )
 
 
 def _cfn_instance(instance: rds.DatabaseInstanceBase) -> rds.CfnDBInstance:

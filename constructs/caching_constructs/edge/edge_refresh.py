@@ -26,6 +26,8 @@ from aws_cdk import aws_sqs as sqs
 
 from caching_constructs.app.python_function import PythonFunction
 from caching_constructs.core.nag import exempt_control
+from caching_contract import variables
+from caching_contract.services import EDGE_REFRESHER
 from constructs import Construct
 
 REFRESHER_TIMEOUT = cdk.Duration.seconds(60)
@@ -126,9 +128,7 @@ class EdgeRefresher(PythonFunction):
     invalidates the batch's paths in CloudFront. Runs outside any VPC: it calls only public AWS endpoints.
 
     :param queue: the queue to drain; the function's timeout is its ``consumer_timeout``.
-    :param code: the asset holding ``handler``.
-    :param handler: e.g. ``functions.edge_refresh.lambda_handler``; it reads ``API_URL`` and, when set,
-        ``DISTRIBUTION_ID``.
+    :param code: the asset holding the refresher's handler (``caching_contract.services.EDGE_REFRESHER``).
     :param architecture: the function's architecture.
     :param api_url: the invoke URL of the API stage whose cache it refreshes (``API_URL``).
     :param refresh_policy: the policy allowing ``execute-api:InvalidateCache`` on exactly the routes it may
@@ -148,7 +148,6 @@ class EdgeRefresher(PythonFunction):
         *,
         queue: EdgeRefreshQueue,
         code: lambda_.Code,
-        handler: str,
         architecture: lambda_.Architecture,
         api_url: str,
         refresh_policy: iam.IManagedPolicy,
@@ -158,14 +157,14 @@ class EdgeRefresher(PythonFunction):
         log_removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
         log_encryption_key: kms.IKey | None = None,
     ) -> None:
-        environment = {"API_URL": api_url}
+        environment = {variables.API_URL: api_url}
         if distribution is not None:
-            environment["DISTRIBUTION_ID"] = distribution.distribution_id
+            environment[variables.DISTRIBUTION_ID] = distribution.distribution_id
         super().__init__(
             scope,
             construct_id,
             code=code,
-            handler=handler,
+            handler=EDGE_REFRESHER.handler,
             description="Edge refresh: after a product write, refreshes its stage-cache entry (and "
             "invalidates it in CloudFront when configured)",
             architecture=architecture,

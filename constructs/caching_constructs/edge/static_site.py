@@ -30,9 +30,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 
-from caching_constructs.core.nag import exempt_control, suppress_findings
 from caching_constructs.core.rules import EDGE_API_DEFAULT_TTL_SECONDS, EDGE_API_MAX_TTL_SECONDS
 from caching_constructs.core.validation import require
+from caching_constructs.edge.static_site_exemptions import (
+    exempt_bucket_findings,
+    exempt_distribution_findings,
+)
 from constructs import Construct
 
 _NINETY_DAYS = cdk.Duration.days(90)
@@ -136,24 +139,62 @@ class StaticSiteDistribution(Construct):
         api_failover_origin: cloudfront.IOrigin | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        if (domain_name is None) != (certificate_arn is None):
-            raise ValueError("domain_name and certificate_arn go together")
-        require("api_default_ttl (seconds)", int(api_default_ttl.to_seconds()), EDGE_API_DEFAULT_TTL_SECONDS)
-        if not (site_dir / "index.html").is_file() or not (site_dir / hashed_dir).is_dir():
-            raise ValueError(f"{site_dir} must hold index.html and a {hashed_dir}/ folder")
-        forbidden = {"cache-control", "host", "pragma"} & {header.lower() for header in api_headers}
-        if forbidden:
-            raise ValueError(
-                f"api_headers: {sorted(forbidden)} must not reach the API (Cache-Control and Pragma would "
-                "refresh or bypass its stage cache, Host would break its routing)"
-            )
-        if not 0 <= error_caching_min_ttl.to_seconds() <= 10:
-            raise ValueError(
-                "error_caching_min_ttl must be from 0 to 10 seconds, got "
-                f"{error_caching_min_ttl.to_seconds()}"
-            )
-        key_headers = [h for h in api_headers if h.lower() == AUTHORIZATION.lower()]
-        origin_headers = [h for h in api_headers if h.lower() != AUTHORIZATION.lower()]
+        _validate(
+            domain_name=domain_name,
+            certificate_arn=certificate_arn,
+            api_default_ttl=api_default_ttl,
+            site_dir=site_dir,
+            hashed_dir=hashed_dir,
+            api_headers=api_headers,
+            error_caching_min_ttl=error_caching_min_ttl,
+        )
+        self._add_buckets(
+            versioned=versioned,
+            noncurrent_version_expiration=noncurrent_version_expiration,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        self._add_policies(api_query_strings, api_headers, api_default_ttl)
+        api_behavior = self._api_behavior(rest_api, api_failover_origin)
+        certificate = (
+            acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn)
+            if certificate_arn
+            else None
+        )
+        self._add_distribution(
+            api_behavior,
+            api_path_patterns=api_path_patterns,
+            price_class=price_class,
+            domain_name=domain_name,
+            certificate=certificate,
+            web_acl_arn=web_acl_arn,
+            error_caching_min_ttl=error_caching_min_ttl,
+        )
+        self.deployment_log_group = logs.LogGroup(
+            self,
+            "DeploymentLogs",
+            retention=deployment_log_retention,
+            removal_policy=removal_policy,
+            encryption_key=deployment_log_encryption_key,
+        )
+        self._deploy_site(site_dir, hashed_dir)
+        exempt_distribution_findings(
+            self.distribution,
+            web_acl_arn=web_acl_arn,
+            certificate=certificate,
+            failover=api_failover_origin is not None,
+        )
+        exempt_bucket_findings(self.bucket, self.log_bucket)
+
+    def _add_buckets(
+        self,
+        *,
+        versioned: bool,
+        noncurrent_version_expiration: cdk.Duration,
+        log_retention: cdk.Duration,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        """The log bucket, then the private bucket of static files that logs to it."""
         disposable = removal_policy == cdk.RemovalPolicy.DESTROY
         # Earlier versions expire, or a versioned bucket keeps every overwritten file and log forever.
         old_versions = (
@@ -161,7 +202,6 @@ class StaticSiteDistribution(Construct):
             if versioned
             else []
         )
-
         self.log_bucket = s3.Bucket(
             self,
             "LogBucket",
@@ -190,6 +230,12 @@ class StaticSiteDistribution(Construct):
             auto_delete_objects=disposable,
         )
 
+    def _add_policies(
+        self, api_query_strings: Sequence[str], api_headers: Sequence[str], api_default_ttl: cdk.Duration
+    ) -> None:
+        """What the API paths cache and forward, and the security headers every response gets."""
+        key_headers = [h for h in api_headers if h.lower() == AUTHORIZATION.lower()]
+        origin_headers = [h for h in api_headers if h.lower() != AUTHORIZATION.lower()]
         self.api_cache_policy = cloudfront.CachePolicy(
             self,
             "ApiCachePolicy",
@@ -223,19 +269,24 @@ class StaticSiteDistribution(Construct):
             comment="Security headers on every response",
             security_headers_behavior=_SECURITY_HEADERS,
         )
+
+    def _api_behavior(
+        self, rest_api: apigw.RestApi, failover_origin: cloudfront.IOrigin | None
+    ) -> cloudfront.BehaviorOptions:
+        """The behavior of every API path: the stage, or an origin group of it and ``failover_origin``."""
         api_origin: cloudfront.IOrigin = origins.RestApiOrigin(rest_api)
-        if api_failover_origin is not None:
+        if failover_origin is not None:
             api_origin = origins.OriginGroup(
                 primary_origin=api_origin,
-                fallback_origin=api_failover_origin,
+                fallback_origin=failover_origin,
                 fallback_status_codes=list(FAILOVER_STATUS_CODES),
             )
-        api_behavior = cloudfront.BehaviorOptions(
+        return cloudfront.BehaviorOptions(
             origin=api_origin,
             viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
             # CloudFront refuses POST, PUT, PATCH and DELETE on a behavior whose target is an origin group.
             allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL
-            if api_failover_origin is None
+            if failover_origin is None
             else cloudfront.AllowedMethods.ALLOW_GET_HEAD,
             cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
             cache_policy=self.api_cache_policy,
@@ -243,11 +294,20 @@ class StaticSiteDistribution(Construct):
             response_headers_policy=self.response_headers_policy,
             compress=True,
         )
-        certificate = (
-            acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn)
-            if certificate_arn
-            else None
-        )
+
+    def _add_distribution(
+        self,
+        api_behavior: cloudfront.BehaviorOptions,
+        *,
+        api_path_patterns: Sequence[str],
+        price_class: cloudfront.PriceClass,
+        domain_name: str | None,
+        certificate: acm.ICertificate | None,
+        web_acl_arn: str | None,
+        error_caching_min_ttl: cdk.Duration,
+    ) -> None:
+        """The distribution: static files from the bucket through OAC by default, ``api_behavior`` on the
+        API paths."""
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
@@ -277,17 +337,6 @@ class StaticSiteDistribution(Construct):
                 for code in CACHED_ERROR_CODES
             ],
         )
-        self.deployment_log_group = logs.LogGroup(
-            self,
-            "DeploymentLogs",
-            retention=deployment_log_retention,
-            removal_policy=removal_policy,
-            encryption_key=deployment_log_encryption_key,
-        )
-        self._deploy_site(site_dir, hashed_dir)
-        self._suppress_findings(
-            web_acl_arn=web_acl_arn, certificate=certificate, failover=api_failover_origin is not None
-        )
 
     def _deploy_site(self, site_dir: Path, hashed_dir: str) -> None:
         # Hashed files first, never pruned: a browser holding the previous index.html still finds its files.
@@ -315,75 +364,30 @@ class StaticSiteDistribution(Construct):
         )
         self.index_deployment.node.add_dependency(self.assets_deployment)
 
-    def _suppress_findings(
-        self, *, web_acl_arn: str | None, certificate: acm.ICertificate | None, failover: bool
-    ) -> None:
-        distribution_findings = [
-            {
-                "id": "AwsSolutions-CFR1",
-                "reason": "A public product catalogue: no country is excluded; add geo rules per market.",
-            }
-        ]
-        if web_acl_arn is None:
-            distribution_findings.append(
-                {
-                    "id": "AwsSolutions-CFR2",
-                    "reason": "The web ACL is optional (edge.waf_web_acl_arn): it must live in us-east-1 "
-                    "and this environment sets none; throttling on the API stage still applies.",
-                }
-            )
-        default_certificate = (
-            "No custom domain is configured, so the distribution uses the *.cloudfront.net certificate, "
-            "whose policy CloudFront fixes; set edge.domain_name and certificate_arn to enforce "
-            "TLSv1.2_2021."
+
+def _validate(
+    *,
+    domain_name: str | None,
+    certificate_arn: str | None,
+    api_default_ttl: cdk.Duration,
+    site_dir: Path,
+    hashed_dir: str,
+    api_headers: Sequence[str],
+    error_caching_min_ttl: cdk.Duration,
+) -> None:
+    """The props' rules, checked before anything is built."""
+    if (domain_name is None) != (certificate_arn is None):
+        raise ValueError("domain_name and certificate_arn go together")
+    require("api_default_ttl (seconds)", int(api_default_ttl.to_seconds()), EDGE_API_DEFAULT_TTL_SECONDS)
+    if not (site_dir / "index.html").is_file() or not (site_dir / hashed_dir).is_dir():
+        raise ValueError(f"{site_dir} must hold index.html and a {hashed_dir}/ folder")
+    forbidden = {"cache-control", "host", "pragma"} & {header.lower() for header in api_headers}
+    if forbidden:
+        raise ValueError(
+            f"api_headers: {sorted(forbidden)} must not reach the API (Cache-Control and Pragma would "
+            "refresh or bypass its stage cache, Host would break its routing)"
         )
-        if certificate is None:
-            distribution_findings.append({"id": "AwsSolutions-CFR4", "reason": default_certificate})
-            # A custom certificate, SNI and a TLS policy all come with a custom domain.
-            for control in ("CT.CLOUDFRONT.PR.6", "CT.CLOUDFRONT.PR.7", "CT.CLOUDFRONT.PR.9"):
-                exempt_control(self.distribution, control, default_certificate)
-        suppress_findings(self.distribution, distribution_findings)
-        if not failover:
-            exempt_control(
-                self.distribution,
-                "CT.CLOUDFRONT.PR.4",
-                "Each path has one origin: the API stage of this environment's one region, and the static "
-                "bucket. An origin group would need a second region's deployment of the API and the data "
-                "tier.",
-            )
-        # cdk-nag 3 itself recognises a bucket that receives access logs (no S1); Control Tower does not.
-        exempt_control(
-            self.log_bucket, "CT.S3.PR.2", "This is the access-log bucket; logging it to itself would loop."
-        )
-        exempt_control(
-            self.log_bucket,
-            "CT.S3.PR.10",
-            "CloudFront standard logging cannot deliver to a bucket encrypted with SSE-KMS; SSE-S3 encrypts "
-            "it.",
-        )
-        exempt_control(
-            self.bucket,
-            "CT.S3.PR.10",
-            "Public website files (served to anyone through CloudFront): a customer-managed key would "
-            "protect nothing and would have to be opened to CloudFront's OAC and the deployment; SSE-S3 "
-            "encrypts it.",
-        )
-        for bucket, content in ((self.bucket, "static site"), (self.log_bucket, "log")):
-            exempt_control(
-                bucket,
-                "CT.S3.PR.4",
-                f"Nothing consumes object events of the {content} bucket: its objects are written by "
-                "deployments or by CloudFront and read back by people, not processed.",
-            )
-        exempt_control(
-            self.bucket,
-            "CT.S3.PR.9",
-            "Object Lock would forbid replacing the site's files on each deploy; versioning keeps the "
-            "earlier versions instead (noncurrent ones expire).",
-        )
-        exempt_control(
-            self.log_bucket,
-            "CT.S3.PR.9",
-            "Object Lock would forbid expiring the logs by lifecycle after log_retention; they are access "
-            "logs, not records that must be immutable.",
+    if not 0 <= error_caching_min_ttl.to_seconds() <= 10:
+        raise ValueError(
+            f"error_caching_min_ttl must be from 0 to 10 seconds, got {error_caching_min_ttl.to_seconds()}"
         )

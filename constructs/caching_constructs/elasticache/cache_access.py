@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from caching_constructs.core.rules import OneOf
+from caching_contract import services
 
 KEY_PREFIX = "app"
 """``CACHE_KEY_PREFIX`` of every function: set on them from here, so the key and channel patterns of the
@@ -29,13 +30,13 @@ anything, so a client that does not say who it is gets nothing."""
 
 # Every connection: redis-py names it (client_name, CLIENT SETNAME, so CLIENT LIST shows the function) and
 # PINGs it after 30 s idle (health_check_interval). AUTH and HELLO need no permission.
-_CONNECTION = {
+CONNECTION = {
     "client|setname": "redis-py names each connection after the function (client_name)",
     "ping": "health check of a connection idle for 30 s; the near cache's heartbeat on its subscription",
 }
 # The cache-aside core of cachelib: reads, Lua fills and invalidations (scripts.py, gateway.py). A script runs
 # its commands as the calling user, so what the scripts call is granted as well (the "in Lua" entries).
-_LIBRARY = {
+LIBRARY_CORE = {
     "get": "cache-aside reads of an entry; in Lua, a lease's or a version counter's value",
     "evalsha": "the library's Lua scripts (fill under lease, renew, release, invalidate, fence) by digest",
     "script|load": "redis-py's Script loads a script once after NOSCRIPT (a new or restarted node)",
@@ -78,8 +79,8 @@ class CacheAccess:
 
 PRODUCT_API = CacheAccess(
     commands={
-        **_CONNECTION,
-        **_LIBRARY,
+        **CONNECTION,
+        **LIBRARY_CORE,
         "publish": "tells every container's near cache which keys a write invalidated",
         "subscribe": "the near cache (CACHE_L1_ENABLED) listens for those invalidations",
         "zincrby": "adds buffered read counts to the warmer's hot set (product_store.py)",
@@ -91,7 +92,7 @@ for the replicas), runs the near cache's subscription, and counts hot products."
 
 CACHE_WARMER = CacheAccess(
     commands={
-        **_CONNECTION,
+        **CONNECTION,
         "evalsha": "reads the hot set and fills entries in batches, each by a Lua script",
         "script|load": "loads those scripts once per node after NOSCRIPT",
         "zrevrange": "in Lua: the hottest products (the product API's counters)",
@@ -105,6 +106,19 @@ CACHE_WARMER = CacheAccess(
 """The warmer: reads and trims the hot set, fills entries through the fill script. Never FLUSHALL, CONFIG,
 KEYS or anything outside the prefix."""
 
-FUNCTION_ACCESS: dict[str, CacheAccess] = {"ProductApi": PRODUCT_API, "CacheWarmer": CACHE_WARMER}
-"""Construct id of each function that opens the cache -> its access. SchemaSeed and DaxDemo never open it
-and have no user."""
+FUNCTION_ACCESS: dict[str, CacheAccess] = {
+    services.PRODUCT_API.id: PRODUCT_API,
+    services.CACHE_WARMER.id: CACHE_WARMER,
+}
+"""Construct id of each primary-region function that opens the cache -> its access. SchemaSeed and DaxDemo
+never open it and have no user."""
+
+SECONDARY_REFILL = CacheAccess(commands={**CONNECTION, **LIBRARY_CORE})
+"""The Global Datastore refill reads and fills through the library's cache-aside core, nothing more (no
+pub/sub, no hot counts: the near cache is off and reads here are not the users')."""
+
+SECONDARY_PRODUCT_API = CacheAccess(
+    commands={**CONNECTION, "get": "reads an entry or a list's version counter; it never writes"}
+)
+"""The product API in a secondary region: reads only (``cachelib/secondary.py`` calls ``GET`` and nothing
+else), so even a bug cannot try a write on the member ElastiCache keeps read-only anyway."""

@@ -120,7 +120,38 @@ class SecondaryReplicationGroup(ElastiCacheBase):
         self.user_group: CacheUserGroup | None = (
             CacheUserGroup(self, "Users", group_id=group_id_for(self)) if iam_auth else None
         )
-        self.replication_group = elasticache.CfnReplicationGroup(
+        self.replication_group = self._add_replication_group(
+            global_replication_group_id=global_replication_group_id,
+            replicas=replicas,
+            port=port,
+            kms_key=kms_key,
+            description=description,
+        )
+        self.replication_group.apply_removal_policy(removal_policy)
+        self.node.default_child = self.replication_group
+        self.replicas = replicas
+        self.replication_group_id: str = self.replication_group.ref
+        self.endpoint_address: str = self.replication_group.attr_primary_end_point_address
+        self.reader_endpoint_address: str = self.replication_group.attr_reader_end_point_address
+        self.replication_group_arn: str = cdk.Stack.of(self).format_arn(
+            service="elasticache",
+            resource="replicationgroup",
+            resource_name=self.replication_group_id,
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def _add_replication_group(
+        self,
+        *,
+        global_replication_group_id: str,
+        replicas: int,
+        port: int,
+        kms_key: kms.IKey | None,
+        description: str,
+    ) -> elasticache.CfnReplicationGroup:
+        """The member itself: what is regional (network, parameters, key, users, replicas) and nothing the
+        global group sets."""
+        member = elasticache.CfnReplicationGroup(
             self,
             "Resource",
             replication_group_description=description,
@@ -138,10 +169,8 @@ class SecondaryReplicationGroup(ElastiCacheBase):
             auto_minor_version_upgrade=True,
             user_group_ids=[self.user_group.resource.ref] if self.user_group else None,
         )
-        self.replication_group.apply_removal_policy(removal_policy)
-        self.node.default_child = self.replication_group
         suppress_findings(
-            self.replication_group,
+            member,
             [
                 {
                     "id": "AwsSolutions-AEC6",
@@ -150,16 +179,7 @@ class SecondaryReplicationGroup(ElastiCacheBase):
                 },
             ],
         )
-        self.replicas = replicas
-        self.replication_group_id: str = self.replication_group.ref
-        self.endpoint_address: str = self.replication_group.attr_primary_end_point_address
-        self.reader_endpoint_address: str = self.replication_group.attr_reader_end_point_address
-        self.replication_group_arn: str = cdk.Stack.of(self).format_arn(
-            service="elasticache",
-            resource="replicationgroup",
-            resource_name=self.replication_group_id,
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
+        return member
 
     def add_iam_user(self, name: str, *, access_string: str) -> CacheUser:
         """An IAM-authenticated user of this member (``iam_auth`` only); ``grant_connect`` lets a role in."""
