@@ -144,13 +144,7 @@ class EdgeStack(cdk.Stack):
         )
         self._suppress_cdk_handler_findings()
         if not security.bucket_versioning:
-            unversioned = (
-                "Versioning is off in this environment by config (security.bucket_versioning=false): a "
-                "throwaway environment's files are rebuilt from the repository."
-            )
-            for bucket in (self.site.bucket, self.site.log_bucket):
-                exempt_control(bucket, "CT.S3.PR.11", unversioned)
-            exempt_control(self.site.bucket, "CT.S3.PR.6", unversioned + " Nothing accumulates to expire.")
+            self._exempt_unversioned_buckets()
 
         distribution = self.site.distribution
         self._add_edge_refresher(
@@ -160,6 +154,15 @@ class EdgeStack(cdk.Stack):
         cdk.CfnOutput(self, "DistributionDomainName", value=distribution.distribution_domain_name)
         cdk.CfnOutput(self, "DistributionId", value=distribution.distribution_id)
         cdk.CfnOutput(self, "StaticBucketName", value=self.site.bucket.bucket_name)
+
+    def _exempt_unversioned_buckets(self) -> None:
+        unversioned = (
+            "Versioning is off in this environment by config (security.bucket_versioning=false): a "
+            "throwaway environment's files are rebuilt from the repository."
+        )
+        for bucket in (self.site.bucket, self.site.log_bucket):
+            exempt_control(bucket, "CT.S3.PR.11", unversioned)
+        exempt_control(self.site.bucket, "CT.S3.PR.6", unversioned + " Nothing accumulates to expire.")
 
     def _add_edge_refresher(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 
 from caching_constructs.api.cached_rest_api import CachedRestApi
 from caching_constructs.api.web_acl import ManagedRulesWebAcl
@@ -149,6 +150,16 @@ class SecondaryApiStack(cdk.Stack):
             timeout=cdk.Duration.seconds(functions.timeout_seconds),
             reserved_concurrent_executions=functions.reserved_concurrency,
         )
+        self._add_rest_api(api, functions, security, removal_policy, defaults.log_encryption_key)
+
+    def _add_rest_api(
+        self,
+        api: ApiConfig,
+        functions: FunctionsConfig,
+        security: SecurityConfig,
+        removal_policy: cdk.RemovalPolicy,
+        log_encryption_key: kms.IKey | None,
+    ) -> None:
         web_acl_arn = None
         if security.web_acls:  # the regional endpoint is reachable directly, bypassing CloudFront's ACL
             web_acl_arn = ManagedRulesWebAcl(
@@ -169,7 +180,7 @@ class SecondaryApiStack(cdk.Stack):
             web_acl_arn=web_acl_arn,
             access_log_retention=log_retention(functions.log_retention_days),
             log_removal_policy=removal_policy,
-            log_encryption_key=defaults.log_encryption_key,
+            log_encryption_key=log_encryption_key,
             routes=catalogue_routes(
                 self.product_api.function,
                 item_cache_ttl=cdk.Duration.seconds(api.item_cache_ttl_seconds),
