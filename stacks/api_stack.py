@@ -21,8 +21,6 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 
-from caching_constructs.api.cached_rest_api import CachedRestApi
-from caching_constructs.api.web_acl import ManagedRulesWebAcl
 from caching_constructs.app.cache_warmer import CacheWarmer
 from caching_constructs.app.cachelib_environment import CacheSettings
 from caching_constructs.app.dax_demo import DaxDemo
@@ -41,6 +39,7 @@ from constructs import Construct
 from lambda_bundling.bundling import python_lambda_code
 from stacks.cdk_values import log_retention
 from stacks.lambda_assets import core_bundle, dax_bundle, schema_version
+from stacks.regional_api import regional_rest_api
 
 
 class ApiStack(cdk.Stack):
@@ -199,36 +198,20 @@ class ApiStack(cdk.Stack):
         log_retention_days: int,
         removal_policy: cdk.RemovalPolicy,
     ) -> None:
-        # The regional endpoint is reachable directly, bypassing CloudFront and its web ACL: it gets its own.
-        web_acl_arn = api.waf_web_acl_arn
-        self.web_acl: ManagedRulesWebAcl | None = None
-        if web_acl_arn is None and security.web_acls:
-            self.web_acl = ManagedRulesWebAcl(
-                self,
-                "WebAcl",
-                scope_name="REGIONAL",
-                rate_limit=security.waf_rate_limit,
-                metric_prefix=f"{self.stack_name}-api",
-            )
-            web_acl_arn = self.web_acl.web_acl_arn
         product_routes = self.product_api.routes(
             item_cache_ttl=cdk.Duration.seconds(api.item_cache_ttl_seconds),
             list_cache_ttl=cdk.Duration.seconds(api.list_cache_ttl_seconds),
         )
-        self.rest_api = CachedRestApi(
+        self.rest_api, self.web_acl = regional_rest_api(
             self,
-            "Api",
-            # The ApiName metric dimension: one per environment, so their alarms never mix.
-            rest_api_name=f"{self.stack_name}-products",
-            description="Product catalogue with stage caching",
-            cache_cluster_size=api.cache_cluster_size,
-            throttle_rate_limit=api.throttle_rate_limit,
-            throttle_burst_limit=api.throttle_burst_limit,
-            web_acl_arn=web_acl_arn,
-            access_log_retention=log_retention(log_retention_days),
-            log_removal_policy=removal_policy,
-            log_encryption_key=self.log_key,
+            api=api,
+            security=security,
             routes=[*product_routes, *self.dax_demo.routes()],
+            description="Product catalogue with stage caching",
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+            log_encryption_key=self.log_key,
+            web_acl_arn=api.waf_web_acl_arn,
         )
         # Attached to the edge refresher's role in the Edge stack: it may refresh item entries only.
         self.edge_refresh_policy = self.rest_api.add_cache_refresh_policy(

@@ -12,8 +12,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 
-from caching_constructs.api.cached_rest_api import CachedRestApi
-from caching_constructs.api.web_acl import ManagedRulesWebAcl
 from caching_constructs.app.cachelib_environment import CacheSettings
 from caching_constructs.app.product_api import catalogue_routes
 from caching_constructs.app.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
@@ -25,6 +23,7 @@ from constructs import Construct
 from lambda_bundling.bundling import python_lambda_code
 from stacks.cdk_values import log_retention
 from stacks.lambda_assets import core_bundle
+from stacks.regional_api import regional_rest_api
 from stacks.secondary_data_stack import (
     DATABASE_SECRET_OUTPUT,
     REFILL_QUEUE_ARN_OUTPUT,
@@ -160,32 +159,19 @@ class SecondaryApiStack(cdk.Stack):
         removal_policy: cdk.RemovalPolicy,
         log_encryption_key: kms.IKey | None,
     ) -> None:
-        web_acl_arn = None
-        if security.web_acls:  # the regional endpoint is reachable directly, bypassing CloudFront's ACL
-            web_acl_arn = ManagedRulesWebAcl(
-                self,
-                "WebAcl",
-                scope_name="REGIONAL",
-                rate_limit=security.waf_rate_limit,
-                metric_prefix=f"{self.stack_name}-api",
-            ).web_acl_arn
-        self.rest_api = CachedRestApi(
+        self.rest_api, _ = regional_rest_api(
             self,
-            "Api",
-            rest_api_name=f"{self.stack_name}-products",
-            description="Product catalogue with stage caching (secondary region: reads)",
-            cache_cluster_size=api.cache_cluster_size,
-            throttle_rate_limit=api.throttle_rate_limit,
-            throttle_burst_limit=api.throttle_burst_limit,
-            web_acl_arn=web_acl_arn,
-            access_log_retention=log_retention(functions.log_retention_days),
-            log_removal_policy=removal_policy,
-            log_encryption_key=log_encryption_key,
+            api=api,
+            security=security,
             routes=catalogue_routes(
                 self.product_api.function,
                 item_cache_ttl=cdk.Duration.seconds(api.item_cache_ttl_seconds),
                 list_cache_ttl=cdk.Duration.seconds(api.list_cache_ttl_seconds),
             ),
+            description="Product catalogue with stage caching (secondary region: reads)",
+            log_retention_days=functions.log_retention_days,
+            removal_policy=removal_policy,
+            log_encryption_key=log_encryption_key,
         )
         # Its name is what the Edge stack reads for its failover origin (global_stacks.API_URL_OUTPUT).
         cdk.CfnOutput(self, "ApiUrl", value=self.rest_api.url, description="Invoke URL of this region's API")
