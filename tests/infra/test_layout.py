@@ -44,3 +44,46 @@ def test_no_two_test_modules_share_a_basename():
 
     names = Counter(path.name for path in (ROOT / "tests").rglob("*.py") if path.name != "conftest.py")
     assert [name for name, count in names.items() if count > 1] == []
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+SIZED = ("app.py", "config", "stacks", "constructs", "lambda", "scripts", "cost", "bench", "tests")
+
+
+def oversized(path_name: str, source: str) -> list[str]:
+    """A module over ``MAX_MODULE_LINES`` and each function over ``MAX_FUNCTION_LINES`` (``def`` to its last
+    line, docstring included)."""
+    import ast
+
+    found = [f"{path_name}: {n} lines"] if (n := len(source.splitlines())) > MAX_MODULE_LINES else []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{path_name}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_no_module_over_400_lines_and_no_function_over_80():
+    """Split by concern before a module or a function grows past what a reader takes in at once."""
+    files = []
+    for name in SIZED:
+        path = ROOT / name
+        files.extend([path] if path.is_file() else path.rglob("*.py"))
+    found = [line for path in files for line in oversized(str(path.relative_to(ROOT)), path.read_text())]
+    assert found == []
+
+
+def test_the_size_check_finds_a_long_function():
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    assert oversized("m.py", f"def long():\n{body}\n") == [f"m.py:1 long: {MAX_FUNCTION_LINES + 1} lines"]
+
+
+def test_the_constructs_are_grouped_by_concern():
+    """No module sits loose in caching_constructs: each belongs to the sub-package of its concern."""
+    package = ROOT / "constructs" / "caching_constructs"
+    assert sorted(path.name for path in package.glob("*.py")) == ["__init__.py"]
+    assert {path.parent.name for path in package.glob("*/*.py")} == {
+        "api", "app", "core", "data", "edge", "elasticache", "monitoring",
+    }  # fmt: skip
