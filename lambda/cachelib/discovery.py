@@ -41,7 +41,7 @@ from pymemcache.client.base import PooledClient  # type: ignore[import-untyped]
 from pymemcache.client.rendezvous import RendezvousHash  # type: ignore[import-untyped]
 from pymemcache.exceptions import MemcacheError  # type: ignore[import-untyped]
 
-from cachelib.memcached_backend import _CONNECTION_ERRORS, MEMCACHED_ERRORS, RingClient
+from cachelib.memcached_backend import CONNECTION_ERRORS, MEMCACHED_ERRORS, RingClient
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class DiscoveringRingClient(RingClient):
     ) -> Any:
         try:
             return super()._safely_run_func(client, func, default_val, *args, **kwargs)
-        except _CONNECTION_ERRORS:
+        except CONNECTION_ERRORS:
             self._next_check = min(self._next_check, self._clock() + ERROR_RECHECK_SECONDS)
             raise
 

@@ -100,7 +100,8 @@ def _too_large(exc: MemcacheServerError) -> bool:
     return "too large" in str(exc)
 
 
-_CONNECTION_ERRORS = (OSError, MemcacheUnexpectedCloseError, MemcacheUnknownError)
+CONNECTION_ERRORS = (OSError, MemcacheUnexpectedCloseError, MemcacheUnknownError)
+"""What a dead or unreachable node raises: the ring drops it, and discovery re-reads the cluster's nodes."""
 
 
 class RingClient(HashClient):
@@ -120,7 +121,7 @@ class RingClient(HashClient):
     ) -> Any:
         try:
             return func(*args, **kwargs)
-        except _CONNECTION_ERRORS:
+        except CONNECTION_ERRORS:
             client.close()
             raise
 

@@ -295,3 +295,19 @@ def test_write_through_and_a_week_of_idempotency_keys_reach_the_function(tmp_pat
     ]
     assert variables["PRODUCT_WRITE_MODE"] == "write-through"
     assert variables["IDEMPOTENCY_TTL_SECONDS"] == str(168 * 3600)
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_a_network_rule_names_the_auth_token_only_when_functions_read_one(synthesized, name):
+    """With IAM auth a function signs its own cache token: its rule to the Secrets Manager endpoint is for the
+    database credentials alone, and says so."""
+    env = synthesized[name]
+    descriptions = [
+        str(rule["Properties"].get("Description", ""))
+        for stack in env.stacks()
+        for kind in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+        for rule in resources_of_type(env.template(stack).to_json(), kind).values()
+    ]
+    assert any("reads the database credentials" in text for text in descriptions)
+    mentions_token = [text for text in descriptions if "AUTH token" in text]
+    assert bool(mentions_token) == (env.config.cache.auth == "token"), mentions_token

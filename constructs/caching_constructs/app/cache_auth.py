@@ -3,7 +3,7 @@ the shared AUTH token (``cache.auth: token``). One call per function construct, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 from caching_constructs.elasticache.cache_access import FUNCTION_ACCESS, KEY_PREFIX, CacheAccess
 from caching_constructs.elasticache.caches import REDIS_CACHES
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from caching_constructs.data.mysql_database import MySqlDatabase
     from caching_constructs.elasticache.cache_users import CacheUser, CacheUserGroup
     from caching_constructs.elasticache.caches import CacheStore, RedisCache
+    from caching_constructs.elasticache.redis_replication_group import RedisReplicationGroup
 
 
 class IamCache(Protocol):
@@ -65,7 +66,7 @@ def authorize_cache_access(
     """With IAM auth: :func:`sign_in` as ``name`` with ``access`` (default ``FUNCTION_ACCESS[name]``). With
     the AUTH token: read access to its secret."""
     serverless = isinstance(cache, ServerlessCache)
-    if not serverless and cache.user_group is None:
+    if uses_auth_token(cache):
         function.function.add_environment(variables.CACHE_KEY_PREFIX, KEY_PREFIX)
         cache.grant_read_auth_token(function)
         return
@@ -98,9 +99,16 @@ def connect_to_data_stores(
         authorize_cache_access(function, redis, name)
     function.connections.allow_to_default_port(database.connections, f"{name}{database_use}")
     database.grant_read_secret(function)
+    # With IAM auth the cache's credential is a token the function signs itself: no secret to read for it.
+    reads_auth_token = redis is not None and uses_auth_token(redis)
     function.connections.allow_to_default_port(
         secrets_manager_endpoint.connections,
         f"{name} reads the cache AUTH token and the database credentials"
-        if redis
+        if reads_auth_token
         else f"{name} reads the database credentials",
     )
+
+
+def uses_auth_token(cache: RedisCache) -> TypeGuard[RedisReplicationGroup]:
+    """True when clients sign in with the shared AUTH token (``cache.auth: token``), not as IAM users."""
+    return not isinstance(cache, ServerlessCache) and cache.user_group is None
