@@ -16,6 +16,10 @@ What is checked (docs/DEPLOY.md has the table with today's numbers):
   reserved: 900 of the default 1000, and nothing in a new account that starts with 10.
 * DAX nodes per region (``dax.node_count``), RDS instances per region (writer plus ``read_replica_count``)
   and ElastiCache nodes per region (shards x (1 + replicas)).
+
+A Global Datastore secondary region (``global_datastore.secondary_regions``) is a target of its own in the
+same account: its VPC and NAT gateways (the environment's ``network``), its cross-region database replica,
+its cache member (1 + ``replicas_per_shard`` nodes) and its product API's reserved concurrency (no warmer).
 """
 
 from __future__ import annotations
@@ -32,13 +36,31 @@ DEFAULT_TARGET = "the credentials' account and region"
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """What one region of an environment uses of the quotas checked here."""
+
+    environment: str
+    """The environment's name."""
+    label: str
+    """How the report names it: the environment, plus the region for a secondary one."""
+    target: str
+    """The account and region it deploys to (see :func:`target_of`)."""
+    quotas: QuotaConfig
+    nat_gateways: int
+    reserved_concurrency: int
+    dax_nodes: int
+    rds_instances: int
+    elasticache_nodes: int
+
+
+@dataclass(frozen=True)
 class QuotaRule:
     name: str
     """How AWS's Service Quotas console names it."""
-    usage: Callable[[EnvironmentConfig], int]
+    usage: Callable[[Footprint], int]
     limit: Callable[[QuotaConfig], int]
-    combine: Callable[[Sequence[EnvironmentConfig]], int] | None = None
-    """How environments add up; default the sum of ``usage``."""
+    combine: Callable[[Sequence[Footprint]], int] | None = None
+    """How footprints add up; default the sum of ``usage``."""
 
 
 def reserved_concurrency(config: EnvironmentConfig) -> int:
@@ -47,65 +69,97 @@ def reserved_concurrency(config: EnvironmentConfig) -> int:
     return 0 if reserved is None else reserved + 1
 
 
-def _busiest_az(configs: Sequence[EnvironmentConfig]) -> int:
-    deepest = max((config.network.nat_gateways for config in configs), default=0)
-    return max((sum(1 for c in configs if c.network.nat_gateways > az) for az in range(deepest)), default=0)
+def footprints(config: EnvironmentConfig) -> list[Footprint]:
+    """The environment's primary region, then each Global Datastore secondary region."""
+    primary = Footprint(
+        environment=config.name,
+        label=config.name,
+        target=target_of(config),
+        quotas=config.quotas,
+        nat_gateways=config.network.nat_gateways,
+        reserved_concurrency=reserved_concurrency(config),
+        dax_nodes=config.dax.node_count,
+        rds_instances=1 + config.database.read_replica_count,
+        elasticache_nodes=config.cache.num_shards * config.cache.nodes_per_shard,
+    )
+    reserved = config.functions.reserved_concurrency
+    secondaries = [
+        Footprint(
+            environment=config.name,
+            label=f"{config.name} {region}",
+            target=target_of(config, region),
+            quotas=config.quotas,
+            nat_gateways=config.network.nat_gateways,
+            reserved_concurrency=0 if reserved is None else reserved,
+            dax_nodes=0,
+            rds_instances=1,
+            elasticache_nodes=config.cache.nodes_per_shard,
+        )
+        for region in config.global_datastore.secondary_regions
+    ]
+    return [primary, *secondaries]
+
+
+def _busiest_az(members: Sequence[Footprint]) -> int:
+    deepest = max((member.nat_gateways for member in members), default=0)
+    return max((sum(1 for m in members if m.nat_gateways > az) for az in range(deepest)), default=0)
 
 
 RULES: tuple[QuotaRule, ...] = (
-    QuotaRule("VPCs per Region", lambda c: 1, lambda q: q.vpcs),
-    QuotaRule(
-        "EC2-VPC Elastic IPs (one per NAT gateway)", lambda c: c.network.nat_gateways, lambda q: q.elastic_ips
-    ),
+    QuotaRule("VPCs per Region", lambda f: 1, lambda q: q.vpcs),
+    QuotaRule("EC2-VPC Elastic IPs (one per NAT gateway)", lambda f: f.nat_gateways, lambda q: q.elastic_ips),
     QuotaRule(
         "NAT gateways per Availability Zone",
-        lambda c: min(c.network.nat_gateways, 1),
+        lambda f: min(f.nat_gateways, 1),
         lambda q: q.nat_gateways_per_az,
         combine=_busiest_az,
     ),
     QuotaRule(
         f"Reserved Lambda concurrency (concurrent executions quota minus the {UNRESERVED_LAMBDA_MINIMUM} "
         "Lambda keeps unreserved)",
-        reserved_concurrency,
+        lambda f: f.reserved_concurrency,
         lambda q: max(0, q.lambda_concurrent_executions - UNRESERVED_LAMBDA_MINIMUM),
     ),
-    QuotaRule("DAX nodes per Region", lambda c: c.dax.node_count, lambda q: q.dax_nodes),
-    QuotaRule("RDS DB instances", lambda c: 1 + c.database.read_replica_count, lambda q: q.rds_instances),
-    QuotaRule(
-        "ElastiCache nodes per Region",
-        lambda c: c.cache.num_shards * c.cache.nodes_per_shard,
-        lambda q: q.elasticache_nodes,
-    ),
+    QuotaRule("DAX nodes per Region", lambda f: f.dax_nodes, lambda q: q.dax_nodes),
+    QuotaRule("RDS DB instances", lambda f: f.rds_instances, lambda q: q.rds_instances),
+    QuotaRule("ElastiCache nodes per Region", lambda f: f.elasticache_nodes, lambda q: q.elasticache_nodes),
 )
 
 
-def target_of(config: EnvironmentConfig) -> str:
-    """The account and region an environment deploys to, as a label; null means the credentials' own."""
+def target_of(config: EnvironmentConfig, region: str | None = None) -> str:
+    """The account and region an environment (or its secondary ``region``) deploys to, as a label; null
+    means the credentials' own."""
+    region = region or config.region
     if config.account is None:
-        return DEFAULT_TARGET
-    return f"account {config.account} region {config.region}"
+        return (
+            DEFAULT_TARGET
+            if region is None or region == config.region
+            else f"the credentials' account, region {region}"
+        )
+    return f"account {config.account} region {region}"
 
 
 def quota_report(configs: Sequence[EnvironmentConfig]) -> list[str]:
     """One line per quota that the environments sharing a target exceed (empty when all fit)."""
-    targets: dict[str, list[EnvironmentConfig]] = {}
+    targets: dict[str, list[Footprint]] = {}
     for config in configs:
-        targets.setdefault(target_of(config), []).append(config)
+        for footprint in footprints(config):
+            targets.setdefault(footprint.target, []).append(footprint)
     problems = []
     for target, members in targets.items():
         first = members[0]
         for other in members[1:]:
             if other.quotas != first.quotas:
                 raise ConfigError(
-                    f"environments.{other.name}.quotas: {other.quotas} is not allowed; expected the same "
-                    f"quotas as {first.name} ({first.quotas}): both deploy to {target}"
+                    f"environments.{other.environment}.quotas: {other.quotas} is not allowed; expected the "
+                    f"same quotas as {first.environment} ({first.quotas}): both deploy to {target}"
                 )
-        names = ", ".join(config.name for config in members)
+        names = ", ".join(member.label for member in members)
         for rule in RULES:
-            used = rule.combine(members) if rule.combine else sum(rule.usage(c) for c in members)
+            used = rule.combine(members) if rule.combine else sum(rule.usage(m) for m in members)
             limit = rule.limit(first.quotas)
             if used > limit:
-                parts = ", ".join(f"{c.name} {rule.usage(c)}" for c in members)
+                parts = ", ".join(f"{m.label} {rule.usage(m)}" for m in members)
                 problems.append(f"{target} ({names}): {rule.name}: {used} > {limit} ({parts})")
     return problems
 

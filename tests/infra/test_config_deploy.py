@@ -197,8 +197,10 @@ def test_a_new_account_with_10_concurrent_executions_can_reserve_nothing():
     new_account = dataclasses.replace(
         prod, quotas=dataclasses.replace(prod.quotas, lambda_concurrent_executions=10)
     )
-    (problem,) = quota_report([new_account])
-    assert "Reserved Lambda concurrency" in problem and "201 > 0 (prod 201)" in problem
+    primary, secondary = quota_report([new_account])
+    assert "Reserved Lambda concurrency" in primary and "201 > 0 (prod 201)" in primary
+    # Its us-west-2 read path reserves the product API's 200 there (no warmer in a secondary region).
+    assert "Reserved Lambda concurrency" in secondary and "200 > 0 (prod us-west-2 200)" in secondary
 
 
 def test_every_exceeded_quota_is_listed_not_only_the_first():
@@ -225,3 +227,21 @@ def test_environments_sharing_an_account_must_state_the_same_quotas():
     raised = dataclasses.replace(prod, quotas=dataclasses.replace(prod.quotas, elastic_ips=10))
     with pytest.raises(ConfigError, match=r"^environments\.prod\.quotas: .* the same quotas as dev"):
         check_shared_quotas([dev, raised])
+
+
+def test_a_secondary_region_counts_against_the_quotas_of_the_region_it_runs_in():
+    """prod's us-west-2 read path (VPC, NAT gateways, database replica, cache member) shares that region
+    with an environment deployed there: their sum is what the account's quotas must hold."""
+    prod = dataclasses.replace(load_environment("prod"), account="111111111111", region="us-east-1")
+    staging = load_environment("staging")
+    staging = dataclasses.replace(
+        staging,
+        account="111111111111",
+        region="us-west-2",
+        network=dataclasses.replace(staging.network, nat_gateways=3),
+    )
+    (problem,) = [p for p in quota_report([prod, staging]) if "Elastic IPs" in p]
+    assert problem.startswith("account 111111111111 region us-west-2 (prod us-west-2, staging)")
+    assert problem.endswith(": 6 > 5 (prod us-west-2 3, staging 3)")
+    # In its own region the secondary adds to nothing: the primary region's report is unchanged.
+    assert not [p for p in quota_report([prod]) if "us-west-2" in p]
