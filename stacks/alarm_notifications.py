@@ -90,6 +90,7 @@ def operations_monitoring(
         alarm_topic=topic,
         additional_topics=additional_topics(stack, config.alarm_topic_arns, region=region),
         period=cdk.Duration.minutes(config.period_minutes),
+        evaluation_periods=config.evaluation_periods,
         alarm_name_prefix=stack.stack_name,
     )
     return topic, channels, monitoring

@@ -6,13 +6,14 @@ the same namespace, and an alarm matching ``service`` alone would fire on anothe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from aws_cdk import aws_cloudwatch as cloudwatch
 
 from caching_constructs.monitoring.facade import ABOVE, OperationsMonitoring
 from caching_contract import metrics
 from caching_contract.services import Service
+from config.schema import MonitoringConfig
 
 
 def application_metric(
@@ -33,15 +34,13 @@ def application_metric(
 def monitor_application(
     monitoring: OperationsMonitoring,
     services: Sequence[Service],
+    config: MonitoringConfig,
     *,
     environment: str,
-    cache_errors_threshold: float,
-    alarm: Callable[..., None],
 ) -> None:
     """Outcome and latency panels per service, and a critical alarm on its cache errors.
 
     :param environment: the ``environment`` dimension value (the stage's environment name).
-    :param alarm: adds an alarm with the stack's evaluation periods (``MonitoringStack._alarm``).
     """
     graph = monitoring.graph
     widgets = []
@@ -55,10 +54,10 @@ def monitor_application(
         ]
         widgets.append(graph(f"{service.name}: cache outcomes", counts, width=12))
         widgets.append(graph(f"{service.name}: cache latency (ms)", latency, width=12))
-        alarm(
+        monitoring.add_alarm(
             f"{service.id}CacheErrors",
             application_metric(service, metrics.CACHE_ERROR, environment=environment),
-            threshold=cache_errors_threshold,
+            threshold=config.application_cache_errors,
             comparison=ABOVE,
             description=f"{service.name}: cache calls failing (reads fall back to the database)",
         )

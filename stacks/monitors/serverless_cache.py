@@ -9,8 +9,6 @@ and, as for a replication group, the hit rate, evictions and connections. Thresh
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from aws_cdk import aws_cloudwatch as cloudwatch
 
 from caching_constructs.elasticache.serverless_cache import ServerlessCache
@@ -19,13 +17,9 @@ from config.schema import MonitoringConfig
 
 
 def monitor_serverless_cache(
-    monitoring: OperationsMonitoring,
-    config: MonitoringConfig,
-    cache: ServerlessCache,
-    *,
-    alarm: Callable[..., None],
+    monitoring: OperationsMonitoring, cache: ServerlessCache, config: MonitoringConfig
 ) -> None:
-    """Adds the ElastiCache Serverless section and its alarms; ``alarm`` is ``MonitoringStack._alarm``."""
+    """Adds the ElastiCache Serverless section and its alarms."""
     hit_rate_floor = config.cache_hit_rate_warning * 100
     percent = cloudwatch.YAxisProps(min=0, max=100)
     graph = monitoring.graph
@@ -52,13 +46,14 @@ def monitor_serverless_cache(
         ],
         note=f"Limits: {cache.max_ecpu_per_second} ECPUs per second, {cache.max_data_storage_gb} GB.",
     )
-    _add_alarms(config, cache, alarm, hit_rate_floor)
+    _add_alarms(monitoring, cache, config, hit_rate_floor)
 
 
 def _add_alarms(
-    config: MonitoringConfig, cache: ServerlessCache, alarm: Callable[..., None], hit_rate_floor: float
+    monitoring: OperationsMonitoring, cache: ServerlessCache, config: MonitoringConfig, hit_rate_floor: float
 ) -> None:
-    alarm(
+    add_alarm = monitoring.add_alarm
+    add_alarm(
         "CacheHitRateLow",
         cache.metric_cache_hit_rate(),
         threshold=hit_rate_floor,
@@ -66,7 +61,7 @@ def _add_alarms(
         severity=Severity.WARNING,
         description=f"Cache hit rate below {hit_rate_floor:g}%: more reads reach the database",
     )
-    alarm(
+    add_alarm(
         "CacheEcpuNearLimit",
         cache.metric_ecpu_percent_of_limit(),
         threshold=config.cache_cpu_percent,
@@ -74,7 +69,7 @@ def _add_alarms(
         description=f"Cache ECPUs per second above {config.cache_cpu_percent:g}% of the limit: commands are "
         "throttled at 100% (raise cache.serverless_max_ecpu_per_second)",
     )
-    alarm(
+    add_alarm(
         "CacheStorageNearLimit",
         cache.metric_storage_percent_of_limit(),
         threshold=config.cache_memory_percent,
@@ -82,7 +77,7 @@ def _add_alarms(
         description=f"Cache data above {config.cache_memory_percent:g}% of the storage limit: the service "
         "evicts at 100% (raise cache.serverless_max_data_storage_gb)",
     )
-    alarm(
+    add_alarm(
         "CacheThrottledCommands",
         cache.metric_throttled_cmds(),
         threshold=config.cache_throttled_commands,
@@ -90,7 +85,7 @@ def _add_alarms(
         description="Cache commands throttled: the workload reached the ECPU limit or grew faster than the "
         "cache scales; callers see timeouts and read the database",
     )
-    alarm(
+    add_alarm(
         "CacheEvictions",
         cache.metric_evictions(),
         threshold=config.cache_evictions,
@@ -98,7 +93,7 @@ def _add_alarms(
         severity=Severity.WARNING,
         description="Keys evicted at the storage limit: the working set no longer fits",
     )
-    alarm(
+    add_alarm(
         "CacheConnectionsHigh",
         cache.metric_curr_connections(),
         threshold=config.cache_connections,

@@ -17,7 +17,7 @@ import pytest
 
 from caching_constructs.core.rules import SERVERLESS
 from caching_constructs.elasticache.serverless_cache import SERVERLESS_PORT
-from config import ENVIRONMENT_NAMES
+from config import ENVIRONMENT_NAMES, load_environment
 from tests.infra.templates import resources_of_type
 
 Group = tuple[str, str]
@@ -55,10 +55,15 @@ def expected_paths(config) -> dict[str, set[Path]]:
 class StageNetwork:
     """Every security group and rule of one synthesized stage, with names for the groups that matter."""
 
-    def __init__(self, env) -> None:
-        # The primary region's stacks: a secondary region's are another VPC, not modelled here yet.
-        primary = [stack for stack in env.stacks() if stack.node.scope is env.stage]
-        self.templates = {stack.stack_name: env.template(stack).to_json() for stack in primary}
+    def __init__(self, env, region: str | None = None) -> None:
+        """The primary region's stacks, or with ``region`` a Global Datastore secondary region's: each region
+        is a VPC of its own, and no security group rule crosses regions."""
+        stacks = [
+            stack
+            for stack in env.stacks()
+            if (stack.node.scope is env.stage if region is None else stack.region == region)
+        ]
+        self.templates = {stack.stack_name: env.template(stack).to_json() for stack in stacks}
         self.names: dict[Group, str] = {}
         self.function_groups: dict[str, list[Group]] = {}
         self._name_groups()
@@ -262,3 +267,52 @@ def test_a_data_store_or_endpoint_admits_only_the_functions_that_use_it(network,
     stage, expected = network
     users = {function for function, paths in expected.items() if any(name == peer for name, _ in paths)}
     assert stage.callers_of(peer) == users
+
+
+def expected_secondary_paths(config) -> dict[str, set[Path]]:
+    """A secondary region's product API (``SecondaryProductApi``): its cache member and database replica,
+    the Secrets Manager endpoint, and HTTPS out through the NAT gateways to SQS in the primary region
+    (interface endpoints serve their own region only)."""
+    return {
+        "product_api": {
+            ("cache", f"tcp/{config.cache.port}"),
+            ("database", f"tcp/{config.database.port}"),
+            ("Secrets Manager endpoint", "tcp/443"),
+            ("0.0.0.0/0", "tcp/443"),
+        }
+    }
+
+
+SECONDARY_REGIONS = [
+    (name, region)
+    for name in ENVIRONMENT_NAMES
+    for region in load_environment(name).global_datastore.secondary_regions
+]
+
+
+@pytest.fixture(scope="module", params=SECONDARY_REGIONS, ids=[f"{n}-{r}" for n, r in SECONDARY_REGIONS])
+def secondary_network(request, synthesized) -> tuple[StageNetwork, dict[str, set[Path]]]:
+    name, region = request.param
+    env = synthesized[name]
+    return StageNetwork(env, region), expected_secondary_paths(env.config)
+
+
+def test_a_secondary_region_has_its_function_and_nothing_else_in_its_vpc(secondary_network):
+    stage, expected = secondary_network
+    assert sorted(stage.function_groups) == sorted(expected)
+    assert all(len(groups) == 1 for groups in stage.function_groups.values())
+
+
+def test_a_secondary_function_reaches_exactly_what_it_uses_and_nothing_reaches_it(secondary_network):
+    stage, expected = secondary_network
+    for function, paths in expected.items():
+        assert stage.egress_of(function) == paths
+        # The internet admits by having no security group: every other path needs the peer's ingress too.
+        assert stage.admitted(function) == {path for path in paths if path[0] != "0.0.0.0/0"}
+        assert stage.ingress_into(function) == set()
+
+
+@pytest.mark.parametrize("peer", ["cache", "database", "Secrets Manager endpoint"])
+def test_a_secondary_data_store_or_endpoint_admits_only_its_function(secondary_network, peer):
+    stage, _ = secondary_network
+    assert stage.callers_of(peer) == {"product_api"}
