@@ -287,6 +287,9 @@ class MonitoringConfig:
     application_cache_errors: float = setting(10.0, FloatRange(0.0, 1e6))
     """The caching library's CacheError count per period above this, per service (Redis unreachable, timeouts,
     corrupt entries: reads still succeed from the database, so only this metric shows it). Default 10."""
+    dead_letter_messages: float = setting(1.0, FloatRange(1.0, 1e6))
+    """Messages in a dead-letter queue at or above this, per queue: each is work that failed every retry (an
+    edge refresh, a warmer run, a secondary region's refill) and is otherwise lost silently. Default 1."""
     cloudfront_additional_metrics: bool = setting(True)
     """Turn on CloudFront's additional metrics (CacheHitRate among them; billed monthly). Default on."""
 

@@ -196,11 +196,12 @@ class SecondaryRegion(Construct):
 
 def add_global_datastore(
     stage: Construct, config: EnvironmentConfig, network: NetworkStack, data: DataStack, stack_props: dict
-) -> list[SecondaryRegion]:
-    """Nothing for a single-region environment; else the global group and every secondary region."""
+) -> tuple[GlobalDatastoreStack | None, list[SecondaryRegion]]:
+    """Nothing for a single-region environment; else the global group (with the refill) and every secondary
+    region."""
     settings = config.global_datastore
     if not settings.secondary_regions:
-        return []
+        return None, []
     primary_region = settings.primary_region or config.region
     assert primary_region is not None  # the loader requires one with secondary regions
     primary = GlobalDatastoreStack(
@@ -213,7 +214,7 @@ def add_global_datastore(
         **stack_props,
     )
     primary.add_stack_dependency(data, "makes the Data stack's cache the global group's primary")
-    return [
+    return primary, [
         SecondaryRegion(
             stage,
             "".join(part.capitalize() for part in region.split("-")),

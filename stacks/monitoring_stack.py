@@ -17,6 +17,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 
 from caching_constructs.data.dax_cluster import DaxCluster
 from caching_constructs.data.mysql_database import MySqlDatabase
@@ -31,6 +32,7 @@ from stacks.monitors.application import monitor_application
 from stacks.monitors.cache import monitor_cache
 from stacks.monitors.data import monitor_database, monitor_dax
 from stacks.monitors.edge import monitor_distribution
+from stacks.monitors.queues import monitor_dead_letter_queues
 from stacks.monitors.serverless_cache import monitor_serverless_cache
 
 
@@ -38,6 +40,7 @@ class MonitoringStack(cdk.Stack):
     """Dashboard ``dashboard`` and alarms ``monitoring.alarms`` (by id), all notifying ``alarm_topic``.
 
     :param functions: Lambda functions by display name; each gets Errors, Throttles and Duration p99.
+    :param dead_letter_queues: by what fails into them; each alarms on waiting messages.
     :param application_services: the ``service`` dimension values (``POWERTOOLS_SERVICE_NAME``) whose cache
         metrics the library publishes.
     :param environment: the ``environment`` dimension value of those metrics (the functions'
@@ -61,6 +64,7 @@ class MonitoringStack(cdk.Stack):
         api_stage: apigw.Stage,
         distribution: cloudfront.Distribution,
         functions: Mapping[str, lambda_.Function],
+        dead_letter_queues: Mapping[str, sqs.IQueue],
         application_services: Sequence[Service],
         environment: str,
         **kwargs,
@@ -76,6 +80,7 @@ class MonitoringStack(cdk.Stack):
         monitor_api_stage(self.monitoring, api_stage, monitoring)
         monitor_distribution(self.monitoring, distribution, monitoring)
         monitor_functions(self.monitoring, functions, monitoring)
+        monitor_dead_letter_queues(self.monitoring, dead_letter_queues, monitoring)
         monitor_dax(self.monitoring, dax, monitoring)
         monitor_application(self.monitoring, application_services, monitoring, environment=environment)
         self.monitoring.add_alarm_status()

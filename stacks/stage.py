@@ -87,8 +87,10 @@ class CachingStage(cdk.Stage):
         )
         if self.edge_web_acl is not None:
             self.edge.add_stack_dependency(self.edge_web_acl, "reads the CloudFront web ACL's ARN")
+        self.global_datastore, self.secondary_regions = add_global_datastore(
+            self, config, self.network, self.data, stack_props
+        )
         self._add_monitoring(config, stack_props)
-        self.secondary_regions = add_global_datastore(self, config, self.network, self.data, stack_props)
         if self.secondary_regions:
             self.edge.add_stack_dependency(
                 self.secondary_regions[0].api, "reads its ApiUrl for the API paths' failover origin"
@@ -107,6 +109,8 @@ class CachingStage(cdk.Stage):
 
     def _add_monitoring(self, config: EnvironmentConfig, stack_props: dict) -> None:
         api = self.api
+        # The refill runs in the primary region, so the primary's Monitoring stack watches it.
+        refill = self.global_datastore.refill if self.global_datastore else None
         self.monitoring = MonitoringStack(
             self,
             "Monitoring",
@@ -125,7 +129,13 @@ class CachingStage(cdk.Stage):
                     api.schema_seed,
                     api.dax_demo,
                     self.edge.edge_refresher,
+                    *([refill] if refill else []),
                 )
+            },
+            dead_letter_queues={
+                "EdgeRefresh": api.edge_refresh_queue.dead_letter_queue,
+                "CacheWarmer": api.cache_warmer.failure_queue,
+                **({"SecondaryRefill": refill.queue.dead_letter_queue} if refill else {}),
             },
             application_services=services.CACHING_LIBRARY_SERVICES,
             environment=config.name,

@@ -346,3 +346,36 @@ def test_the_facade_refuses_an_alarm_over_more_metrics_than_cloudwatch_allows():
     too_many = cloudwatch.MathExpression(expression="MAX(METRICS())", using_metrics=nodes)
     with pytest.raises(ValueError, match="11 metrics, over CloudWatch's hard limit of 10"):
         monitoring.add_alarm("TooMany", too_many, threshold=1, comparison=ABOVE, description="x")
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+def test_every_dead_letter_queue_alarms_on_its_first_waiting_message(synthesized, name):
+    """Work that failed every retry is otherwise lost silently: an edge refresh, a warmer run, a refill."""
+    env = synthesized[name]
+    stage, config = env.stage, env.config.monitoring
+    queues = {
+        "EdgeRefresh": stage.api.edge_refresh_queue.dead_letter_queue,
+        "CacheWarmer": stage.api.cache_warmer.failure_queue,
+    }
+    if stage.global_datastore is not None:
+        queues["SecondaryRefill"] = stage.global_datastore.refill.queue.dead_letter_queue
+    alarms = alarms_by_name(env)
+    dead_letter_alarms = {alarm for alarm in alarms if alarm.endswith("DeadLetters")}
+    assert dead_letter_alarms == {f"{name}-Monitoring-warning-{queue}DeadLetters" for queue in queues}
+    queue_names = set()
+    for queue in queues:
+        alarm = alarms[f"{name}-Monitoring-warning-{queue}DeadLetters"]
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert (alarm["Namespace"], alarm["Statistic"]) == ("AWS/SQS", "Maximum")
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["Threshold"] == config.dead_letter_messages
+        (dimension,) = alarm["Dimensions"]
+        queue_names.add(str(dimension["Value"]))
+    assert len(queue_names) == len(queues)  # each alarm watches its own queue, not one queue three times
+
+
+def test_the_secondary_refill_function_is_watched_like_every_other_function(prod, dev):
+    alarms = alarms_by_name(prod)
+    for kind in ("critical-SecondaryRefillErrors", "critical-SecondaryRefillThrottles"):
+        assert f"prod-Monitoring-{kind}" in alarms
+    assert not any("SecondaryRefill" in alarm for alarm in alarms_by_name(dev))  # single-region: no refill
