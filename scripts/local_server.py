@@ -35,6 +35,8 @@ for _path in (str(ROOT), str(ROOT / "lambda"), str(ROOT / "tests" / "runtime")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from caching_contract import http  # noqa: E402 - after the asset folder is on the path
+
 MAX_REQUEST_BYTES = 1024 * 1024  # API Gateway accepts up to 10 MB; the handlers reject far less
 LOCAL_REDIS_MAXMEMORY = "128mb"
 
@@ -52,9 +54,9 @@ def make_event(method: str, target: str, headers: dict[str, str], body: bytes) -
     segments = path.split("/")
     resource, path_parameters = path, None
     if len(segments) == 3 and segments[1] == "products" and segments[2]:
-        resource, path_parameters = "/products/{id}", {"id": segments[2]}
+        resource, path_parameters = http.ITEM_ROUTE, {"id": segments[2]}
     elif len(segments) == 4 and segments[1:3] == ["dax", "items"] and segments[3]:
-        resource, path_parameters = "/dax/items/{id}", {"id": segments[3]}
+        resource, path_parameters = http.DAX_ITEM_ROUTE, {"id": segments[3]}
     try:
         text, is_base64 = (body.decode("utf-8"), False) if body else (None, False)
     except UnicodeDecodeError:

@@ -10,6 +10,7 @@ from caching_constructs.app.secondary_refill import SecondaryRefill
 from caching_constructs.elasticache.engine_families import parameter_group_family
 from caching_constructs.elasticache.global_datastore import GlobalDatastore
 from caching_constructs.elasticache.redis_replication_group import RedisReplicationGroup
+from caching_contract import services
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.cdk_values import removal_policy
@@ -82,7 +83,7 @@ class GlobalDatastoreStack(cdk.Stack):
         functions = config.functions
         self.refill = SecondaryRefill(
             self,
-            "SecondaryRefill",
+            services.SECONDARY_REFILL.id,
             defaults=function_defaults(
                 self,
                 functions=functions,

@@ -134,8 +134,8 @@ class CachingStage(cdk.Stage):
             },
             dead_letter_queues={
                 "EdgeRefresh": api.edge_refresh_queue.dead_letter_queue,
-                "CacheWarmer": api.cache_warmer.failure_queue,
-                **({"SecondaryRefill": refill.queue.dead_letter_queue} if refill else {}),
+                services.CACHE_WARMER.id: api.cache_warmer.failure_queue,
+                **({services.SECONDARY_REFILL.id: refill.queue.dead_letter_queue} if refill else {}),
             },
             application_services=services.CACHING_LIBRARY_SERVICES,
             environment=config.name,

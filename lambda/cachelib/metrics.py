@@ -117,8 +117,9 @@ class CacheMetrics:
                 block = [{"Namespace": self.namespace, "Dimensions": [list(dimensions)], "Metrics": metrics}]
                 text = json.dumps({"CloudWatchMetrics": block, **dimensions}, separators=(",", ":"))
                 # '{"CloudWatchMetrics":[...],"service":...}' -> ',"CloudWatchMetrics":[...]},"service":...'
-                head, _, tail = text[1:].partition(',"service"')
-                return "," + head + '},"service"' + tail[:-1]
+                first = f',"{SERVICE_DIMENSION}"'
+                head, _, tail = text[1:].partition(first)
+                return "," + head + "}" + first + tail[:-1]
 
             self._prefix = (directive(definitions), directive(with_latency))
         return self._prefix

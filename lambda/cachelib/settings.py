@@ -225,7 +225,7 @@ class Settings:
     breaker_reset_seconds: int = 5
 
     service_name: str = "caching-service"
-    metrics_namespace: str = "CachingArchitecture"
+    metrics_namespace: str = metrics.NAMESPACE
 
     cache_role: str = PRIMARY
     cache_refill_queue_url: str | None = None  # secondary: the primary region's refill queue

@@ -9,6 +9,12 @@ LIST_PARAMETERS = ("category", "page", "limit")
 """What a list page depends on: the stage cache's key and CloudFront's."""
 DAX_ITEM_ROUTE = "/dax/items/{id}"
 
+
+def item_path(product_id: int) -> str:
+    """The path of one product, as ``ITEM_ROUTE`` matches it (a ``Location`` header, an edge refresh)."""
+    return f"{COLLECTION_PATH}/{int(product_id)}"
+
+
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENT_REPLAYED_HEADER = "Idempotent-Replayed"
 CORRELATION_HEADER = "x-correlation-id"

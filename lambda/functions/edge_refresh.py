@@ -39,10 +39,6 @@ ITEM_PATH = re.compile(re.escape(COLLECTION_PATH) + r"/[1-9][0-9]{0,18}")
 _TIMEOUT_SECONDS = 5
 
 
-def item_path(product_id: int) -> str:
-    return f"/products/{int(product_id)}"
-
-
 class EdgeRefreshQueue:
     """Sends changed paths to the edge refresher. A no-op without ``EDGE_REFRESH_QUEUE_URL``."""
 

@@ -50,6 +50,7 @@ from caching_contract.http import (
     IDEMPOTENT_REPLAYED_HEADER,
     STALE_MAX_AGE_SECONDS,
     WRITE_MODES,
+    item_path,
 )
 from functions.apigw import (
     NO_STORE,
@@ -62,7 +63,7 @@ from functions.apigw import (
     json_scalar,
     response,
 )
-from functions.edge_refresh import EdgeRefreshQueue, item_path
+from functions.edge_refresh import EdgeRefreshQueue
 from functions.idempotency import (
     DEFAULT_TTL_SECONDS,
     IdempotencyConflict,
@@ -228,7 +229,7 @@ def _written(outcome: WriteOutcome) -> dict[str, Any]:
     edge().enqueue(item_path(outcome.product["id"]))
     headers = {"Cache-Control": NO_STORE}
     if outcome.status == 201:
-        headers["Location"] = f"/products/{outcome.product['id']}"
+        headers["Location"] = item_path(outcome.product["id"])
     if outcome.replayed:
         headers[IDEMPOTENT_REPLAYED_HEADER] = "true"
     return response(outcome.status, outcome.product, headers)
@@ -237,7 +238,7 @@ def _written(outcome: WriteOutcome) -> dict[str, Any]:
 def _put_product(event: dict[str, Any], raw_id: str, log: RequestLog) -> dict[str, Any]:
     product_id = parse_product_id(raw_id)
     product = parse_product_body(json_body(event))
-    idempotency = _idempotency(event, "PUT", f"/products/{product_id}", product)
+    idempotency = _idempotency(event, "PUT", item_path(product_id), product)
     log.fields["idempotent"] = idempotency is not None
     try:
         return _written(store().replace(product_id, product, idempotency=idempotency))
@@ -257,10 +258,10 @@ def _not_confirmed(exc: SavedNotConfirmed) -> HttpError:
     invites a repeat that would write twice."""
     product_id = exc.product.get("id")
     if exc.idempotent:
-        advice = "repeating the request with the same Idempotency-Key is safe and confirms it"
+        advice = f"repeating the request with the same {IDEMPOTENCY_KEY_HEADER} is safe and confirms it"
     elif exc.created:
         advice = (
-            f"do not repeat this POST, it would create another product: read /products/{product_id}, "
+            f"do not repeat this POST, it would create another product: read {item_path(exc.product['id'])}, "
             f"and send an {IDEMPOTENCY_KEY_HEADER} with POSTs to make them safe to repeat"
         )
     else:
@@ -268,7 +269,7 @@ def _not_confirmed(exc: SavedNotConfirmed) -> HttpError:
     verb = "created" if exc.created else "updated"
     headers = {"Retry-After": "1"}
     if exc.created:
-        headers["Location"] = f"/products/{product_id}"
+        headers["Location"] = item_path(exc.product["id"])
     error = HttpError(
         503,
         "cache_not_confirmed",

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from caching_contract import http, metrics, variables
+from caching_contract import http, metrics, services, variables
 from tests.infra.conftest import ROOT
 
 CONTRACT = ROOT / "lambda" / "caching_contract"
+SERVICES = [value for value in vars(services).values() if isinstance(value, services.Service)]
 # Where a retyped name would hide: the CDK app and the functions.
 SOURCES = (
     "app.py",
@@ -34,8 +35,15 @@ def _contract_names() -> set[str]:
         if constant.isupper() and isinstance(value, str)
     }
     names |= {http.IDEMPOTENCY_KEY_HEADER, http.IDEMPOTENT_REPLAYED_HEADER, http.CORRELATION_HEADER}
-    # Values with a meaning of their own elsewhere (an engine's name, the namespace in prose) are not names.
-    return names - {*variables.ENGINES, *variables.ROLES, metrics.NAMESPACE, "service", "environment"}
+    names |= {http.COLLECTION_PATH, http.ITEM_ROUTE, http.DAX_ITEM_ROUTE}
+    names |= {name for service in SERVICES for name in (service.id, service.name, service.handler)}
+    # Words with a meaning of their own elsewhere (an engine, a role, a tag key) are not names.
+    return names - {
+        *variables.ENGINES,
+        *variables.ROLES,
+        metrics.SERVICE_DIMENSION,
+        metrics.ENVIRONMENT_DIMENSION,
+    }
 
 
 def retyped_names(source: str, names: set[str]) -> list[str]:
