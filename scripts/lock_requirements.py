@@ -81,7 +81,7 @@ def bundles() -> dict[str, Callable[[str, str], PythonBundleSpec]]:
 
 def targets() -> list[tuple[str, str]]:
     """Every architecture on the Lambda runtime's Python: what a function may run on."""
-    from caching_constructs.app.python_function import PYTHON_RUNTIME
+    from caching_constructs.core.python_function import PYTHON_RUNTIME
 
     return [(architecture, PYTHON_RUNTIME.name.removeprefix("python")) for architecture in ARCHITECTURES]
 

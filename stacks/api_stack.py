@@ -25,9 +25,9 @@ from caching_constructs.app.cache_warmer import CacheWarmer
 from caching_constructs.app.cachelib_environment import CacheSettings
 from caching_constructs.app.dax_demo import DaxDemo
 from caching_constructs.app.product_api import ProductApi
-from caching_constructs.app.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
 from caching_constructs.app.schema_seed import SchemaSeed
 from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.core.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
 from caching_constructs.data.dax_cluster import DaxCluster
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_constructs.edge.edge_refresh import EdgeRefreshQueue

@@ -10,9 +10,9 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 
-from caching_constructs.app.python_function import PYTHON_RUNTIME, architecture_named
 from caching_constructs.core.encryption_keys import customer_managed_key
 from caching_constructs.core.nag import exempt_control, nag_form, suppress_findings
+from caching_constructs.core.python_function import PYTHON_RUNTIME, architecture_named
 from caching_constructs.edge.edge_refresh import EdgeRefresher, EdgeRefreshQueue
 from caching_constructs.edge.static_site import StaticSiteDistribution
 from caching_contract import http, services

@@ -14,9 +14,9 @@ from aws_cdk import aws_kms as kms
 
 from caching_constructs.app.cachelib_environment import CacheSettings
 from caching_constructs.app.product_api import catalogue_routes
-from caching_constructs.app.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
 from caching_constructs.app.secondary_product_api import SecondaryProductApi
 from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.core.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
 from caching_contract import metrics, services, variables
 from config.schema import ApiConfig, DatabaseConfig, FunctionsConfig, SecurityConfig
 from constructs import Construct

@@ -210,7 +210,7 @@ def test_the_schema_step_is_a_provider_custom_resource_with_seed_count_and_versi
 
 
 def test_an_unknown_architecture_names_the_allowed_ones():
-    from caching_constructs.app.python_function import architecture_named
+    from caching_constructs.core.python_function import architecture_named
 
     with pytest.raises(ValueError, match=r"architecture must be one of \['arm64', 'x86_64'\], got 'sparc'"):
         architecture_named("sparc")

@@ -18,7 +18,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
-from caching_constructs.app.python_function import PYTHON_RUNTIME
+from caching_constructs.core.python_function import PYTHON_RUNTIME
 from lambda_bundling.bundling import (
     BundlingError,
     LocalPythonBundler,

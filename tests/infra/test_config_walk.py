@@ -254,7 +254,7 @@ def test_every_log_retention_the_rules_allow_has_a_cloudwatch_value():
 def test_every_architecture_the_rules_allow_has_a_lambda_architecture_and_a_pip_platform():
     """The function and bundling modules keep their own tables (CDK types, pip tags): they must cover the
     rule's values, or the config would accept an architecture the stacks cannot build."""
-    from caching_constructs.app.python_function import architecture_named
+    from caching_constructs.core.python_function import architecture_named
     from lambda_bundling import bundling
 
     assert set(rules.LAMBDA_ARCHITECTURE.allowed) == set(bundling._PLATFORMS)

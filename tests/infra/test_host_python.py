@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from caching_constructs.app.python_function import PYTHON_RUNTIME
+from caching_constructs.core.python_function import PYTHON_RUNTIME
 from lambda_bundling.bundling import LocalPythonBundler
 from lambda_bundling.bytecode import find_interpreter
 from lambda_bundling.locks import read_header, read_lock, target_label

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.infra.conftest import ROOT
 
@@ -87,3 +88,50 @@ def test_the_constructs_are_grouped_by_concern():
     assert {path.parent.name for path in package.glob("*/*.py")} == {
         "api", "app", "core", "data", "edge", "elasticache", "monitoring",
     }  # fmt: skip
+
+
+def _subpackage_imports(package: Path) -> dict[str, set[str]]:
+    """Sub-package -> the other sub-packages its modules import."""
+    import ast
+
+    edges: dict[str, set[str]] = {}
+    for path in package.glob("*/*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{package.name}."):
+                other = (node.module or "").split(".")[1]
+                if other != path.parent.name:
+                    edges.setdefault(path.parent.name, set()).add(other)
+    return edges
+
+
+def import_cycle(edges: dict[str, set[str]]) -> list[str]:
+    """One cycle in the graph, as the path that closes it; empty when the graph is acyclic."""
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> list[str]:
+        if node in visiting:
+            return [*visiting[visiting.index(node) :], node]
+        if node in done:
+            return []
+        visiting.append(node)
+        for other in sorted(edges.get(node, ())):
+            if cycle := visit(other):
+                return cycle
+        visiting.pop()
+        done.add(node)
+        return []
+
+    for node in sorted(edges):
+        if cycle := visit(node):
+            return cycle
+    return []
+
+
+def test_the_construct_sub_packages_depend_one_way():
+    """A cycle between concerns (app imports edge, edge imports app) puts one of them in the wrong place."""
+    assert import_cycle(_subpackage_imports(ROOT / "constructs" / "caching_constructs")) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert import_cycle({"app": {"edge", "core"}, "edge": {"app"}}) == ["app", "edge", "app"]

@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match, Template
 
-from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
+from caching_constructs.core.python_function import FunctionDefaults, PythonFunction
 from tests.infra.bare_stack import bare_stack
 from tests.infra.templates import resources_of_type
 

@@ -13,7 +13,7 @@ from caching_contract import variables
 if TYPE_CHECKING:
     from aws_cdk import aws_ec2 as ec2
 
-    from caching_constructs.app.python_function import PythonFunction
+    from caching_constructs.core.python_function import PythonFunction
     from caching_constructs.data.mysql_database import MySqlDatabase
     from caching_constructs.elasticache.cache_users import CacheUser, CacheUserGroup
     from caching_constructs.elasticache.caches import CacheStore, RedisCache

@@ -13,9 +13,9 @@ from aws_cdk import aws_sqs as sqs
 
 from caching_constructs.app.cache_auth import connect_to_data_stores
 from caching_constructs.app.cachelib_environment import CacheSettings, library_environment
-from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.core.logical_ids import keep_logical_ids
 from caching_constructs.core.nag import exempt_control, suppress_findings
+from caching_constructs.core.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_constructs.elasticache.caches import REDIS_CACHES, CacheStore
 from caching_contract import variables

@@ -10,7 +10,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 
 from caching_constructs.api.api_routes import ApiRoute
 from caching_constructs.app.cachelib_environment import service_environment
-from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
+from caching_constructs.core.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.data.dax_cluster import DaxCluster
 from caching_contract import variables
 from caching_contract.http import DAX_ITEM_ROUTE

@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from caching_constructs.api.api_routes import ApiRoute
 from caching_constructs.app.cache_auth import connect_to_data_stores
 from caching_constructs.app.cachelib_environment import CacheSettings, library_environment
-from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
+from caching_constructs.core.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_constructs.edge.edge_refresh import EdgeRefreshQueue
 from caching_constructs.elasticache.caches import REDIS_CACHES, CacheStore

@@ -13,9 +13,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 
 from caching_constructs.app.cachelib_environment import database_environment, service_environment
-from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.core.logical_ids import keep_logical_ids
 from caching_constructs.core.nag import exempt_control, nag_form, suppress_findings
+from caching_constructs.core.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_contract import variables
 from caching_contract.services import SCHEMA_SEED

@@ -13,8 +13,8 @@ from aws_cdk import aws_iam as iam
 
 from caching_constructs.app.cache_auth import sign_in
 from caching_constructs.app.cachelib_environment import CacheSettings, service_environment
-from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.app.secondary_refill import SecondaryRefill
+from caching_constructs.core.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.elasticache.cache_access import SECONDARY_PRODUCT_API
 from caching_constructs.elasticache.global_datastore import SecondaryReplicationGroup
 from caching_contract import variables

@@ -20,7 +20,7 @@ from caching_constructs.app.cachelib_environment import (
     redis_environment,
     service_environment,
 )
-from caching_constructs.app.python_function import FunctionDefaults, PythonFunction
+from caching_constructs.core.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_constructs.edge.edge_refresh import EdgeRefreshQueue
 from caching_constructs.elasticache import cache_access

@@ -24,8 +24,8 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
-from caching_constructs.app.python_function import PythonFunction
 from caching_constructs.core.nag import exempt_control
+from caching_constructs.core.python_function import PythonFunction
 from caching_contract import variables
 from caching_contract.services import EDGE_REFRESHER
 from constructs import Construct
