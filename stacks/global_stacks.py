@@ -152,6 +152,7 @@ class SecondaryRegion(Construct):
             cache=config.cache,
             database=config.database,
             deletion_protection=config.deletion_protection,
+            removal_policy=removal_policy(config.removal_policy, supports_snapshot=True),
             env=env,
             stack_name=f"{prefix}-Data",
             description=f"Caching architecture, secondary region {region}: Global Datastore member and "

@@ -20,6 +20,7 @@ from aws_cdk import aws_rds as rds
 
 from caching_constructs.core.encryption_keys import customer_managed_key
 from caching_constructs.core.nag import suppress_findings
+from caching_constructs.core.removal import Role, removal_for
 from caching_constructs.elasticache.cache_access import IAM
 from caching_constructs.elasticache.global_datastore import SecondaryReplicationGroup
 from config.schema import CacheConfig, DatabaseConfig
@@ -34,7 +35,11 @@ DATA_SUBNETS = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
 
 class SecondaryDataStack(cdk.Stack):
-    """``cache``: the ``SecondaryReplicationGroup``; ``database_replica``: the cross-region read replica."""
+    """``cache``: the ``SecondaryReplicationGroup``; ``database_replica``: the cross-region read replica.
+
+    :param removal_policy: the environment's; both hold copies (deleted unless everything is kept), and their
+        key is kept unless everything is destroyed (``caching_constructs.core.removal``).
+    """
 
     def __init__(
         self,
@@ -50,6 +55,7 @@ class SecondaryDataStack(cdk.Stack):
         cache: CacheConfig,
         database: DatabaseConfig,
         deletion_protection: bool,
+        removal_policy: cdk.RemovalPolicy,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -57,7 +63,7 @@ class SecondaryDataStack(cdk.Stack):
             self,
             "Key",
             description="Encrypts this region's copies: the cache member and the database replica",
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=removal_for(removal_policy, Role.WITHOUT_SNAPSHOT),
         )
 
         def primary_output(name: str) -> str:
@@ -76,6 +82,7 @@ class SecondaryDataStack(cdk.Stack):
             kms_key=self.key,
             description=f"{cache.engine} Global Datastore secondary of the catalogue cache",
             iam_auth=cache.auth == IAM,
+            removal_policy=removal_for(removal_policy, Role.COPY),
         )
         self.database_connections = ec2.Connections(
             security_groups=[database_security_group], default_port=ec2.Port.tcp(database.port)
@@ -87,6 +94,7 @@ class SecondaryDataStack(cdk.Stack):
             source_region=primary_region,
             database=database,
             deletion_protection=deletion_protection,
+            removal_policy=removal_for(removal_policy, Role.COPY),
         )
 
     def _add_database_replica(
@@ -98,6 +106,7 @@ class SecondaryDataStack(cdk.Stack):
         source_region: str,
         database: DatabaseConfig,
         deletion_protection: bool,
+        removal_policy: cdk.RemovalPolicy,
     ) -> rds.CfnDBInstance:
         """The cross-region read replica of the primary's writer, in this region's isolated subnets."""
         subnet_group = rds.CfnDBSubnetGroup(
@@ -126,7 +135,7 @@ class SecondaryDataStack(cdk.Stack):
             enable_iam_database_authentication=True,
             enable_cloudwatch_logs_exports=["audit", "error", "general", "slowquery"],
         )
-        replica.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
+        replica.apply_removal_policy(removal_policy)
         _exempt_database_replica(replica)
         return replica
 

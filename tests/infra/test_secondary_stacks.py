@@ -173,3 +173,38 @@ def test_a_single_region_environment_keeps_one_api_origin_that_takes_writes(dev)
     config, behaviors = _api_behaviors(dev)
     assert "OriginGroups" not in config
     assert all({"POST", "PUT", "DELETE"} <= set(b["AllowedMethods"]) for b in behaviors)
+
+
+def _secondary_data_policies(stage) -> dict[str, str]:
+    """DeletionPolicy of the secondary region's key, cache member and database replica."""
+    (region,) = stage.secondary_regions
+    resources = Template.from_stack(region.data).to_json()["Resources"]
+    kinds = {
+        "AWS::KMS::Key": "key",
+        "AWS::ElastiCache::ReplicationGroup": "cache member",
+        "AWS::RDS::DBInstance": "database replica",
+    }
+    return {
+        kinds[r["Type"]]: r.get("DeletionPolicy", "Delete") for r in resources.values() if r["Type"] in kinds
+    }
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        # Copies go unless everything is kept; their key is kept unless everything goes.
+        ("destroy", {"key": "Delete", "cache member": "Delete", "database replica": "Delete"}),
+        ("snapshot", {"key": "Retain", "cache member": "Delete", "database replica": "Delete"}),
+        ("retain", {"key": "Retain", "cache member": "Retain", "database replica": "Retain"}),
+    ],
+)
+def test_the_secondary_regions_copies_follow_the_environments_removal_policy(tmp_path, setting, expected):
+    import dataclasses
+
+    from config import load_environment
+    from stacks.stage import CachingStage
+    from tests.infra.conftest import new_app
+
+    config = dataclasses.replace(load_environment("prod"), removal_policy=setting)
+    stage = CachingStage(new_app(tmp_path), "prod", config=config)
+    assert _secondary_data_policies(stage) == expected

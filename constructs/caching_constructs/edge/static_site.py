@@ -30,6 +30,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 
+from caching_constructs.core.removal import is_disposable
 from caching_constructs.core.rules import EDGE_API_DEFAULT_TTL_SECONDS, EDGE_API_MAX_TTL_SECONDS
 from caching_constructs.core.validation import require
 from caching_constructs.edge.static_site_exemptions import (
@@ -195,7 +196,7 @@ class StaticSiteDistribution(Construct):
         removal_policy: cdk.RemovalPolicy,
     ) -> None:
         """The log bucket, then the private bucket of static files that logs to it."""
-        disposable = removal_policy == cdk.RemovalPolicy.DESTROY
+        disposable = is_disposable(removal_policy)
         # Earlier versions expire, or a versioned bucket keeps every overwritten file and log forever.
         old_versions = (
             [s3.LifecycleRule(noncurrent_version_expiration=noncurrent_version_expiration)]
