@@ -27,18 +27,17 @@ from caching_constructs.app.dax_demo import DaxDemo
 from caching_constructs.app.product_api import ProductApi
 from caching_constructs.app.schema_seed import SchemaSeed
 from caching_constructs.core.encryption_keys import customer_managed_key
-from caching_constructs.core.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
+from caching_constructs.core.python_function import FunctionDefaults
 from caching_constructs.data.dax_cluster import DaxCluster
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_constructs.edge.edge_refresh import EdgeRefreshQueue
 from caching_constructs.elasticache.caches import CacheStore
-from caching_contract import metrics, services, variables
+from caching_contract import services
 from caching_contract.http import ITEM_ROUTE
 from config.schema import ApiConfig, FunctionsConfig, SecurityConfig
 from constructs import Construct
-from lambda_bundling.bundling import python_lambda_code
-from stacks.cdk_values import log_retention
-from stacks.lambda_assets import core_bundle, dax_bundle, schema_version
+from stacks.function_defaults import function_defaults
+from stacks.lambda_assets import dax_code, schema_version
 from stacks.regional_api import regional_rest_api
 
 
@@ -89,7 +88,15 @@ class ApiStack(cdk.Stack):
             if security.customer_managed_keys
             else None
         )
-        core, with_dax_client = self._function_defaults(functions, vpc, removal_policy, environment_name)
+        core = function_defaults(
+            functions=functions,
+            vpc=vpc,
+            removal_policy=removal_policy,
+            environment_name=environment_name,
+            log_encryption_key=self.log_key,
+        )
+        # The DAX client is an sdist-only package the other functions do without: the demo has its own asset.
+        with_dax_client = dataclasses.replace(core, code=dax_code(functions.architecture))
         # Drained by the edge refresher in the Edge stack, which knows the distribution: that stack depends
         # on this one, never the reverse.
         self.edge_refresh_queue = EdgeRefreshQueue(self, "EdgeRefreshQueue")
@@ -108,32 +115,6 @@ class ApiStack(cdk.Stack):
             self, "CacheWarmerFunctionName", value=self.cache_warmer.function_name,
             description="Invoke by hand: aws lambda invoke --function-name <this> --invocation-type Event",
         )  # fmt: skip
-
-    def _function_defaults(
-        self,
-        functions: FunctionsConfig,
-        vpc: ec2.IVpc,
-        removal_policy: cdk.RemovalPolicy,
-        environment_name: str,
-    ) -> tuple[FunctionDefaults, FunctionDefaults]:
-        """What every function shares: on the core asset, and on the DAX demo's own (the DAX client is an
-        sdist-only package the other functions do without)."""
-        python_version = PYTHON_RUNTIME.name.removeprefix("python")
-        core = FunctionDefaults(
-            code=python_lambda_code(core_bundle(functions.architecture, python_version)),
-            architecture=architecture_named(functions.architecture),
-            memory_size=functions.memory_mb,
-            environment={
-                variables.METRICS_NAMESPACE: metrics.NAMESPACE,
-                variables.ENVIRONMENT: environment_name,
-            },
-            log_retention=log_retention(functions.log_retention_days),
-            log_removal_policy=removal_policy,
-            log_encryption_key=self.log_key,
-            vpc=vpc,
-        )
-        dax_code = python_lambda_code(dax_bundle(functions.architecture, python_version))
-        return core, dataclasses.replace(core, code=dax_code)
 
     def _add_catalog_functions(
         self,

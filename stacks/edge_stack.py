@@ -12,15 +12,14 @@ from aws_cdk import aws_iam as iam
 
 from caching_constructs.core.encryption_keys import customer_managed_key
 from caching_constructs.core.nag import exempt_control, nag_form, suppress_findings
-from caching_constructs.core.python_function import PYTHON_RUNTIME, architecture_named
+from caching_constructs.core.python_function import architecture_named
 from caching_constructs.edge.edge_refresh import EdgeRefresher, EdgeRefreshQueue
 from caching_constructs.edge.static_site import StaticSiteDistribution
 from caching_contract import http, services
 from config.schema import EdgeConfig, SecurityConfig
 from constructs import Construct
-from lambda_bundling.bundling import python_lambda_code
 from stacks.cdk_values import log_retention
-from stacks.lambda_assets import core_bundle
+from stacks.lambda_assets import core_code
 
 SITE_DIR = Path(__file__).resolve().parents[1] / "site"
 # Paths CloudFront sends to the API stage; everything else is a static file.
@@ -179,9 +178,7 @@ class EdgeStack(cdk.Stack):
             services.EDGE_REFRESHER.id,
             queue=edge_refresh_queue,
             # A code asset belongs to one stack: the same core bundle (same hash, built once) as the Api's.
-            code=python_lambda_code(
-                core_bundle(function_architecture, PYTHON_RUNTIME.name.removeprefix("python"))
-            ),
+            code=core_code(function_architecture),
             architecture=architecture_named(function_architecture),
             api_url=rest_api.deployment_stage.url_for_path("/"),
             refresh_policy=edge_refresh_policy,

@@ -15,8 +15,9 @@ from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.cdk_values import removal_policy
 from stacks.data_stack import DataStack
+from stacks.function_defaults import function_defaults, stack_log_key
 from stacks.network_stack import NetworkStack
-from stacks.secondary_api_stack import SecondaryApiStack, function_defaults, secret_full_name
+from stacks.secondary_api_stack import SecondaryApiStack, secret_full_name
 from stacks.secondary_data_stack import (
     DATABASE_ARN_OUTPUT,
     DATABASE_SECRET_OUTPUT,
@@ -81,16 +82,20 @@ class GlobalDatastoreStack(cdk.Stack):
             description="The MySQL writer the secondary regions replicate from (Fn::GetStackOutput)",
         )
         functions = config.functions
+        logs_removal = removal_policy(config.removal_policy, supports_snapshot=False)
         self.refill = SecondaryRefill(
             self,
             services.SECONDARY_REFILL.id,
             defaults=function_defaults(
-                self,
                 functions=functions,
                 vpc=network.vpc,
-                removal_policy=removal_policy(config.removal_policy, supports_snapshot=False),
+                removal_policy=logs_removal,
                 environment_name=config.name,
-                customer_managed_keys=config.security.customer_managed_keys,
+                log_encryption_key=stack_log_key(
+                    self,
+                    removal_policy=logs_removal,
+                    customer_managed_keys=config.security.customer_managed_keys,
+                ),
             ),
             cache=data.cache,
             database=data.database,

@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from aws_cdk import aws_lambda as lambda_
+
+from caching_constructs.core.python_function import PYTHON_RUNTIME
 from caching_contract import catalog, services
-from lambda_bundling.bundling import PythonBundleSpec
+from lambda_bundling.bundling import PythonBundleSpec, python_lambda_code
 
 LAMBDA_ROOT = Path(__file__).resolve().parents[1] / "lambda"
 SOURCE_DIRS = ("caching_contract", "cachelib", "functions")
@@ -70,6 +73,16 @@ def dax_bundle(architecture: str, python_version: str) -> PythonBundleSpec:
         sdist_packages=("amazon-dax-client",),
         prune=PRUNED,
     )
+
+
+def core_code(architecture: str) -> lambda_.Code:
+    """The core asset for the functions' runtime: built once per synth, however many stacks use it."""
+    return python_lambda_code(core_bundle(architecture, PYTHON_RUNTIME.name.removeprefix("python")))
+
+
+def dax_code(architecture: str) -> lambda_.Code:
+    """The DAX demo's asset for the functions' runtime."""
+    return python_lambda_code(dax_bundle(architecture, PYTHON_RUNTIME.name.removeprefix("python")))
 
 
 def schema_version() -> str:

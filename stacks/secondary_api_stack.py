@@ -15,14 +15,10 @@ from aws_cdk import aws_kms as kms
 from caching_constructs.app.cachelib_environment import CacheSettings
 from caching_constructs.app.product_api import catalogue_routes
 from caching_constructs.app.secondary_product_api import SecondaryProductApi
-from caching_constructs.core.encryption_keys import customer_managed_key
-from caching_constructs.core.python_function import PYTHON_RUNTIME, FunctionDefaults, architecture_named
-from caching_contract import metrics, services, variables
+from caching_contract import services
 from config.schema import ApiConfig, DatabaseConfig, FunctionsConfig, SecurityConfig
 from constructs import Construct
-from lambda_bundling.bundling import python_lambda_code
-from stacks.cdk_values import log_retention
-from stacks.lambda_assets import core_bundle
+from stacks.function_defaults import function_defaults, stack_log_key
 from stacks.regional_api import regional_rest_api
 from stacks.secondary_data_stack import (
     DATABASE_SECRET_OUTPUT,
@@ -56,44 +52,6 @@ def replicated_secret_arn(full_name: str) -> str:
     )
 
 
-def function_defaults(
-    stack: cdk.Stack,
-    *,
-    functions: FunctionsConfig,
-    vpc: ec2.IVpc,
-    removal_policy: cdk.RemovalPolicy,
-    environment_name: str,
-    customer_managed_keys: bool,
-) -> FunctionDefaults:
-    """The core asset's function props, as ``ApiStack`` sets them, with a log key of ``stack``'s own."""
-    log_key = (
-        customer_managed_key(
-            stack,
-            "LogKey",
-            description=f"Encrypts the {stack.node.id} stack's log groups",
-            removal_policy=removal_policy,
-            for_log_groups=True,
-        )
-        if customer_managed_keys
-        else None
-    )
-    return FunctionDefaults(
-        code=python_lambda_code(
-            core_bundle(functions.architecture, PYTHON_RUNTIME.name.removeprefix("python"))
-        ),
-        architecture=architecture_named(functions.architecture),
-        memory_size=functions.memory_mb,
-        environment={
-            variables.METRICS_NAMESPACE: metrics.NAMESPACE,
-            variables.ENVIRONMENT: environment_name,
-        },
-        log_retention=log_retention(functions.log_retention_days),
-        log_removal_policy=removal_policy,
-        log_encryption_key=log_key,
-        vpc=vpc,
-    )
-
-
 class SecondaryApiStack(cdk.Stack):
     """``product_api`` (``SecondaryProductApi``) and ``rest_api`` (``CachedRestApi``) of one region."""
 
@@ -121,12 +79,13 @@ class SecondaryApiStack(cdk.Stack):
             return cdk.Fn.get_stack_output(primary_stack_name, name, region=primary_region)
 
         defaults = function_defaults(
-            self,
             functions=functions,
             vpc=vpc,
             removal_policy=removal_policy,
             environment_name=environment_name,
-            customer_managed_keys=security.customer_managed_keys,
+            log_encryption_key=stack_log_key(
+                self, removal_policy=removal_policy, customer_managed_keys=security.customer_managed_keys
+            ),
         )
         replica = data.database_replica
         self.product_api = SecondaryProductApi(
