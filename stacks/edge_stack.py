@@ -11,7 +11,7 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 
 from caching_constructs.core.encryption_keys import customer_managed_key
-from caching_constructs.core.nag import exempt_control, nag_form, suppress_findings
+from caching_constructs.core.nag import BASIC_EXECUTION_ROLE, exempt_control, nag_form, suppress_findings
 from caching_constructs.core.python_function import architecture_named
 from caching_constructs.edge.edge_refresh import EdgeRefresher, EdgeRefreshQueue
 from caching_constructs.edge.static_site import StaticSiteDistribution
@@ -46,16 +46,14 @@ PRICE_CLASSES = {
 
 # Handlers that aws-cdk-lib adds once per stack (not per construct), found by their fixed ids.
 _BUCKET_DEPLOYMENT_HANDLER = "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C"
-_AUTO_DELETE_PROVIDER = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
 _BUCKET_DEPLOYMENT_ACTIONS = [
     f"Action::s3:{action}*" for action in ("GetBucket", "GetObject", "List", "Abort", "DeleteObject")
 ]
 
 
 _GENERATED_HANDLER = (
-    "A handler aws-cdk-lib generates for the deployment (file copy, or emptying the dev buckets on delete): "
-    "it only calls S3 and CloudFront APIs, reads nothing in the VPC, and inside it would need a NAT route "
-    "for them."
+    "The handler aws-cdk-lib generates to copy the site's files: it only calls S3 and CloudFront APIs, reads "
+    "nothing in the VPC, and inside it would need a NAT route for them."
 )
 
 
@@ -198,9 +196,7 @@ class EdgeStack(cdk.Stack):
                     {
                         "id": "AwsSolutions-IAM4",
                         "reason": "BucketDeployment's copy function logs via AWSLambdaBasicExecutionRole.",
-                        "applies_to": [
-                            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-                        ],
+                        "applies_to": [BASIC_EXECUTION_ROLE],
                     },
                     {
                         "id": "AwsSolutions-IAM5",
@@ -221,11 +217,6 @@ class EdgeStack(cdk.Stack):
                 apply_to_children=True,
             )
             exempt_control(handler.node.find_child("Resource"), "CT.LAMBDA.PR.3", _GENERATED_HANDLER)
-        provider = self.node.try_find_child(_AUTO_DELETE_PROVIDER)
-        if provider is not None:
-            # Its role is a plain CfnResource (the CDK's CustomResourceProvider), which cdk-nag 3 does not
-            # inspect; the Guard rules read the template and see the handler.
-            exempt_control(provider.node.find_child("Handler"), "CT.LAMBDA.PR.3", _GENERATED_HANDLER)
 
     def _deployment_buckets(self) -> list[str]:
         """The two buckets BucketDeployment's grants name, spelt as cdk-nag prints them: the bootstrap assets

@@ -14,7 +14,7 @@ from aws_cdk import custom_resources as cr
 
 from caching_constructs.app.cachelib_environment import database_environment, service_environment
 from caching_constructs.core.logical_ids import keep_logical_ids
-from caching_constructs.core.nag import exempt_control, nag_form, suppress_findings
+from caching_constructs.core.nag import BASIC_EXECUTION_ROLE, exempt_control, nag_form, suppress_findings
 from caching_constructs.core.python_function import FunctionDefaults, PythonFunction
 from caching_constructs.data.mysql_database import MySqlDatabase
 from caching_contract import variables
@@ -98,9 +98,7 @@ class SchemaSeed(PythonFunction):
                 {
                     "id": "AwsSolutions-IAM4",
                     "reason": "The Provider framework's function logs via AWSLambdaBasicExecutionRole.",
-                    "applies_to": [
-                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-                    ],
+                    "applies_to": [BASIC_EXECUTION_ROLE],
                 },
                 {
                     "id": "AwsSolutions-IAM5",

@@ -18,7 +18,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
-from caching_constructs.core.nag import exempt_control, suppress_findings
+from caching_constructs.core.nag import BASIC_EXECUTION_ROLE, exempt_control, suppress_findings
 from constructs import Construct
 
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -243,7 +243,6 @@ def _check_placement(
         raise ValueError(f"{construct_id}: security_groups is empty; omit it to get a group of its own")
 
 
-_BASIC_EXECUTION = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 _VPC_ACCESS = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 
 
@@ -266,7 +265,7 @@ def _suppress_findings(function: lambda_.Function, *, in_vpc: bool) -> None:
             {
                 "id": "AwsSolutions-IAM4",
                 "reason": managed,
-                "applies_to": [_BASIC_EXECUTION, _VPC_ACCESS] if in_vpc else [_BASIC_EXECUTION],
+                "applies_to": [BASIC_EXECUTION_ROLE, _VPC_ACCESS] if in_vpc else [BASIC_EXECUTION_ROLE],
             },
         ],
     )
