@@ -16,7 +16,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 
 from caching_constructs.data.dax_cluster import DaxCluster
@@ -27,7 +26,7 @@ from caching_contract.services import Service
 from config.schema import MonitoringConfig
 from constructs import Construct
 from stacks.alarm_notifications import operations_monitoring
-from stacks.monitors.api import monitor_api_stage, monitor_functions
+from stacks.monitors.api import MonitoredFunction, monitor_api_stage, monitor_functions
 from stacks.monitors.application import monitor_application
 from stacks.monitors.cache import monitor_cache
 from stacks.monitors.data import monitor_database, monitor_dax
@@ -63,7 +62,7 @@ class MonitoringStack(cdk.Stack):
         dax: DaxCluster,
         api_stage: apigw.Stage,
         distribution: cloudfront.Distribution,
-        functions: Mapping[str, lambda_.Function],
+        functions: Mapping[str, MonitoredFunction],
         dead_letter_queues: Mapping[str, sqs.IQueue],
         application_services: Sequence[Service],
         environment: str,

@@ -120,9 +120,8 @@ class CachingStage(cdk.Stage):
             dax=self.data.dax,
             api_stage=api.rest_api.stage,
             distribution=self.edge.site.distribution,
-            # The L2s: MonitoringStack takes lambda.Function, not yet anything with metric_*().
             functions={
-                function.node.id: function.function
+                function.node.id: function
                 for function in (
                     api.product_api,
                     api.cache_warmer,

@@ -4,15 +4,30 @@ every Lambda function (errors, throttles, p99 duration against its own timeout).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, Protocol
 
+import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_cloudwatch as cloudwatch
 
 from caching_constructs.monitoring.facade import ABOVE, AT_OR_ABOVE, OperationsMonitoring, Severity
 from config.schema import MonitoringConfig
 
 _DEFAULT_TIMEOUT_MS = 3000
 """Lambda's timeout when a function sets none."""
+
+
+class MonitoredFunction(Protocol):
+    """What a function's monitor reads: a ``PythonFunction`` or any ``lambda.Function``."""
+
+    @property
+    def timeout(self) -> cdk.Duration | None: ...
+
+    def metric_errors(self, **props: Any) -> cloudwatch.Metric: ...
+
+    def metric_throttles(self, **props: Any) -> cloudwatch.Metric: ...
+
+    def metric_duration(self, **props: Any) -> cloudwatch.Metric: ...
 
 
 def monitor_api_stage(monitoring: OperationsMonitoring, stage: apigw.Stage, config: MonitoringConfig) -> None:
@@ -47,7 +62,7 @@ def monitor_api_stage(monitoring: OperationsMonitoring, stage: apigw.Stage, conf
 
 
 def monitor_functions(
-    monitoring: OperationsMonitoring, functions: Mapping[str, lambda_.Function], config: MonitoringConfig
+    monitoring: OperationsMonitoring, functions: Mapping[str, MonitoredFunction], config: MonitoringConfig
 ) -> None:
     """The Lambda section, two graphs per function, and each function's errors, throttles and p99 duration
     alarms; ``functions`` by display name, which names their graphs and alarms."""

@@ -51,7 +51,7 @@ def monitor_secondary_read_path(
     """The read path section (the stage's 5XX errors and cache, the product function) and its alarms."""
     graph = monitoring.graph
     stage = api.rest_api.stage
-    function = api.product_api.function
+    function = api.product_api
     monitoring.add_section(
         "Read path (API Gateway and the product function)",
         [

@@ -179,7 +179,8 @@ class PythonFunction(Construct):
 
     @property
     def connections(self) -> ec2.Connections:
-        """Network access of the function's security groups (a function outside a VPC has none)."""
+        """Network access of the function's security groups; like ``lambda.Function``'s, it raises for a
+        function outside a VPC, which has none."""
         return self.function.connections
 
     @property
