@@ -17,9 +17,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cachelib import codec, replication
-from cachelib.backend import Acquired, CacheBackend, client_factory, create_backend
+from cachelib.backend import Acquired, CacheBackend
 from cachelib.breaker import CircuitBreaker
 from cachelib.database import ReadEndpoint
+from cachelib.engines import client_factory, create_backend
 from cachelib.entries import Accept, EntryDecoder
 from cachelib.errors import CacheUnavailable, ConfigurationError, DatabaseUnavailable
 from cachelib.gateway import Gateway, RedisGateway

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.credentials import CredentialProvider
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -25,10 +24,6 @@ if TYPE_CHECKING:
     import redis.cluster
 
     from cachelib.settings import Settings
-
-# Everything a Redis call can raise when the cache is unreachable or misbehaving (RedisCluster raises its
-# own types for topology failures): reads treat these as a cache error, never as a failed request.
-REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)
 
 
 class SecretCredentialProvider(CredentialProvider):

@@ -20,9 +20,14 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from redis.exceptions import RedisClusterException, RedisError
+
 from cachelib.breaker import CircuitBreaker
-from cachelib.connections import REDIS_ERRORS
 from cachelib.errors import CacheUnavailable
+
+# Everything a Redis call can raise when the cache is unreachable or misbehaving (RedisCluster raises its
+# own types for topology failures): reads treat these as a cache error, never as a failed request.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)
 
 T = TypeVar("T")
 
