@@ -52,14 +52,22 @@ class MariaDBServer:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def tmpdir(self) -> Path:
+        """The server's own temporary directory: under /tmp, the bootstrap's temporary tables of servers
+        started side by side (test workers) were seen to vanish mid-install (ENOENT, "Unknown table
+        mysql.tmp_user_sys")."""
+        return self.workdir / "tmp"
+
     def initialize(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
         args = [
             find_binary("mariadb-install-db"),
             "--no-defaults",
             f"--datadir={self.datadir}",
             "--auth-root-authentication-method=socket",
             "--skip-test-db",
+            f"--tmpdir={self.tmpdir}",  # passed through to the bootstrapping mariadbd
         ]
         if os.geteuid() == 0:
             args.append("--user=root")
@@ -77,6 +85,7 @@ class MariaDBServer:
             f"--bind-address={self.host}",
             f"--pid-file={self.workdir / 'mariadb.pid'}",
             f"--log-error={self.log}",
+            f"--tmpdir={self.tmpdir}",
             "--skip-name-resolve",
             "--innodb-buffer-pool-size=64M",
             "--innodb-log-file-size=16M",
@@ -97,6 +106,7 @@ class MariaDBServer:
     def start(self, timeout: float = 30.0) -> MariaDBServer:
         if self.running:
             return self
+        self.tmpdir.mkdir(parents=True, exist_ok=True)  # a replica's datadir is copied, never initialized
         self.proc = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_for_port(self.host, self.port, self.proc, timeout, self.log)
         return self
