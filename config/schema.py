@@ -293,6 +293,12 @@ class MonitoringConfig:
     cloudfront_additional_metrics: bool = setting(True)
     """Turn on CloudFront's additional metrics (CacheHitRate among them; billed monthly). Default on."""
 
+    @property
+    def cache_hit_rate_warning_percent(self) -> float:
+        """``cache_hit_rate_warning`` as ElastiCache reports CacheHitRate: in percent (the config holds the
+        source document's fraction, 0.8)."""
+        return self.cache_hit_rate_warning * 100
+
 
 @dataclass(frozen=True, kw_only=True)
 class SecurityConfig:

@@ -26,7 +26,7 @@ from caching_constructs.app.cachelib_environment import CacheSettings
 from caching_constructs.app.dax_demo import DaxDemo
 from caching_constructs.app.product_api import ProductApi
 from caching_constructs.app.schema_seed import SchemaSeed
-from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.core.encryption_keys import log_group_key
 from caching_constructs.core.python_function import FunctionDefaults
 from caching_constructs.data.dax_cluster import DaxCluster
 from caching_constructs.data.mysql_database import MySqlDatabase
@@ -76,17 +76,11 @@ class ApiStack(cdk.Stack):
         :param security: customer-managed key for the log groups, and the regional web ACL.
         """
         super().__init__(scope, construct_id, **kwargs)
-        self.log_key = (
-            customer_managed_key(
-                self,
-                "LogKey",
-                description="Encrypts the Api stack's log groups (functions, API access, custom resources)",
-                # Retained log groups stay readable only as long as their key exists.
-                removal_policy=removal_policy,
-                for_log_groups=True,
-            )
-            if security.customer_managed_keys
-            else None
+        self.log_key = log_group_key(
+            self,
+            description="Encrypts the Api stack's log groups (functions, API access, custom resources)",
+            removal_policy=removal_policy,
+            enabled=security.customer_managed_keys,
         )
         core = function_defaults(
             functions=functions,

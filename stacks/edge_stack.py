@@ -10,7 +10,7 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 
-from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.core.encryption_keys import log_group_key
 from caching_constructs.core.nag import BASIC_EXECUTION_ROLE, exempt_control, nag_form, suppress_findings
 from caching_constructs.core.python_function import architecture_named
 from caching_constructs.edge.edge_refresh import EdgeRefresher, EdgeRefreshQueue
@@ -107,16 +107,11 @@ class EdgeStack(cdk.Stack):
             Default none.
         """
         super().__init__(scope, construct_id, **kwargs)
-        self.log_key = (
-            customer_managed_key(
-                self,
-                "LogKey",
-                description="Encrypts the static-site deployment's and the edge refresher's log groups",
-                removal_policy=removal_policy,
-                for_log_groups=True,
-            )
-            if security.customer_managed_keys
-            else None
+        self.log_key = log_group_key(
+            self,
+            description="Encrypts the static-site deployment's and the edge refresher's log groups",
+            removal_policy=removal_policy,
+            enabled=security.customer_managed_keys,
         )
         self.site = StaticSiteDistribution(
             self,

@@ -7,7 +7,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 
-from caching_constructs.core.encryption_keys import customer_managed_key
 from caching_constructs.core.python_function import FunctionDefaults, architecture_named
 from caching_contract import metrics, variables
 from config.schema import FunctionsConfig
@@ -36,19 +35,4 @@ def function_defaults(
         log_removal_policy=removal_policy,
         log_encryption_key=log_encryption_key,
         vpc=vpc,
-    )
-
-
-def stack_log_key(
-    stack: cdk.Stack, *, removal_policy: cdk.RemovalPolicy, customer_managed_keys: bool
-) -> kms.Key | None:
-    """A key for ``stack``'s log groups when the environment asks for customer-managed keys."""
-    if not customer_managed_keys:
-        return None
-    return customer_managed_key(
-        stack,
-        "LogKey",
-        description=f"Encrypts the {stack.node.id} stack's log groups",
-        removal_policy=removal_policy,
-        for_log_groups=True,
     )

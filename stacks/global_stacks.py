@@ -7,6 +7,7 @@ import aws_cdk as cdk
 
 from caching_constructs.app.cachelib_environment import CacheSettings
 from caching_constructs.app.secondary_refill import SecondaryRefill
+from caching_constructs.core.encryption_keys import log_group_key
 from caching_constructs.elasticache.engine_families import parameter_group_family
 from caching_constructs.elasticache.global_datastore import GlobalDatastore
 from caching_constructs.elasticache.redis_replication_group import RedisReplicationGroup
@@ -15,7 +16,7 @@ from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.cdk_values import removal_policy
 from stacks.data_stack import DataStack
-from stacks.function_defaults import function_defaults, stack_log_key
+from stacks.function_defaults import function_defaults
 from stacks.network_stack import NetworkStack
 from stacks.secondary_api_stack import SecondaryApiStack, secret_full_name
 from stacks.secondary_data_stack import (
@@ -91,10 +92,11 @@ class GlobalDatastoreStack(cdk.Stack):
                 vpc=network.vpc,
                 removal_policy=logs_removal,
                 environment_name=config.name,
-                log_encryption_key=stack_log_key(
+                log_encryption_key=log_group_key(
                     self,
+                    description=f"Encrypts the {self.node.id} stack's log groups",
                     removal_policy=logs_removal,
-                    customer_managed_keys=config.security.customer_managed_keys,
+                    enabled=config.security.customer_managed_keys,
                 ),
             ),
             cache=data.cache,

@@ -8,7 +8,7 @@ from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 
-from caching_constructs.core.encryption_keys import customer_managed_key
+from caching_constructs.core.encryption_keys import log_group_key
 from config.schema import NetworkConfig
 from constructs import Construct
 from stacks.cdk_values import log_retention
@@ -86,16 +86,11 @@ class NetworkStack(Stack):
     def _add_flow_logs(
         self, network: NetworkConfig, removal_policy: RemovalPolicy, customer_managed_keys: bool
     ) -> None:
-        self.log_key = (
-            customer_managed_key(
-                self,
-                "LogKey",
-                description="Encrypts the VPC flow log group",
-                removal_policy=removal_policy,
-                for_log_groups=True,
-            )
-            if customer_managed_keys
-            else None
+        self.log_key = log_group_key(
+            self,
+            description="Encrypts the VPC flow log group",
+            removal_policy=removal_policy,
+            enabled=customer_managed_keys,
         )
         flow_log_group = logs.LogGroup(
             self,

@@ -15,10 +15,11 @@ from aws_cdk import aws_kms as kms
 from caching_constructs.app.cachelib_environment import CacheSettings
 from caching_constructs.app.product_api import catalogue_routes
 from caching_constructs.app.secondary_product_api import SecondaryProductApi
+from caching_constructs.core.encryption_keys import log_group_key
 from caching_contract import services
 from config.schema import ApiConfig, DatabaseConfig, FunctionsConfig, SecurityConfig
 from constructs import Construct
-from stacks.function_defaults import function_defaults, stack_log_key
+from stacks.function_defaults import function_defaults
 from stacks.regional_api import regional_rest_api
 from stacks.secondary_data_stack import (
     DATABASE_SECRET_OUTPUT,
@@ -83,8 +84,11 @@ class SecondaryApiStack(cdk.Stack):
             vpc=vpc,
             removal_policy=removal_policy,
             environment_name=environment_name,
-            log_encryption_key=stack_log_key(
-                self, removal_policy=removal_policy, customer_managed_keys=security.customer_managed_keys
+            log_encryption_key=log_group_key(
+                self,
+                description=f"Encrypts the {self.node.id} stack's log groups",
+                removal_policy=removal_policy,
+                enabled=security.customer_managed_keys,
             ),
         )
         replica = data.database_replica

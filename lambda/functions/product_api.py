@@ -257,19 +257,20 @@ def _not_confirmed(exc: SavedNotConfirmed) -> HttpError:
     """503 for a write that is saved but whose cache could not be confirmed: says what was saved and never
     invites a repeat that would write twice."""
     product_id = exc.product.get("id")
+    location = item_path(exc.product["id"]) if exc.created else None
     if exc.idempotent:
         advice = f"repeating the request with the same {IDEMPOTENCY_KEY_HEADER} is safe and confirms it"
-    elif exc.created:
+    elif location is not None:
         advice = (
-            f"do not repeat this POST, it would create another product: read {item_path(exc.product['id'])}, "
+            f"do not repeat this POST, it would create another product: read {location}, "
             f"and send an {IDEMPOTENCY_KEY_HEADER} with POSTs to make them safe to repeat"
         )
     else:
         advice = "repeating this PUT is safe"
     verb = "created" if exc.created else "updated"
     headers = {"Retry-After": "1"}
-    if exc.created:
-        headers["Location"] = item_path(exc.product["id"])
+    if location is not None:
+        headers["Location"] = location
     error = HttpError(
         503,
         "cache_not_confirmed",

@@ -34,15 +34,10 @@ def monitor_cache(
     _add_alarms(nodes, cache, config)
 
 
-def _hit_rate_floor(config: MonitoringConfig) -> float:
-    # ElastiCache reports CacheHitRate in percent; the config holds the source document's fraction (0.8).
-    return config.cache_hit_rate_warning * 100
-
-
 def _add_section(
     nodes: _Nodes, cache: RedisReplicationGroup | MemcachedCluster, config: MonitoringConfig
 ) -> None:
-    hit_rate_floor = _hit_rate_floor(config)
+    hit_rate_floor = config.cache_hit_rate_warning_percent
     widgets = [
         *nodes.graphs(
             "Cache hit rate (%)",
@@ -75,7 +70,7 @@ def _add_section(
 def _add_alarms(
     nodes: _Nodes, cache: RedisReplicationGroup | MemcachedCluster, config: MonitoringConfig
 ) -> None:
-    hit_rate_floor = _hit_rate_floor(config)
+    hit_rate_floor = config.cache_hit_rate_warning_percent
     nodes.add_alarms(
         "CacheHitRateLow",
         lambda members: cache.metric_cache_hit_rate(**members),

@@ -20,7 +20,7 @@ def monitor_serverless_cache(
     monitoring: OperationsMonitoring, cache: ServerlessCache, config: MonitoringConfig
 ) -> None:
     """Adds the ElastiCache Serverless section and its alarms."""
-    hit_rate_floor = config.cache_hit_rate_warning * 100
+    hit_rate_floor = config.cache_hit_rate_warning_percent
     percent = cloudwatch.YAxisProps(min=0, max=100)
     graph = monitoring.graph
     monitoring.add_section(

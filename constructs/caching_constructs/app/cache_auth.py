@@ -111,4 +111,4 @@ def connect_to_data_stores(
 
 def uses_auth_token(cache: RedisCache) -> TypeGuard[RedisReplicationGroup]:
     """True when clients sign in with the shared AUTH token (``cache.auth: token``), not as IAM users."""
-    return not isinstance(cache, ServerlessCache) and cache.user_group is None
+    return cache.auth_token_secret is not None

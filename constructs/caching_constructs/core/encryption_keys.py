@@ -82,6 +82,19 @@ def customer_managed_key(
     return key
 
 
+def log_group_key(
+    scope: Construct, *, description: str, removal_policy: cdk.RemovalPolicy, enabled: bool
+) -> kms.Key | None:
+    """``LogKey``, a key for ``scope``'s log groups, when the environment asks for customer-managed keys
+    (``enabled``); None leaves them to CloudWatch Logs' own encryption. Retained log groups stay readable
+    only as long as their key exists, so it follows their ``removal_policy``."""
+    if not enabled:
+        return None
+    return customer_managed_key(
+        scope, "LogKey", description=description, removal_policy=removal_policy, for_log_groups=True
+    )
+
+
 def grant_secret_read(
     grantee: iam.IGrantable, secret: secretsmanager.ISecret, encryption_key: kms.IKey | None
 ) -> iam.Grant:
